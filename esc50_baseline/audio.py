@@ -1,0 +1,33 @@
+"""Read any audio file as a fixed-length mono clip at the configured rate, or say clearly why not."""
+import numpy as np
+import soundfile as sf
+
+
+class AudioError(Exception):
+    """A clip that cannot be used; the message names the file and the problem."""
+
+
+def read_clip(path, fs, n_samples=None):
+    """Return float32 mono samples at `fs`; padded with zeros or cut to `n_samples` when it is given."""
+    try:
+        data, file_fs = sf.read(path, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as e:
+        raise AudioError(f"{path} is not a readable audio file ({_short(e)}); replace or remove it.")
+    except (RuntimeError, ValueError, EOFError) as e:
+        raise AudioError(f"{path} is not a readable audio file ({e}); replace or remove it.")
+    if data.shape[0] == 0:
+        raise AudioError(f"{path} holds no samples; replace or remove it.")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path} has NaN or infinite samples; replace or remove it.")
+    y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if file_fs != fs:
+        import soxr  # the resampler librosa uses by default (soxr_hq)
+        y = soxr.resample(y, file_fs, fs, quality="HQ").astype(np.float32)
+    if n_samples is not None:
+        y = y[:n_samples] if len(y) >= n_samples else np.pad(y, (0, n_samples - len(y)))
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _short(error):
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.split(": ", 1)[-1] if "Error opening" in text else text

@@ -1,0 +1,208 @@
+"""Parameters: read task_esc50.yaml, lay a set over the defaults, check every key and type, hash stages.
+
+The `defaults` section is the schema: a set or a --param may only name keys that exist there, with a
+value of the same type. Each stage's output folder is named by a hash of exactly the parameters that
+stage depends on, so editing one setting invalidates only the stages downstream of it.
+"""
+import copy
+import difflib
+import hashlib
+import json
+
+import yaml
+
+from .errors import UserError
+
+# Keys whose values are free-form (no schema below them), or whose type may differ from the default's.
+FREE_FORM = {"learner.families", "learner.layers", "general.active_folds", "feature_extractor.fmax",
+             "evaluation.major_categories"}
+
+CHOICES = {
+    "dataset.subset": ["all", "esc10"],
+    "dataset.on_bad_audio": ["stop", "skip"],
+    "feature_extractor.window": ["hamming_periodic", "hamming_symmetric", "hann_periodic"],
+    "feature_extractor.mel_norm": ["slaney", "none"],
+    "feature_extractor.spectrogram_type": ["magnitude", "power"],
+    "feature_extractor.pad_mode": ["constant", "reflect", "edge"],
+    "learner.monitor.metric": ["val_accuracy", "val_loss"],
+    "learner.mixed_precision": [False, "mixed_bfloat16", "mixed_float16"],
+}
+
+# Which sections each stage's cached output depends on (its own and everything upstream of it).
+STAGE_SECTIONS = {
+    "features": ["feature_extractor"],
+    "normalization": ["feature_extractor", "dataset", "learner.validation_amount", "general.seed"],
+    "learner": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic"],
+}
+
+
+def load_yaml(path):
+    """Parse a YAML file, turning syntax errors into one sentence with the line number."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise UserError(f"Parameter file {path} does not exist; pass --params_file with an existing YAML file.")
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{path} is not valid YAML{where}: {problem}; fix the syntax there and run again.")
+
+
+def get_path(params, dotted, default=None):
+    node = params
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def set_path(params, dotted, value):
+    keys = dotted.split(".")
+    node = params
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def deep_merge(base, overrides):
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not _is_free(key):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _is_free(path):
+    return path in FREE_FORM
+
+
+def _type_name(value):
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _type_ok(default, value):
+    if default is None or value is None and default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def check_against_schema(values, schema, where, prefix=""):
+    """Reject keys that the defaults don't have (naming the nearest one) and values of the wrong type."""
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if key not in schema:
+            near = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
+            hint = f" (did you mean '{prefix}{near[0]}'?)" if near else ""
+            raise UserError(f"Unknown key '{path}' in {where}{hint}; valid keys here: "
+                            f"{', '.join(map(str, schema))}.")
+        default = schema[key]
+        if _is_free(path):
+            continue
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise UserError(f"Key '{path}' in {where} must be a mapping of settings, not {value!r}.")
+            check_against_schema(value, default, where, prefix=path + ".")
+        elif path in CHOICES:
+            if value not in CHOICES[path]:
+                allowed = ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in CHOICES[path])
+                raise UserError(f"Key '{path}' in {where} is {value!r}; it must be one of: {allowed}.")
+        elif not _type_ok(default, value):
+            raise UserError(f"Key '{path}' in {where} must be {_type_name(default)}, not {value!r}.")
+
+
+def parse_param_override(text):
+    """'learner.epochs=5' -> ('learner.epochs', 5); the value is read as YAML so types come out right."""
+    if "=" not in text:
+        raise UserError(f"--param {text!r} must look like key.path=value, e.g. --param learner.epochs=5.")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+class Parameters:
+    """The parameter file, with its sets resolved: `resolve(set_id)` gives one set's full parameters."""
+
+    def __init__(self, path):
+        self.path = path
+        raw = load_yaml(path)
+        if not isinstance(raw, dict):
+            raise UserError(f"{path} must hold a mapping with active_set, sets and defaults.")
+        for key in raw:
+            if key not in ("active_set", "sets", "defaults"):
+                near = difflib.get_close_matches(str(key), ["active_set", "sets", "defaults"], n=1)
+                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                raise UserError(f"Unknown top-level key '{key}' in {path}{hint}; "
+                                "valid keys: active_set, sets, defaults.")
+        self.defaults = raw.get("defaults")
+        if not isinstance(self.defaults, dict):
+            raise UserError(f"{path} has no 'defaults' mapping; it holds the value of every setting.")
+        self.sets = {}
+        for i, entry in enumerate(raw.get("sets") or []):
+            if not isinstance(entry, dict) or "set_id" not in entry:
+                raise UserError(f"Entry {i + 1} under 'sets' in {path} has no set_id; give each set one.")
+            set_id = str(entry["set_id"])
+            if set_id in self.sets:
+                raise UserError(f"Set id '{set_id}' appears twice under 'sets' in {path}; make each unique.")
+            overrides = {k: v for k, v in entry.items() if k not in ("set_id", "description")}
+            check_against_schema(overrides, self.defaults, f"set '{set_id}' of {path}")
+            self.sets[set_id] = {"description": entry.get("description", ""), "overrides": overrides}
+        self.active_set = raw.get("active_set") or next(iter(self.sets), None)
+
+    def resolve(self, set_id=None, overrides=()):
+        set_id = set_id or self.active_set
+        if set_id not in self.sets:
+            near = difflib.get_close_matches(str(set_id), list(self.sets), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise UserError(f"Set '{set_id}' is not defined in {self.path}{hint}; "
+                            f"defined sets: {', '.join(self.sets)} (see --show_sets).")
+        params = deep_merge(self.defaults, self.sets[set_id]["overrides"])
+        for text in overrides:
+            key, value = parse_param_override(text)
+            if get_path(self.defaults, key, _MISSING) is _MISSING and not _under_free(key):
+                parent, _, leaf = key.rpartition(".")
+                siblings = get_path(self.defaults, parent) if parent else self.defaults
+                options = list(siblings) if isinstance(siblings, dict) else []
+                near = difflib.get_close_matches(leaf, options, n=1)
+                hint = f" (did you mean '{(parent + '.') if parent else ''}{near[0]}'?)" if near else ""
+                raise UserError(f"--param {key} names no setting in {self.path}{hint}.")
+            nested = {}
+            set_path(nested, key, value)
+            check_against_schema(nested, self.defaults, f"--param {text}")
+            set_path(params, key, value)
+        params["set_id"] = set_id
+        params["description"] = self.sets[set_id]["description"]
+        return params
+
+
+_MISSING = object()
+
+
+def _under_free(key):
+    return any(key.startswith(free + ".") for free in FREE_FORM)
+
+
+def stage_hash(params, stage):
+    """A short hash of the parameters `stage` depends on: its cache folder's name."""
+    relevant = {section: get_path(params, section) for section in STAGE_SECTIONS[stage]}
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def params_hash(params):
+    text = json.dumps({k: v for k, v in params.items() if k not in ("description",)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -1,0 +1,75 @@
+"""PNG figures of the results: confusion matrix, per-class accuracy, training curves (matplotlib, Agg)."""
+import os
+import tempfile
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only; never needs a screen
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    _pyplot().close(fig)
+
+
+def confusion_matrix_png(matrix, labels, path, title):
+    plt = _pyplot()
+    n = len(labels)
+    size = max(5.0, 0.22 * n + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    rows = matrix.sum(axis=1, keepdims=True)
+    shown = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7 if n > 20 else 9)
+    ax.set_yticks(range(n), labels, fontsize=7 if n > 20 else 9)
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    ax.set_title(title)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if matrix[i, j]:
+                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if shown[i, j] > 0.5 else "black")
+    _save(fig, path)
+
+
+def class_accuracy_png(accuracies, labels, path, title):
+    plt = _pyplot()
+    order = np.argsort(accuracies)
+    fig, ax = plt.subplots(figsize=(7, max(3.0, 0.2 * len(labels) + 1)))
+    ax.barh(range(len(labels)), 100 * np.asarray(accuracies)[order], color="tab:blue")
+    ax.set_yticks(range(len(labels)), [labels[i] for i in order], fontsize=7 if len(labels) > 20 else 9)
+    ax.set_xlabel("Accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.axvline(100 * np.nanmean(accuracies), color="tab:red", linestyle="--", label="mean")
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def training_curves_png(history, path, title):
+    """history: {'loss': [...], 'val_loss': [...], 'accuracy': [...], 'val_accuracy': [...]}."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = history.get(prefix + key)
+            if values:
+                ax.plot(range(1, len(values) + 1), values, style, label=("validation " if prefix else "train ") + key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,60 @@
+"""The DCASE-format tables, as text: a class (or category) column, Logloss, one column per fold, Accuracy."""
+import math
+
+import numpy as np
+
+from .metrics import row_numbers
+
+
+def _cell(value, kind, width):
+    if kind == "blank":
+        return " " * width
+    if kind == "str":
+        text = str(value)
+        return (text if len(text) <= width else text[:width - 1] + "~").ljust(width)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-".rjust(width)
+    return (f"{value:.3f}" if kind == "float3" else f"{100 * value:.1f}%").rjust(width)
+
+
+def format_table(result, rows, first_header):
+    """rows: {row name: class indices}. Returns the table as text."""
+    folds = result["folds"]
+    name_width = max([len(first_header)] + [len(r) for r in rows]) + 1
+    name_width = min(name_width, 28)
+    kinds = ["str", "float3"] + ["float3"] * len(folds) + ["percent"]
+    widths = [name_width, 9] + [8] * len(folds) + [9]
+    headers = [first_header, "Logloss"] + [f"Fold {f}" for f in folds] + ["Accuracy"]
+
+    def line(values, kinds_):
+        cells = [(_cell(v, k, w) if k != "str" or i == 0 else str(v).rjust(w))
+                 for i, (v, k, w) in enumerate(zip(values, kinds_, widths))]
+        return "   " + cells[0] + " | " + cells[1] + " | " + " ".join(cells[2:-1]) + " | " + cells[-1]
+
+    separator = "   " + "-" * (len(line(headers, ["str"] * len(headers))) - 3)
+    out = [line(headers, ["str"] * len(headers)), separator]
+    for name, classes in rows.items():
+        n = row_numbers(result, classes)
+        out.append(line([name, n["logloss"]] + [n["fold_logloss"][f] for f in folds] + [n["accuracy"]], kinds))
+    out.append(separator)
+    out.append(line(["Logloss", result["overall_logloss"]] + [result["fold_logloss"][f] for f in folds] + [None],
+                    ["str", "float3"] + ["float3"] * len(folds) + ["blank"]))
+    out.append(line(["Accuracy", None] + [result["fold_accuracy"][f] for f in folds] + [result["overall_accuracy"]],
+                    ["str", "blank"] + ["percent"] * len(folds) + ["percent"]))
+    return "\n".join(out)
+
+
+def class_table(result):
+    return format_table(result, {label: [i] for i, label in enumerate(result["labels"])}, "Class")
+
+
+def prf_table(result):
+    lines = ["   Class                        Precision   Recall       F1",
+             "   " + "-" * 58]
+    for i, label in enumerate(result["labels"]):
+        lines.append(f"   {label[:28]:<28} {result['precision'][i]:>9.3f} {result['recall'][i]:>8.3f} "
+                     f"{result['f1'][i]:>8.3f}")
+    lines.append("   " + "-" * 58)
+    lines.append(f"   {'Macro average':<28} {np.mean(result['precision']):>9.3f} {np.mean(result['recall']):>8.3f} "
+                 f"{np.mean(result['f1']):>8.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,241 @@
+"""The stages of the system, in the DCASE style: each reads the previous stage's cached output, writes its
+own to a folder named by the hash of the parameters it depends on, and skips work already done.
+
+Both task scripts run these functions; the TFLite script adds its own stages after them.
+"""
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import config, metrics, plots, report, results_io
+from .dataset import validation_split
+from .errors import UserError
+from .features import FeatureCache, FeatureSettings, extract_to_cache
+from .normalization import Normalizer
+
+
+@dataclass
+class RunContext:
+    """What every stage needs: the resolved parameters, the dataset, the active folds and the folders."""
+    params: dict
+    dataset: object
+    folds: list
+    paths: dict
+    overwrite: bool = False
+    _features: dict = field(default_factory=dict)
+
+    @property
+    def settings(self):
+        return FeatureSettings.from_params(self.params["feature_extractor"])
+
+    def features(self, clips):
+        """(clips, n_mels, n_frames) float32, read from the cache once per run and kept in memory."""
+        cache = FeatureCache(self.paths["features"])
+        missing = [c.filename for c in clips if c.filename not in self._features and not cache.has(c.filename)]
+        if missing:
+            raise UserError(f"Features of {len(missing)} clip(s) are not in the cache {self.paths['features']} "
+                            f"(e.g. {missing[0]}); enable flow.feature_extraction and run again.")
+        for c in clips:
+            if c.filename not in self._features:
+                self._features[c.filename] = cache.load(c.filename)
+        return np.stack([self._features[c.filename] for c in clips])
+
+    def split(self, fold):
+        """(train, validation, test) clips of one fold; validation is drawn from the training folds."""
+        seed = self.params["general"]["seed"] + fold
+        train, validation = validation_split(self.dataset.train(fold), self.params["learner"]["validation_amount"], seed)
+        return train, validation, self.dataset.test(fold)
+
+    def path(self, stage, name):
+        return os.path.join(self.paths[stage], name)
+
+
+def section(title):
+    print(f"\n{title}\n{'=' * len(title)}", flush=True)
+
+
+def _stale(output, *inputs):
+    """True when `output` is missing or older than any existing input it was computed from."""
+    if not os.path.exists(output):
+        return True
+    mtime = os.path.getmtime(output)
+    return any(os.path.exists(i) and os.path.getmtime(i) > mtime for i in inputs)
+
+
+def do_feature_extraction(ctx):
+    section("Feature extraction")
+    settings = ctx.settings
+    print(f"  log-mel {settings.n_mels} x {settings.n_frames} per clip, cache {ctx.paths['features']}")
+    started = time.monotonic()
+    paths = [ctx.dataset.audio_path(c) for c in ctx.dataset.clips]
+    failures = extract_to_cache(paths, settings, ctx.paths["features"],
+                                workers=ctx.params["general"]["workers"], overwrite=ctx.overwrite)
+    if failures:
+        names = [os.path.basename(p) for p in sorted(failures)]
+        listing = "; ".join(failures[p] for p in sorted(failures)[:5])
+        if ctx.params["dataset"]["on_bad_audio"] == "stop":
+            raise UserError(f"{len(failures)} clip(s) could not be read: {listing}"
+                            f"{' ...' if len(failures) > 5 else ''} (set dataset.on_bad_audio: skip to "
+                            "leave them out).")
+        print(f"  Skipped {len(failures)} unreadable clip(s): {', '.join(names)}")
+        ctx.dataset.without(names)
+    print(f"  {len(paths)} clips ready in {time.monotonic() - started:.1f} s")
+
+
+def do_feature_normalization(ctx):
+    section("Feature normalization")
+    for fold in ctx.folds:
+        path = ctx.path("normalization", f"norm_fold_{fold}.npz")
+        if os.path.exists(path) and not ctx.overwrite:
+            print(f"  Fold {fold}: cached")
+            continue
+        train, _validation, _test = ctx.split(fold)
+        Normalizer.fit(ctx.features(train)).save(path)
+        print(f"  Fold {fold}: mean and std of {len(train)} training clips")
+
+
+def do_learning(ctx):
+    section("Learning")
+    from . import runtime, training
+    from .models import build_model
+    learner, general = ctx.params["learner"], ctx.params["general"]
+    for fold in ctx.folds:
+        model_path = ctx.path("learner", f"model_fold_{fold}.keras")
+        if not ctx.overwrite and not _stale(model_path, ctx.path("normalization", f"norm_fold_{fold}.npz")):
+            print(f"  Fold {fold}: trained model cached ({model_path})")
+            continue
+        import keras
+        keras.backend.clear_session()
+        # Seeding per fold makes a fold's result independent of which other folds run (--folds).
+        print("  " + runtime.setup(general["seed"] + fold, general["deterministic"], learner["mixed_precision"]))
+        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        train, validation, _test = ctx.split(fold)
+        x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
+        model = build_model(learner, x_train.shape[1:], len(ctx.dataset.labels))
+        _print_complexity(model)
+        print(f"  Fold {fold}: {len(train)} training, {len(validation)} validation clips, "
+              f"{learner['epochs']} epochs, batch {learner['batch_size']}", flush=True)
+        started = time.monotonic()
+        log_dir = ctx.path("learner", f"logs_fold_{fold}")
+        history, best_epoch, best = training.train_fold(
+            model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
+            len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir)
+        training.save_model_atomic(model, model_path)
+        plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
+                                  f"{ctx.params['set_id']}, fold {fold}")
+        kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
+        print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s, kept {kept}")
+
+
+def _print_complexity(model):
+    from model_size_calculation import keras_size_report
+    total = keras_size_report(model)["total"]
+    print(f"  Model {model.name}: {total['params']:,} parameters, {total['macs'] / 1e6:.2f} M MACs per clip")
+
+
+def _need(path, stage):
+    if not os.path.exists(path):
+        raise UserError(f"{path} does not exist yet; enable flow.{stage} and run again.")
+    return path
+
+
+def do_testing(ctx):
+    section("Testing")
+    from . import runtime, training  # noqa: F401  (runtime: quiet TensorFlow start-up)
+    import keras
+    for fold in ctx.folds:
+        model_path = _need(ctx.path("learner", f"model_fold_{fold}.keras"), "learning")
+        out = ctx.path("recognizer", f"res_fold_{fold}.csv")
+        if not ctx.overwrite and not _stale(out, model_path):
+            print(f"  Fold {fold}: predictions cached")
+            continue
+        model = keras.models.load_model(model_path, compile=False)
+        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        test = ctx.dataset.test(fold)
+        probabilities = training.predict(model, normalizer(ctx.features(test)))
+        write_fold_predictions(ctx, out, test, probabilities)
+        print(f"  Fold {fold}: {len(test)} clips -> {out}")
+
+
+def write_fold_predictions(ctx, path, clips, probabilities):
+    labels = ctx.dataset.labels
+    truth = [labels[i] for i in ctx.dataset.target_index(clips)]
+    results_io.write_probabilities(path, [c.filename for c in clips], truth, probabilities, labels)
+
+
+def load_predictions(ctx, results_dir, name_pattern="res_fold_{fold}.csv"):
+    """{fold: (true class indices, probabilities)} from the probability CSVs of the active folds."""
+    labels = ctx.dataset.labels
+    per_fold = {}
+    for fold in ctx.folds:
+        path = _need(os.path.join(results_dir, name_pattern.format(fold=fold)), "testing")
+        _names, truth, probabilities = results_io.read_probabilities(path, labels)
+        index = {label: i for i, label in enumerate(labels)}
+        per_fold[fold] = (np.array([index[t] for t in truth], dtype=np.int64), probabilities)
+    return per_fold
+
+
+def do_evaluation(ctx, results_dir=None, predictions_dir=None, title=None):
+    section(title or "Evaluation")
+    result = metrics.evaluate(load_predictions(ctx, predictions_dir or ctx.paths["recognizer"]), ctx.dataset.labels,
+                              clip=ctx.params["evaluation"]["logloss_clip"])
+    out_dir = results_dir or ctx.paths["results"]
+    tables = [report.class_table(result)]
+    if ctx.dataset.has_esc10_column:  # the major categories are ESC-50's; other datasets have no such grouping
+        tables.append(report.format_table(result, metrics.category_rows(ctx.dataset.targets), "Category"))
+    tables.append(report.prf_table(result))
+    text = "\n\n".join(tables)
+    print(text)
+    results_io.atomic_write_text(os.path.join(out_dir, "tables.txt"), text + "\n")
+    save_result_files(ctx, result, out_dir)
+    print(f"\n  Accuracy {100 * result['overall_accuracy']:.1f} %, log loss {result['overall_logloss']:.3f} "
+          f"over fold(s) {', '.join(map(str, ctx.folds))}; results in {out_dir}")
+    return result
+
+
+def save_result_files(ctx, result, out_dir):
+    labels = result["labels"]
+    results_io.write_csv(os.path.join(out_dir, "confusion_matrix.csv"), ["true \\ predicted"] + labels,
+                         [[label] + list(map(int, row)) for label, row in zip(labels, result["confusion"])])
+    results_io.write_csv(os.path.join(out_dir, "class_metrics.csv"),
+                         ["class", "accuracy", "precision", "recall", "f1", "logloss"],
+                         [[label, f"{result['class_accuracy'][i]:.4f}", f"{result['precision'][i]:.4f}",
+                           f"{result['recall'][i]:.4f}", f"{result['f1'][i]:.4f}",
+                           f"{metrics.row_numbers(result, [i])['logloss']:.4f}"] for i, label in enumerate(labels)])
+    plots.confusion_matrix_png(result["confusion"], labels, os.path.join(out_dir, "confusion_matrix.png"),
+                               f"{ctx.params['set_id']}: confusion matrix")
+    plots.class_accuracy_png(np.nan_to_num(result["class_accuracy"]), labels,
+                             os.path.join(out_dir, "class_accuracy.png"), f"{ctx.params['set_id']}: class accuracy")
+    results_io.write_yaml(os.path.join(out_dir, "results.yaml"), {
+        "set_id": ctx.params["set_id"],
+        "description": ctx.params["description"],
+        "parameter_hash": config.params_hash(ctx.params),
+        "dataset": os.path.abspath(ctx.dataset.root),
+        "folds": list(map(int, ctx.folds)),
+        "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "overall": {"accuracy": float(result["overall_accuracy"]), "logloss": float(result["overall_logloss"])},
+        "folds_results": {int(f): {"accuracy": float(result["fold_accuracy"][f]),
+                                   "logloss": float(result["fold_logloss"][f])} for f in ctx.folds},
+        "class_wise": {label: {"accuracy": float(result["class_accuracy"][i]),
+                               "logloss": float(metrics.row_numbers(result, [i])["logloss"])}
+                       for i, label in enumerate(labels)},
+        "parameters": {k: v for k, v in ctx.params.items() if k not in ("set_id", "description")},
+    })
+
+
+def do_model_size_calculation(ctx):
+    section("Model size")
+    from . import runtime  # noqa: F401
+    import keras
+    from model_size_calculation import format_size_report, keras_size_report
+    for i, fold in enumerate(ctx.folds):
+        path = _need(ctx.path("learner", f"model_fold_{fold}.keras"), "learning")
+        size = keras_size_report(keras.models.load_model(path, compile=False))
+        if i == 0:  # every fold has the same architecture: the full table once, then one line per fold
+            print(f"  Fold {fold}")
+            print(format_size_report(size))
+        else:
+            t = size["total"]
+            print(f"  Fold {fold}: {t['params']:,} parameters, {t['nonzero']:,} non-zero, {t['bytes']:,} bytes")

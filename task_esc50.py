@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""ESC-50 baseline system: log-mel features, a DCASE-style CNN, fold-wise training, testing and evaluation.
+
+    python task_esc50.py --dataset_path DIR            # the active set of task_esc50.yaml, every fold
+    python task_esc50.py --set quick --dataset_path DIR # a first try in a few minutes
+    python task_esc50.py --show_sets | --show_results
+
+Each stage caches its output under path.application in a folder named by the hash of the parameters it
+depends on, so a second run recomputes only what a changed parameter affects.
+"""
+import utils
+
+FLAGS = utils.define_flags()
+
+
+def main(argv):
+    parameters, params = utils.load_parameters(FLAGS)
+    if FLAGS.show_sets:
+        return utils.show_sets(parameters)
+    if FLAGS.show_results:
+        return utils.show_results(params)
+
+    from esc50_baseline import stages
+    ctx = utils.prepare_run(params, FLAGS)
+    flow = params["flow"]
+    if flow["feature_extraction"]:
+        stages.do_feature_extraction(ctx)
+    if flow["feature_normalization"]:
+        stages.do_feature_normalization(ctx)
+    if flow["learning"]:
+        stages.do_learning(ctx)
+    if flow["testing"]:
+        stages.do_testing(ctx)
+    if flow["evaluation"]:
+        stages.do_evaluation(ctx)
+    if flow["calculate_model_size"]:
+        stages.do_model_size_calculation(ctx)
+
+
+if __name__ == "__main__":
+    utils.run(main)

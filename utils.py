@@ -1,0 +1,140 @@
+"""Application helpers shared by task_esc50.py and task_esc50_tflite.py: command-line flags, parameters,
+the run's dataset/folds/folders, the --show_* listings, and turning user mistakes into one clear sentence.
+
+Imports stay light here (no TensorFlow, no librosa) so that --help and --show_sets answer at once.
+"""
+import glob
+import os
+import sys
+
+from absl import app, flags
+
+from esc50_baseline import config
+from esc50_baseline.errors import UserError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def define_flags():
+    flags.DEFINE_string("set", None, "Parameter set to run (default: active_set in the YAML).")
+    flags.DEFINE_list("folds", None, "Active folds, e.g. 1,3 (default: general.active_folds).")
+    flags.DEFINE_string("dataset_path", None, "An existing ESC-50-layout folder (audio/ + meta/esc50.csv).")
+    flags.DEFINE_boolean("overwrite", False, "Recompute every stage, ignoring cached results.")
+    flags.DEFINE_boolean("show_sets", False, "List the parameter sets and exit.")
+    flags.DEFINE_boolean("show_results", False, "List every evaluated set with its accuracy and log loss.")
+    flags.DEFINE_multi_string("param", [], "Override a YAML setting: key.path=value (repeatable).")
+    flags.DEFINE_string("params_file", os.path.join(HERE, "task_esc50.yaml"), "The parameter file.")
+    return flags.FLAGS
+
+
+def run(main):
+    """absl's app.run, with a UserError printed as one line (exit 2) instead of a stack trace."""
+    def guarded(argv):
+        try:
+            return main(argv)
+        except UserError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("\nInterrupted; finished work is cached, so the same command continues from there.",
+                  file=sys.stderr)
+            sys.exit(130)
+    app.run(guarded)
+
+
+def load_parameters(FLAGS):
+    parameters = config.Parameters(FLAGS.params_file)
+    params = parameters.resolve(FLAGS.set, FLAGS.param)
+    if FLAGS.overwrite:
+        params["general"]["overwrite"] = True
+    return parameters, params
+
+
+def show_sets(parameters):
+    print(f"Parameter sets in {parameters.path}:")
+    for set_id, entry in parameters.sets.items():
+        mark = "*" if set_id == parameters.active_set else " "
+        print(f" {mark} {set_id:<16} {entry['description']}")
+    print("(* = active_set; run another with --set NAME)")
+
+
+def show_results(params):
+    base = _application_dir(params)
+    files = sorted(glob.glob(os.path.join(base, "evaluator", "*", "results.yaml")))
+    if not files:
+        print(f"No evaluated sets under {base} yet; run python task_esc50.py first.")
+        return
+    import yaml
+    print(f"   {'Set':<16} {'Hash':<11} {'Folds':<12} {'Accuracy':>9} {'Logloss':>8}  {'Evaluated':<19}  Folder")
+    print("   " + "-" * 100)
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            r = yaml.safe_load(f)
+        folds = ",".join(map(str, r["folds"]))
+        print(f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<12} {100 * r['overall']['accuracy']:>8.1f}% "
+              f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")
+
+
+def _application_dir(params):
+    base = params["path"]["application"]
+    return base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
+
+
+def prepare_run(params, FLAGS):
+    """Locate (or download) the dataset, check it, pick the folds and name every stage's folder."""
+    from esc50_baseline import stages
+    from esc50_baseline.dataset import Dataset, select_folds
+    root = FLAGS.dataset_path or params["path"]["dataset"]
+    if not FLAGS.dataset_path:
+        from esc50_baseline.download import ensure_dataset
+        ensure_dataset(root, params["path"]["dataset_url"])
+    elif not os.path.isdir(root):
+        raise UserError(f"--dataset_path {root} does not exist; give the folder that holds audio/ and meta/esc50.csv.")
+    dataset = Dataset(root, params["dataset"]["subset"])
+    missing = dataset.missing_audio()
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
+                        f"{os.path.join(root, 'audio')}: {shown}; restore them or remove their rows.")
+    folds = select_folds(dataset.folds, _fold_flag(FLAGS.folds) if FLAGS.folds else params["general"]["active_folds"])
+    ctx = stages.RunContext(params=params, dataset=dataset, folds=folds, paths=stage_paths(params, dataset),
+                            overwrite=params["general"]["overwrite"])
+    _check_writable(_application_dir(params))
+    print(f"Set {params['set_id']}: {params['description']}")
+    print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
+          f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")
+    return ctx
+
+
+def stage_paths(params, dataset):
+    base = _application_dir(params)
+    # The dataset's location is part of every hash: two copies never share a cache.
+    identity = {"dataset_root": os.path.realpath(dataset.root)}
+    feature_params = dict(params, feature_extractor=dict(params["feature_extractor"], **identity))
+    h = {stage: config.stage_hash(feature_params, stage) for stage in ("features", "normalization", "learner")}
+    return {
+        "features": os.path.join(base, "features", h["features"]),
+        "normalization": os.path.join(base, "normalization", h["normalization"]),
+        "learner": os.path.join(base, "learner", h["learner"]),
+        "recognizer": os.path.join(base, "recognizer", h["learner"]),
+        "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['learner']}"),
+    }
+
+
+def _fold_flag(values):
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise UserError(f"--folds {','.join(values)} must be fold numbers separated by commas, e.g. --folds 1,3.")
+
+
+def _check_writable(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"Output folder {folder} is not writable ({e.strerror}); set path.application in the "
+                        "YAML (or --param path.application=DIR) to a writable folder.")
