@@ -4,7 +4,11 @@ import soundfile as sf
 
 
 class AudioError(Exception):
-    """A clip that cannot be used; the message names the file and the problem."""
+    """A clip that cannot be used: str() gives "path (problem)"."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"{path} ({problem})")
+        self.path, self.problem = path, problem
 
 
 def read_clip(path, fs, n_samples=None):
@@ -12,13 +16,13 @@ def read_clip(path, fs, n_samples=None):
     try:
         data, file_fs = sf.read(path, dtype="float32", always_2d=True)
     except sf.LibsndfileError as e:
-        raise AudioError(f"{path} is not a readable audio file ({_short(e)}); replace or remove it.")
+        raise AudioError(path, f"not readable as audio: {_short(e)}")
     except (RuntimeError, ValueError, EOFError) as e:
-        raise AudioError(f"{path} is not a readable audio file ({e}); replace or remove it.")
+        raise AudioError(path, f"not readable as audio: {e}")
     if data.shape[0] == 0:
-        raise AudioError(f"{path} holds no samples; replace or remove it.")
+        raise AudioError(path, "no samples")
     if not np.isfinite(data).all():
-        raise AudioError(f"{path} has NaN or infinite samples; replace or remove it.")
+        raise AudioError(path, "NaN or infinite samples")
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if file_fs != fs:
         import soxr  # the resampler librosa uses by default (soxr_hq)

@@ -20,8 +20,7 @@ def _cell(value, kind, width):
 def format_table(result, rows, first_header):
     """rows: {row name: class indices}. Returns the table as text."""
     folds = result["folds"]
-    name_width = max([len(first_header)] + [len(r) for r in rows]) + 1
-    name_width = min(name_width, 28)
+    name_width = min(max([len(first_header), len("Accuracy")] + [len(r) for r in rows]) + 1, 28)
     kinds = ["str", "float3"] + ["float3"] * len(folds) + ["percent"]
     widths = [name_width, 9] + [8] * len(folds) + [9]
     headers = [first_header, "Logloss"] + [f"Fold {f}" for f in folds] + ["Accuracy"]

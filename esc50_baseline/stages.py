@@ -74,11 +74,10 @@ def do_feature_extraction(ctx):
                                 workers=ctx.params["general"]["workers"], overwrite=ctx.overwrite)
     if failures:
         names = [os.path.basename(p) for p in sorted(failures)]
-        listing = "; ".join(failures[p] for p in sorted(failures)[:5])
+        listing = "; ".join(failures[p] for p in sorted(failures)[:5]) + ("; ..." if len(failures) > 5 else "")
         if ctx.params["dataset"]["on_bad_audio"] == "stop":
-            raise UserError(f"{len(failures)} clip(s) could not be read: {listing}"
-                            f"{' ...' if len(failures) > 5 else ''} (set dataset.on_bad_audio: skip to "
-                            "leave them out).")
+            raise UserError(f"{len(failures)} clip(s) could not be read: {listing}; replace or remove them, "
+                            "or set dataset.on_bad_audio: skip to leave them out.")
         print(f"  Skipped {len(failures)} unreadable clip(s): {', '.join(names)}")
         ctx.dataset.without(names)
     print(f"  {len(paths)} clips ready in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,93 @@
+"""The whole command line on a tiny synthetic dataset, in a subprocess, as a user runs it."""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT, make_dataset
+
+SCRIPT = os.path.join(ROOT, "task_esc50.py")
+
+
+def run(args, cwd):
+    return subprocess.run([sys.executable, SCRIPT] + args, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cli_dataset(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("cli") / "esc50")
+    make_dataset(root, n_classes=3, n_folds=3, per_fold=3)
+    return root
+
+
+def test_quick_set_end_to_end_then_cached(cli_dataset, tmp_path):
+    args = ["--dataset_path", cli_dataset, "--set", "quick", "--param", "learner.epochs=3",
+            "--param", f"path.application={tmp_path / 'system'}"]
+    first = run(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    out = first.stdout
+    assert "Fold 3" in out and "Logloss" in out and "Accuracy" in out and "Category" not in out.split("Class")[0]
+    assert "Total" in out  # model size report
+    results = list((tmp_path / "system" / "evaluator").glob("quick_*/results.yaml"))
+    assert len(results) == 1
+    data = yaml.safe_load(results[0].read_text())
+    assert data["folds"] == [3] and 0.0 <= data["overall"]["accuracy"] <= 1.0
+    for name in ("confusion_matrix.csv", "confusion_matrix.png", "class_metrics.csv", "tables.txt"):
+        assert (results[0].parent / name).exists()
+    second = run(args, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "trained model cached" in second.stdout and "predictions cached" in second.stdout
+    assert "Epoch 1/" not in second.stdout
+    shown = run(["--show_results", "--param", f"path.application={tmp_path / 'system'}"], tmp_path)
+    assert "quick" in shown.stdout and "%" in shown.stdout
+
+
+def test_show_sets_lists_sets(tmp_path):
+    result = run(["--show_sets"], tmp_path)
+    assert result.returncode == 0
+    for set_id in ("cnn3", "cnn4", "cnn5", "quick"):
+        assert set_id in result.stdout
+
+
+def assert_user_error(result, *fragments):
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr  # progress lines may come before it
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_missing_audio_file_stops_before_training(tmp_path):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=1, seconds=0.5)
+    os.remove(os.path.join(root, "audio", rows[0]["filename"]))
+    result = run(["--dataset_path", root, "--param", f"path.application={tmp_path / 's'}"], tmp_path)
+    assert_user_error(result, rows[0]["filename"], "missing")
+
+
+def test_corrupt_wav_is_named(tmp_path):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=1, seconds=0.5)
+    with open(os.path.join(root, "audio", rows[1]["filename"]), "wb") as f:
+        f.write(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    result = run(["--dataset_path", root, "--param", f"path.application={tmp_path / 's'}"], tmp_path)
+    assert_user_error(result, rows[1]["filename"], "could not be read", "on_bad_audio")
+    assert not list((tmp_path / "s").glob("learner/*/*.keras"))
+
+
+def test_unknown_yaml_key_is_named(tmp_path):
+    text = open(os.path.join(ROOT, "task_esc50.yaml")).read().replace("    batch_size: 16", "    batch_sise: 16")
+    params = tmp_path / "p.yaml"
+    params.write_text(text)
+    result = run(["--params_file", str(params), "--show_sets"], tmp_path)
+    assert_user_error(result, "learner.batch_sise", "learner.batch_size")
+
+
+def test_bad_dataset_path_and_folds(tmp_path, cli_dataset):
+    assert_user_error(run(["--dataset_path", str(tmp_path / "nowhere")], tmp_path), "does not exist")
+    assert_user_error(run(["--dataset_path", cli_dataset, "--folds", "7",
+                           "--param", f"path.application={tmp_path / 's'}"], tmp_path), "Fold(s) 7")

@@ -1,0 +1,79 @@
+import os
+
+import pytest
+
+from conftest import ROOT
+from esc50_baseline import config
+from esc50_baseline.errors import UserError
+
+YAML = os.path.join(ROOT, "task_esc50.yaml")
+
+
+def write(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_shipped_sets_resolve():
+    p = config.Parameters(YAML)
+    assert {"cnn3", "cnn4", "cnn5", "quick"} <= set(p.sets)
+    assert p.active_set == "cnn3"
+    quick = p.resolve("quick")
+    assert quick["general"]["active_folds"] == "last"
+    assert quick["feature_extractor"]["n_mels"] == 40  # inherited from defaults
+    assert p.resolve("cnn4")["learner"]["model"] == "cnn4"
+
+
+def test_param_override_keeps_types():
+    params = config.Parameters(YAML).resolve("cnn3", ["learner.epochs=7", "learner.learning_rate=0.01",
+                                                      "general.active_folds=[1, 2]"])
+    assert params["learner"]["epochs"] == 7
+    assert params["learner"]["learning_rate"] == 0.01
+    assert params["general"]["active_folds"] == [1, 2]
+
+
+def test_unknown_key_names_path_and_nearest_key(tmp_path):
+    text = open(YAML).read().replace("      model: cnn4\n", "      modle: cnn4\n", 1)
+    with pytest.raises(UserError, match=r"learner\.modle.*did you mean 'learner\.model'"):
+        config.Parameters(write(tmp_path, text))
+
+
+def test_wrong_type_is_rejected(tmp_path):
+    text = open(YAML).read().replace("epochs: 20\n", "epochs: many\n")  # in the quick set
+    with pytest.raises(UserError, match=r"learner\.epochs.*must be an integer"):
+        config.Parameters(write(tmp_path, text))
+    with pytest.raises(UserError, match=r"learner\.epochs"):
+        config.Parameters(YAML).resolve("cnn3", ["learner.epochs=abc"])
+
+
+def test_bad_choice_is_rejected():
+    with pytest.raises(UserError, match=r"dataset\.subset.*one of: all, esc10"):
+        config.Parameters(YAML).resolve("cnn3", ["dataset.subset=esc20"])
+
+
+def test_syntax_error_gives_line_number(tmp_path):
+    with pytest.raises(UserError, match=r"not valid YAML at line 4"):
+        config.Parameters(write(tmp_path, "active_set: a\ndefaults:\n  x: 1\n   y: 2\n"))
+
+
+def test_unknown_set_and_param(tmp_path):
+    p = config.Parameters(YAML)
+    with pytest.raises(UserError, match=r"Set 'cnn33'.*did you mean 'cnn3'"):
+        p.resolve("cnn33")
+    with pytest.raises(UserError, match=r"--param learner\.epoch names no setting.*learner\.epochs"):
+        p.resolve("cnn3", ["learner.epoch=3"])
+    with pytest.raises(UserError, match=r"key\.path=value"):
+        p.resolve("cnn3", ["learner.epochs"])
+
+
+def test_stage_hashes_change_only_downstream_of_the_edit():
+    p = config.Parameters(YAML)
+    base = p.resolve("cnn3")
+    more_epochs = p.resolve("cnn3", ["learner.epochs=5"])
+    more_mels = p.resolve("cnn3", ["feature_extractor.n_mels=64"])
+    assert config.stage_hash(base, "features") == config.stage_hash(more_epochs, "features")
+    assert config.stage_hash(base, "normalization") == config.stage_hash(more_epochs, "normalization")
+    assert config.stage_hash(base, "learner") != config.stage_hash(more_epochs, "learner")
+    for stage in ("features", "normalization", "learner"):
+        assert config.stage_hash(base, stage) != config.stage_hash(more_mels, stage)

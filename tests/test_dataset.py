@@ -1,0 +1,88 @@
+import os
+
+import numpy as np
+import pytest
+
+from conftest import make_dataset, write_meta
+from esc50_baseline.dataset import Dataset, select_folds, validation_split
+from esc50_baseline.errors import UserError
+from esc50_baseline.normalization import Normalizer
+
+
+def test_reads_folds_classes_and_subset(tmp_path):
+    root = str(tmp_path / "d")
+    make_dataset(root, n_classes=4, n_folds=3, per_fold=2, seconds=0.5)
+    ds = Dataset(root)
+    assert ds.folds == [1, 2, 3] and ds.labels == ["class_0", "class_1", "class_2", "class_3"]
+    assert len(ds.train(2)) == 16 and len(ds.test(2)) == 8
+    assert all(c.fold != 2 for c in ds.train(2)) and all(c.fold == 2 for c in ds.test(2))
+    esc10 = Dataset(root, subset="esc10")
+    assert esc10.labels == ["class_0", "class_2"] and esc10.targets == [0, 2]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda rows: [dict(r, target=9) if i == 0 else r for i, r in enumerate(rows)], r"target\(s\) 9 out of range"),
+    (lambda rows: rows + [rows[0]], r"more than once"),
+    (lambda rows: [dict(r, fold=r["fold"] + 1) for r in rows], r"folds must be numbered 1\.\.k"),
+    (lambda rows: [dict(r, fold="x") if i == 3 else r for i, r in enumerate(rows)], r"line 5: fold is 'x'"),
+])
+def test_bad_metadata_is_named(tmp_path, change, message):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, seconds=0.2)
+    write_meta(root, change(rows))
+    with pytest.raises(UserError, match=message):
+        Dataset(root)
+
+
+def test_missing_column_and_missing_csv(tmp_path):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, seconds=0.2)
+    write_meta(root, rows, fieldnames=["filename", "fold", "category"])
+    with pytest.raises(UserError, match=r"lacks the column\(s\) target"):
+        Dataset(root)
+    os.remove(os.path.join(root, "meta", "esc50.csv"))
+    with pytest.raises(UserError, match=r"esc50\.csv is missing"):
+        Dataset(root)
+
+
+def test_missing_audio_is_listed(tmp_path):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, seconds=0.2)
+    os.remove(os.path.join(root, "audio", rows[1]["filename"]))
+    assert Dataset(root).missing_audio() == [rows[1]["filename"]]
+
+
+def test_validation_split_is_stratified_and_grouped(tmp_path):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, n_classes=5, n_folds=1, per_fold=20, seconds=0.1)
+    # two takes per recording: recordings 0/1, 2/3, ... share a src_file
+    for i, r in enumerate(rows):
+        r["src_file"] = f"{r['target']}-{i // 2}"
+    write_meta(root, rows)
+    clips = Dataset(root).clips
+    train, val = validation_split(clips, 0.2, seed=3)
+    assert len(train) + len(val) == len(clips)
+    assert not {c.src_file for c in train} & {c.src_file for c in val}
+    for target in range(5):
+        assert sum(c.target == target for c in val) == 4  # 20 % of 20, in whole pairs
+    again_train, again_val = validation_split(clips, 0.2, seed=3)
+    assert [c.filename for c in again_val] == [c.filename for c in val]
+
+
+def test_select_folds():
+    assert select_folds([1, 2, 3, 4], "all") == [1, 2, 3, 4]
+    assert select_folds([1, 2, 3, 4], "last") == [4]
+    assert select_folds([1, 2, 3], [3, 1]) == [1, 3]
+    with pytest.raises(UserError, match=r"Fold\(s\) 5 are not in the dataset"):
+        select_folds([1, 2, 3, 4], [5])
+
+
+def test_normalization_uses_training_folds_only():
+    rng = np.random.default_rng(0)
+    train = rng.normal(2.0, 3.0, size=(30, 4, 10))
+    norm = Normalizer.fit(train)
+    np.testing.assert_allclose(norm.mean, train.mean(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(norm.std, train.std(axis=(0, 2)), rtol=1e-5)
+    out = norm(train)
+    np.testing.assert_allclose(out.mean(axis=(0, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(0, 2)), 1, atol=1e-4)

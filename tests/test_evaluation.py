@@ -1,0 +1,63 @@
+import math
+
+import numpy as np
+
+from esc50_baseline import metrics, report, results_io
+
+LABELS = ["a", "b", "c"]
+# fold -> rows of (filename, true label, probabilities)
+KNOWN = {
+    1: [("x1", "a", [0.7, 0.2, 0.1]), ("x2", "b", [0.1, 0.8, 0.1]), ("x3", "c", [0.5, 0.25, 0.25])],
+    2: [("y1", "a", [0.4, 0.5, 0.1]), ("y2", "b", [0.2, 0.6, 0.2]), ("y3", "c", [0.1, 0.1, 0.8])],
+}
+
+
+def load_known(tmp_path):
+    per_fold = {}
+    for fold, rows in KNOWN.items():
+        path = str(tmp_path / f"res_fold_{fold}.csv")
+        results_io.write_probabilities(path, [r[0] for r in rows], [r[1] for r in rows],
+                                       np.array([r[2] for r in rows]), LABELS)
+        _names, truth, prob = results_io.read_probabilities(path, LABELS)
+        per_fold[fold] = (np.array([LABELS.index(t) for t in truth]), prob)
+    return per_fold
+
+
+def test_numbers_of_a_known_probability_csv(tmp_path):
+    result = metrics.evaluate(load_known(tmp_path), LABELS)
+    nll = {"x1": -math.log(0.7), "x2": -math.log(0.8), "x3": -math.log(0.25),
+           "y1": -math.log(0.4), "y2": -math.log(0.6), "y3": -math.log(0.8)}
+    assert math.isclose(result["overall_logloss"], sum(nll.values()) / 6, rel_tol=1e-9)
+    assert math.isclose(result["fold_logloss"][1], (nll["x1"] + nll["x2"] + nll["x3"]) / 3, rel_tol=1e-9)
+    # class a: x1 right, y1 wrong; b: both right; c: x3 wrong, y3 right
+    np.testing.assert_allclose(result["class_accuracy"], [0.5, 1.0, 0.5])
+    assert math.isclose(result["overall_accuracy"], 2 / 3)
+    assert math.isclose(result["fold_accuracy"][1], 2 / 3) and math.isclose(result["fold_accuracy"][2], 2 / 3)
+    np.testing.assert_array_equal(result["confusion"], [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    np.testing.assert_allclose(result["precision"], [1 / 2, 2 / 3, 1.0])
+    np.testing.assert_allclose(result["recall"], [0.5, 1.0, 0.5])
+    np.testing.assert_allclose(result["f1"], [0.5, 0.8, 2 / 3])
+    row_a = metrics.row_numbers(result, [0])
+    assert math.isclose(row_a["logloss"], (nll["x1"] + nll["y1"]) / 2, rel_tol=1e-9)
+    assert math.isclose(row_a["fold_logloss"][2], nll["y1"], rel_tol=1e-9)
+
+
+def test_log_loss_clips_zero_probabilities():
+    assert math.isclose(metrics.log_loss(np.array([0]), np.array([[0.0, 1.0]]), clip=1e-15),
+                        -math.log(1e-15 / (1 + 1e-15 - 1e-15)), rel_tol=1e-6)
+
+
+def test_table_has_dcase_layout(tmp_path):
+    result = metrics.evaluate(load_known(tmp_path), LABELS)
+    lines = report.class_table(result).splitlines()
+    header = lines[0].split()
+    assert header == ["Class", "|", "Logloss", "|", "Fold", "1", "Fold", "2", "|", "Accuracy"]
+    row_b = lines[3].split()
+    assert row_b[0] == "b" and row_b[-1] == "100.0%"
+    assert lines[-2].split()[0] == "Logloss" and float(lines[-2].split()[2]) == round(result["overall_logloss"], 3)
+    assert lines[-1].split() == ["Accuracy", "|", "|", "66.7%", "66.7%", "|", "66.7%"]
+
+
+def test_category_rows_follow_esc50_targets():
+    rows = metrics.category_rows([0, 5, 12, 41])
+    assert rows == {"Animals": [0, 1], "Natural soundscapes & water": [2], "Exterior/urban": [3]}

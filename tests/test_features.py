@@ -1,0 +1,110 @@
+import os
+
+import librosa
+import numpy as np
+import scipy.signal
+import soundfile as sf
+
+from conftest import make_dataset
+from esc50_baseline.audio import AudioError, read_clip
+from esc50_baseline.features import EPS, FeatureCache, FeatureSettings, LogMel, extract_to_cache
+
+
+def librosa_logmel(y, fs=44100):
+    """The DCASE 2021 task 1a extractor written directly with librosa."""
+    window = scipy.signal.get_window("hamming", 1764, fftbins=True)
+    mel = librosa.feature.melspectrogram(y=y, sr=fs, n_fft=2048, hop_length=882, win_length=1764, window=window,
+                                         center=True, power=1.0, n_mels=40, fmin=0, fmax=22050, htk=False)
+    return np.log(mel + EPS)
+
+
+def test_logmel_equals_librosa_and_has_dcase_shape(defaults):
+    rng = np.random.default_rng(1)
+    y = (0.3 * np.sin(2 * np.pi * 1000 * np.arange(220500) / 44100) + 0.05 * rng.standard_normal(220500))
+    y = y.astype(np.float32)
+    ours = LogMel(FeatureSettings.from_params(defaults["feature_extractor"]))(y)
+    ref = librosa_logmel(y)
+    assert ours.shape == (40, 251) == ref.shape
+    assert np.max(np.abs(ours - ref)) < 1e-4
+
+
+def test_silent_clip_gives_finite_features(defaults):
+    feats = LogMel(FeatureSettings.from_params(defaults["feature_extractor"]))(np.zeros(220500, np.float32))
+    assert np.isfinite(feats).all()
+    assert np.allclose(feats, np.log(EPS))
+
+
+def test_read_clip_mixes_stereo_resamples_and_fixes_length(tmp_path):
+    t = np.arange(22050) / 22050.0
+    left, right = 0.5 * np.sin(2 * np.pi * 440 * t), np.zeros_like(t)
+    path = str(tmp_path / "stereo.wav")
+    sf.write(path, np.stack([left, right], axis=1), 22050, subtype="FLOAT")
+    y = read_clip(path, 44100, 44100 * 5)
+    assert y.shape == (220500,)
+    assert np.all(y[44100 + 100:] == 0)  # 1 s of audio padded to 5 s
+    peak = np.max(np.abs(y[1000:40000]))
+    assert abs(peak - 0.25) < 0.01  # mean of the two channels
+    assert len(read_clip(path, 44100, 22050)) == 22050  # cut
+
+
+def test_read_clip_rejects_unreadable_files(tmp_path):
+    bad = tmp_path / "text.wav"
+    bad.write_text("this is not audio")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    for path in (bad, empty):
+        try:
+            read_clip(str(path), 44100, 220500)
+        except AudioError as e:
+            assert str(path) in str(e)
+        else:
+            raise AssertionError(f"{path} was accepted")
+
+
+def test_cache_hit_miss_and_invalidation(tmp_path, defaults):
+    from esc50_baseline import config
+    root = str(tmp_path / "data")
+    make_dataset(root, n_classes=2, n_folds=1, per_fold=2, seconds=1.0)
+    paths = sorted(os.path.join(root, "audio", f) for f in os.listdir(os.path.join(root, "audio")))
+    settings = FeatureSettings.from_params(defaults["feature_extractor"])
+    folder = str(tmp_path / "cache" / config.stage_hash({"feature_extractor": defaults["feature_extractor"]}, "features"))
+    assert extract_to_cache(paths, settings, folder, workers=1, show_progress=False) == {}
+    cache = FeatureCache(folder)
+    assert all(cache.has(p) for p in paths)  # miss -> computed
+    stamps = [os.path.getmtime(cache.path(p)) for p in paths]
+    first = cache.load(paths[0])
+    extract_to_cache(paths, settings, folder, workers=1, show_progress=False)
+    assert [os.path.getmtime(cache.path(p)) for p in paths] == stamps  # hit -> untouched
+    np.testing.assert_array_equal(cache.load(paths[0]), first)
+    assert not [f for f in os.listdir(folder) if f.startswith(".tmp-")]  # no temporary files left
+
+    changed = dict(defaults["feature_extractor"], n_mels=64)
+    new_hash = config.stage_hash({"feature_extractor": changed}, "features")
+    assert not folder.endswith(new_hash)  # a changed parameter names a new cache folder
+    assert config.stage_hash({"feature_extractor": dict(defaults["feature_extractor"])}, "features") == \
+        os.path.basename(folder)
+
+
+def test_parallel_extraction_equals_serial(tmp_path, defaults):
+    root = str(tmp_path / "data")
+    make_dataset(root, n_classes=4, n_folds=2, per_fold=2, seconds=1.0)
+    paths = sorted(os.path.join(root, "audio", f) for f in os.listdir(os.path.join(root, "audio")))
+    settings = FeatureSettings.from_params(defaults["feature_extractor"])
+    extract_to_cache(paths, settings, str(tmp_path / "serial"), workers=1, show_progress=False)
+    extract_to_cache(paths, settings, str(tmp_path / "parallel"), workers=2, show_progress=False)
+    for p in paths:
+        np.testing.assert_array_equal(FeatureCache(str(tmp_path / "serial")).load(p),
+                                      FeatureCache(str(tmp_path / "parallel")).load(p))
+
+
+def test_unreadable_clip_is_reported_not_cached(tmp_path, defaults):
+    root = str(tmp_path / "data")
+    make_dataset(root, n_classes=2, n_folds=1, per_fold=1, seconds=1.0)
+    paths = sorted(os.path.join(root, "audio", f) for f in os.listdir(os.path.join(root, "audio")))
+    with open(paths[0], "wb") as f:
+        f.write(b"RIFF\x00\x00")  # a truncated WAV header
+    failures = extract_to_cache(paths, FeatureSettings.from_params(defaults["feature_extractor"]),
+                                str(tmp_path / "c"), workers=1, show_progress=False)
+    assert list(failures) == [paths[0]]
+    assert not FeatureCache(str(tmp_path / "c")).has(paths[0])
+    assert FeatureCache(str(tmp_path / "c")).has(paths[1])

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from esc50_baseline import runtime  # noqa: F401
+from esc50_baseline.errors import UserError
+from esc50_baseline.models import adapt_pool, build_model
+from model_size_calculation import DTYPE_BYTES, keras_size_report
+
+
+def test_cnn3_has_dcase_parameter_count(defaults):
+    model = build_model(defaults["learner"], (40, 500), 10)
+    assert model.count_params() == 46246
+
+
+@pytest.mark.parametrize("family, conv_filters", [("cnn3", [16, 16, 32]), ("cnn4", [16, 16, 16, 16]),
+                                                  ("cnn5", [16, 32, 32, 32, 32])])
+def test_families_build_on_esc50_frames(defaults, family, conv_filters):
+    learner = dict(defaults["learner"], model=family)
+    model = build_model(learner, (40, 251), 50)
+    convs = [l for l in model.layers if type(l).__name__ == "Conv2D"]
+    assert [l.filters for l in convs] == conv_filters
+    assert model.output_shape == (None, 50)
+    out = model(np.zeros((2, 40, 251, 1), np.float32))
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_time_pool_adapts_to_frames():
+    assert adapt_pool([4, None], (8, 50)) == (4, 50)
+    assert adapt_pool([4, 100], (8, 50)) == (4, 50)
+    assert adapt_pool(2, (1, 7)) == (1, 2)
+
+
+def test_explicit_layer_list(defaults):
+    learner = dict(defaults["learner"], model="layers", layers=[
+        {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 3, "padding": "same"}},
+        {"class_name": "MaxPooling2D", "config": {"pool_size": [None, None]}},
+        {"class_name": "Flatten"},
+        {"class_name": "Dense", "config": {"units": "CLASS_COUNT", "activation": "softmax"}}])
+    model = build_model(learner, (40, 251), 7)
+    assert model.output_shape == (None, 7)
+    assert model.count_params() == (9 * 4 + 4) + (4 * 7 + 7)
+    with pytest.raises(UserError, match="not a Keras layer class"):
+        build_model(dict(learner, layers=[{"class_name": "Conv9D"}]), (40, 251), 7)
+
+
+def test_cnn3_macs_and_dcase_size_by_hand(defaults):
+    model = build_model(defaults["learner"], (40, 251), 50)
+    report = keras_size_report(model)
+    # conv: output positions x out channels x (7*7*in channels); dense: in x out
+    conv1 = 40 * 251 * 16 * 49 * 1
+    conv2 = 40 * 251 * 16 * 49 * 16
+    conv3 = 8 * 50 * 32 * 49 * 16       # after the (5, 5) pool: 40/5 x 251//5
+    dense1 = (2 * 1 * 32) * 100         # after the (4, rest of time) pool
+    dense2 = 100 * 50
+    assert report["total"]["macs"] == conv1 + conv2 + conv3 + dense1 + dense2
+    params = model.count_params()
+    assert report["total"]["params"] == params
+    nonzero = sum(int(np.count_nonzero(w)) for w in model.get_weights())
+    assert report["total"]["nonzero"] == nonzero
+    assert report["total"]["bytes"] == 4 * nonzero == report["total"]["bytes_float32"]
+    assert report["total"]["bytes_float16"] == 2 * nonzero
+    assert not report["fits_dcase_macs"]
+    assert DTYPE_BYTES["int8"] == 1
