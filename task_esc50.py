@@ -13,16 +13,10 @@ import utils
 FLAGS = utils.define_flags()
 
 
-def main(argv):
-    parameters, params = utils.load_parameters(FLAGS)
-    if FLAGS.show_sets:
-        return utils.show_sets(parameters)
-    if FLAGS.show_results:
-        return utils.show_results(params)
-
+def run_flow(ctx):
+    """The stages, in order; each one can be switched off under flow: in the YAML."""
     from esc50_baseline import stages
-    ctx = utils.prepare_run(params, FLAGS)
-    flow = params["flow"]
+    flow = ctx.params["flow"]
     if flow["feature_extraction"]:
         stages.do_feature_extraction(ctx)
     if flow["feature_normalization"]:
@@ -35,6 +29,12 @@ def main(argv):
         stages.do_evaluation(ctx)
     if flow["calculate_model_size"]:
         stages.do_model_size_calculation(ctx)
+
+
+def main(argv):
+    ctx = utils.start(FLAGS)
+    if ctx is not None:
+        run_flow(ctx)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,16 @@ def run(main):
     app.run(guarded)
 
 
+def start(FLAGS):
+    """Parameters and the run context, or None when a --show_* flag has already answered."""
+    parameters, params = load_parameters(FLAGS)
+    if FLAGS.show_sets:
+        return show_sets(parameters)
+    if FLAGS.show_results:
+        return show_results(params)
+    return prepare_run(params, FLAGS)
+
+
 def load_parameters(FLAGS):
     parameters = config.Parameters(FLAGS.params_file)
     params = parameters.resolve(FLAGS.set, FLAGS.param)
@@ -106,17 +116,26 @@ def prepare_run(params, FLAGS):
     return ctx
 
 
+def without_stages(ctx, *names):
+    """The same run with some flow switches turned off (the context is shared, not copied)."""
+    import copy
+    other = copy.copy(ctx)
+    other.params = dict(ctx.params, flow={k: (False if k in names else v) for k, v in ctx.params["flow"].items()})
+    return other
+
+
 def stage_paths(params, dataset):
     base = _application_dir(params)
     # The dataset's location is part of every hash: two copies never share a cache.
     identity = {"dataset_root": os.path.realpath(dataset.root)}
     feature_params = dict(params, feature_extractor=dict(params["feature_extractor"], **identity))
-    h = {stage: config.stage_hash(feature_params, stage) for stage in ("features", "normalization", "learner")}
+    h = {stage: config.stage_hash(feature_params, stage) for stage in config.STAGE_SECTIONS}
     return {
         "features": os.path.join(base, "features", h["features"]),
         "normalization": os.path.join(base, "normalization", h["normalization"]),
         "learner": os.path.join(base, "learner", h["learner"]),
         "recognizer": os.path.join(base, "recognizer", h["learner"]),
+        "tflite": os.path.join(base, "tflite", h["tflite"]),
         "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['learner']}"),
     }
 

@@ -33,6 +33,8 @@ STAGE_SECTIONS = {
     "features": ["feature_extractor"],
     "normalization": ["feature_extractor", "dataset", "learner.validation_amount", "general.seed"],
     "learner": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic"],
+    "tflite": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic",
+               "tflite.representative_samples", "tflite.strip_strings"],
 }
 
 

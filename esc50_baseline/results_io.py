@@ -22,6 +22,20 @@ def atomic_write_text(path, text):
         raise
 
 
+def atomic_write_bytes(path, data):
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def write_probabilities(path, filenames, true_labels, probabilities, labels):
     """One row per clip: filename, true and predicted label, then one probability column per class."""
     out = io.StringIO()

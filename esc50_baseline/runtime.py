@@ -11,24 +11,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_output(fds=(2,)):
+    """Send what native code writes to these file descriptors to /dev/null for the duration."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "2":
         yield
         return
     import sys
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in fds}
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+    for fd in fds:
+        os.dup2(devnull, fd)
     try:
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(devnull)
 
 
-with _quiet_native_stderr():
+with quiet_native_output():
     import tensorflow as tf
     import keras
     GPUS = tf.config.list_physical_devices("GPU")

@@ -176,10 +176,10 @@ def load_predictions(ctx, results_dir, name_pattern="res_fold_{fold}.csv"):
     return per_fold
 
 
-def do_evaluation(ctx, results_dir=None, predictions_dir=None, title=None):
+def do_evaluation(ctx, results_dir=None, predictions_dir=None, name_pattern="res_fold_{fold}.csv", title=None):
     section(title or "Evaluation")
-    result = metrics.evaluate(load_predictions(ctx, predictions_dir or ctx.paths["recognizer"]), ctx.dataset.labels,
-                              clip=ctx.params["evaluation"]["logloss_clip"])
+    per_fold = load_predictions(ctx, predictions_dir or ctx.paths["recognizer"], name_pattern)
+    result = metrics.evaluate(per_fold, ctx.dataset.labels, clip=ctx.params["evaluation"]["logloss_clip"])
     out_dir = results_dir or ctx.paths["results"]
     tables = [report.class_table(result)]
     if ctx.dataset.has_esc10_column:  # the major categories are ESC-50's; other datasets have no such grouping

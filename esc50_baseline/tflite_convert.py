@@ -1,0 +1,52 @@
+"""Keras model -> TFLite flatbuffer in four formats: float32, float16, dynamic-range int8, full int8."""
+import contextlib
+import io
+import warnings
+
+import numpy as np
+
+from .runtime import quiet_native_output, tf
+
+FORMATS = ("float32", "float16", "dynamic_int8", "int8")
+
+
+def convert(model, fmt, representative=None, strip_strings=True):
+    """Return the .tflite bytes. `representative` (clips, n_mels, n_frames), normalized training
+    features, is required for the full-integer format: it calibrates every activation's range."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if fmt == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif fmt == "dynamic_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif fmt == "int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("the full-integer format needs representative features")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x[np.newaxis, ..., np.newaxis].astype(np.float32)]
+                                                    for x in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif fmt != "float32":
+        raise ValueError(f"unknown TFLite format {fmt!r}; use one of {', '.join(FORMATS)}")
+    # The converter prints the traced signature and calibration notices; none of it is for the user.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native_output((1, 2)):
+        warnings.simplefilter("ignore")
+        flatbuffer = converter.convert()
+    return _strip_strings(flatbuffer) if strip_strings else flatbuffer
+
+
+def _strip_strings(flatbuffer):
+    """Drop tensor and graph names (a few KB that a device never reads); the arithmetic is unchanged."""
+    from tensorflow.lite.tools import flatbuffer_utils
+    model = flatbuffer_utils.read_model_from_bytearray(flatbuffer)
+    flatbuffer_utils.strip_strings(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def representative_sample(features, count, seed):
+    """`count` clips drawn without replacement (all of them if there are fewer)."""
+    rng = np.random.default_rng(seed)
+    index = rng.permutation(len(features))[:count]
+    return features[np.sort(index)]

@@ -1,0 +1,57 @@
+"""Run a .tflite model with the LiteRT interpreter, with correct quantization at its int8 boundary."""
+import time
+
+import numpy as np
+
+
+def quantize(x, scale, zero_point, dtype=np.int8):
+    """Real values -> integers: round(x / scale) + zero_point, saturated to the integer type's range."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(np.asarray(x, dtype=np.float64) / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(q, scale, zero_point):
+    """Integers -> real values: (q - zero_point) * scale."""
+    return (np.asarray(q, dtype=np.float64) - zero_point) * scale
+
+
+def to_probabilities(outputs):
+    """Dequantized softmax outputs are probabilities up to rounding: clip at 0 and renormalise."""
+    p = np.clip(np.asarray(outputs, dtype=np.float64), 0.0, None)
+    total = p.sum(axis=-1, keepdims=True)
+    return np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[-1]), where=total > 0)
+
+
+class TFLiteModel:
+    """model = TFLiteModel(path); model.predict(features) -> probabilities (clips, classes)."""
+
+    def __init__(self, path, num_threads=1):
+        from ai_edge_litert.interpreter import Interpreter
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    @property
+    def integer_io(self):
+        return np.issubdtype(self.input["dtype"], np.integer)
+
+    def predict_one(self, x):
+        """x: (n_mels, n_frames) float features of one clip -> probabilities (classes,)."""
+        x = x[np.newaxis, ..., np.newaxis]
+        if np.issubdtype(self.input["dtype"], np.integer):
+            scale, zero = self.input["quantization"]
+            x = quantize(x, scale, zero, self.input["dtype"])
+        self.interpreter.set_tensor(self.input["index"], x.astype(self.input["dtype"]))
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self.output["index"])[0]
+        if np.issubdtype(self.output["dtype"], np.integer):
+            scale, zero = self.output["quantization"]
+            y = dequantize(y, scale, zero)
+        return to_probabilities(y)
+
+    def predict(self, features):
+        """Probabilities of every clip, and the mean seconds per clip (batch 1)."""
+        started = time.perf_counter()
+        out = np.stack([self.predict_one(x) for x in features]) if len(features) else np.zeros((0, 0))
+        return out, (time.perf_counter() - started) / max(len(features), 1)

@@ -1,0 +1,151 @@
+"""The TFLite stages, run after the float model's: convert each fold's model to every configured format,
+test each with LiteRT exactly like the float model, evaluate, and compare the formats side by side."""
+import contextlib
+import os
+import time
+
+import numpy as np
+
+from . import metrics, results_io
+from .errors import UserError
+from .normalization import Normalizer
+from .stages import _need, _stale, do_evaluation, section, write_fold_predictions
+
+COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms"]
+
+
+def tflite_path(ctx, fold, fmt):
+    return os.path.join(ctx.paths["tflite"], f"model_fold_{fold}_{fmt}.tflite")
+
+
+def formats(ctx):
+    from .tflite_convert import FORMATS
+    chosen = ctx.params["tflite"]["formats"]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise UserError(f"tflite.formats holds {unknown or chosen}; choose from {', '.join(FORMATS)}.")
+    return list(chosen)
+
+
+def do_tflite_conversion(ctx):
+    section("TFLite conversion")
+    from . import runtime  # noqa: F401
+    import keras
+    from .tflite_convert import convert, representative_sample
+    for fold in ctx.folds:
+        model_path = _need(ctx.path("learner", f"model_fold_{fold}.keras"), "learning")
+        todo = [f for f in formats(ctx) if ctx.overwrite or _stale(tflite_path(ctx, fold, f), model_path)]
+        if not todo:
+            print(f"  Fold {fold}: converted models cached")
+            continue
+        model = keras.models.load_model(model_path, compile=False)
+        train, _validation, _test = ctx.split(fold)
+        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        representative = normalizer(representative_sample(ctx.features(train), ctx.params["tflite"]["representative_samples"],
+                                                          ctx.params["general"]["seed"] + fold))
+        for fmt in todo:
+            path = tflite_path(ctx, fold, fmt)
+            results_io.atomic_write_bytes(path, convert(model, fmt, representative, ctx.params["tflite"]["strip_strings"]))
+            print(f"  Fold {fold}: {fmt:<13} {os.path.getsize(path):>9,} bytes -> {path}")
+
+
+@contextlib.contextmanager
+def one_core():
+    """Pin this process to one core while timing, so latency means 'batch 1 on one core'."""
+    if not hasattr(os, "sched_getaffinity"):
+        yield
+        return
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def do_tflite_testing(ctx):
+    section("TFLite testing")
+    from .tflite_run import TFLiteModel
+    for fold in ctx.folds:
+        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        test = ctx.dataset.test(fold)
+        x = normalizer(ctx.features(test))
+        for fmt in formats(ctx):
+            model_path = _need(tflite_path(ctx, fold, fmt), "tflite_conversion")
+            out = os.path.join(ctx.paths["tflite"], f"res_fold_{fold}_{fmt}.csv")
+            if not ctx.overwrite and not _stale(out, model_path):
+                print(f"  Fold {fold}: {fmt} predictions cached")
+                continue
+            model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
+            probabilities, _seconds = model.predict(x)
+            write_fold_predictions(ctx, out, test, probabilities)
+            print(f"  Fold {fold}: {fmt:<13} {len(test)} clips -> {out}")
+
+
+def latency_ms(predict_one, x, count):
+    """Mean milliseconds of one clip's prediction (batch 1, one core), after one warm-up call."""
+    x = x[:count]
+    if not len(x):
+        return float("nan")
+    with one_core():
+        predict_one(x[0])
+        started = time.perf_counter()
+        for clip in x:
+            predict_one(clip)
+        return 1000 * (time.perf_counter() - started) / len(x)
+
+
+def do_tflite_evaluation(ctx):
+    """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
+    from . import runtime  # noqa: F401
+    import keras
+    from model_size_calculation import keras_size_report
+    from .tflite_run import TFLiteModel
+    from .tflite_size import tflite_size_report
+    keras_result = do_evaluation(ctx, title="Evaluation: keras (float model)")
+    results = {"keras": keras_result}
+    for fmt in formats(ctx):
+        results[fmt] = do_evaluation(ctx, results_dir=os.path.join(ctx.paths["results"], f"tflite_{fmt}"),
+                                     predictions_dir=ctx.paths["tflite"], name_pattern=f"res_fold_{{fold}}_{fmt}.csv",
+                                     title=f"Evaluation: TFLite {fmt}")
+    rows = []
+    count = ctx.params["tflite"]["latency_clips"]
+    for fold in ctx.folds:
+        normalizer = Normalizer.load(ctx.path("normalization", f"norm_fold_{fold}.npz"))
+        x = normalizer(ctx.features(ctx.dataset.test(fold)))
+        keras_path = ctx.path("learner", f"model_fold_{fold}.keras")
+        model = keras.models.load_model(keras_path, compile=False)
+        keras_predicted = keras_result["per_fold"][fold][1].argmax(axis=1)
+        for fmt, result in results.items():
+            true, probabilities = result["per_fold"][fold]
+            if fmt == "keras":
+                path, size = keras_path, keras_size_report(model)["total"]["bytes"]
+                predict_one = lambda clip: model(clip[np.newaxis, ..., np.newaxis], training=False)
+            else:
+                path, size = tflite_path(ctx, fold, fmt), tflite_size_report(tflite_path(ctx, fold, fmt))["total"]["bytes"]
+                predict_one = TFLiteModel(path, ctx.params["tflite"]["num_threads"]).predict_one
+            rows.append({"fold": fold, "format": fmt, "file_bytes": os.path.getsize(path), "size_bytes": size,
+                         "accuracy": float(np.nanmean(result["fold_class_accuracy"][fold])),
+                         "logloss": metrics.log_loss(true, probabilities, result["clip"]),
+                         "agreement": float(np.mean(probabilities.argmax(axis=1) == keras_predicted)),
+                         "latency_ms": latency_ms(predict_one, x, count)})
+    results_io.write_csv(os.path.join(ctx.paths["results"], "tflite_comparison.csv"), COMPARISON_COLUMNS,
+                         [[r[c] if not isinstance(r[c], float) else f"{r[c]:.6g}" for c in COMPARISON_COLUMNS]
+                          for r in rows])
+    print_comparison(ctx, rows, results)
+    return rows
+
+
+def print_comparison(ctx, rows, results):
+    section(f"TFLite comparison: set {ctx.params['set_id']}, fold(s) {', '.join(map(str, ctx.folds))}")
+    print(f"   {'Format':<13} | {'File bytes':>10} | {'DCASE size':>10} | {'Accuracy':>8} | {'Logloss':>7} | "
+          f"{'Agreement':>9} | {'Latency':>10}")
+    print("   " + "-" * 87)
+    for fmt, result in results.items():
+        mine = [r for r in rows if r["format"] == fmt]
+        mean = lambda key: float(np.mean([r[key] for r in mine]))
+        agreement = np.mean([r["agreement"] for r in mine])
+        print(f"   {fmt:<13} | {mean('file_bytes'):>10,.0f} | {mean('size_bytes') / 1024:>7.1f} KB | "
+              f"{100 * result['overall_accuracy']:>7.1f}% | {result['overall_logloss']:>7.3f} | "
+              f"{100 * agreement:>8.1f}% | {mean('latency_ms'):>7.2f} ms")
+    print("   (sizes and latency: mean over folds; latency: batch 1, one core; agreement: same class as keras)")

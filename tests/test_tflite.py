@@ -1,0 +1,95 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_dataset
+from esc50_baseline import runtime, training
+from esc50_baseline.models import build_model
+from esc50_baseline.tflite_convert import FORMATS, convert
+from esc50_baseline.tflite_run import TFLiteModel, dequantize, quantize, to_probabilities
+from esc50_baseline.tflite_size import tflite_size_report
+from model_size_calculation import keras_size_report
+from test_training import separable, small_learner
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    import yaml
+    with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
+        defaults = yaml.safe_load(f)["defaults"]
+    runtime.setup(0)
+    rng = np.random.default_rng(0)
+    x, y = separable(20, 4, rng)
+    xv, yv = separable(6, 4, rng)
+    learner = small_learner(defaults)
+    model = build_model(learner, x.shape[1:], 4)
+    training.train_fold(model, x, y, xv, yv, 4, learner, 0, str(tmp_path_factory.mktemp("log")))
+    folder = tmp_path_factory.mktemp("tflite")
+    paths = {}
+    for fmt in FORMATS:
+        paths[fmt] = str(folder / f"{fmt}.tflite")
+        with open(paths[fmt], "wb") as f:
+            f.write(convert(model, fmt, representative=x))
+    return model, paths, separable(10, 4, np.random.default_rng(9))
+
+
+def test_quantize_dequantize_by_hand():
+    np.testing.assert_array_equal(quantize([0.0, 0.1, -0.1, 10.0, -10.0], 0.05, -3), [-3, -1, -5, 127, -128])
+    np.testing.assert_allclose(dequantize(np.array([-128, 0, 127], np.int8), 1 / 256, -128), [0.0, 0.5, 255 / 256])
+    np.testing.assert_allclose(to_probabilities([[0.5, 0.25, 0.0]]), [[2 / 3, 1 / 3, 0.0]])
+
+
+def test_all_formats_convert_and_run(trained):
+    model, paths, (xt, yt) = trained
+    sizes = {fmt: os.path.getsize(p) for fmt, p in paths.items()}
+    assert sizes["float16"] < sizes["float32"] and sizes["int8"] < sizes["float16"]
+    int8 = TFLiteModel(paths["int8"])
+    assert int8.input["dtype"] == np.int8 and int8.output["dtype"] == np.int8
+    keras_p = training.predict(model, xt)
+    for fmt, path in paths.items():
+        probabilities, seconds = TFLiteModel(path).predict(xt)
+        assert probabilities.shape == (len(xt), 4) and seconds > 0
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+        agreement = np.mean(probabilities.argmax(axis=1) == keras_p.argmax(axis=1))
+        assert agreement >= (0.99 if fmt in ("float32", "float16") else 0.9), fmt
+    np.testing.assert_allclose(TFLiteModel(paths["float32"]).predict(xt)[0], keras_p, atol=1e-5)
+
+
+def test_full_integer_model_needs_representative_data(trained):
+    with pytest.raises(ValueError, match="representative"):
+        convert(trained[0], "int8", representative=None)
+
+
+def test_tflite_size_follows_dcase_formula(trained):
+    model, paths, _ = trained
+    weights = {fmt: tflite_size_report(p)["total"] for fmt, p in paths.items()}
+    keras_total = keras_size_report(model)["total"]
+    assert weights["float32"]["macs"] == keras_total["macs"] == weights["int8"]["macs"]
+    nz = weights["float32"]["nonzero"]
+    assert weights["float32"]["bytes"] == 4 * nz
+    assert weights["float16"]["bytes"] == 2 * weights["float16"]["nonzero"]
+    # full integer: int8 weights, and one int32 bias per conv filter and dense unit (batch norm folded in)
+    n_bias = sum(getattr(l, "filters", None) or l.units for l in model.layers if type(l).__name__ in ("Conv2D", "Dense"))
+    assert weights["int8"]["bytes"] == (weights["int8"]["nonzero"] - n_bias) * 1 + n_bias * 4
+    assert weights["float32"]["params"] == keras_total["params"] - sum(
+        w.size for l in model.layers if type(l).__name__ == "BatchNormalization" for w in l.get_weights())
+
+
+def test_tflite_script_end_to_end(tmp_path):
+    root = str(tmp_path / "d")
+    make_dataset(root, n_classes=3, n_folds=2, per_fold=3, seconds=2.0)
+    args = [sys.executable, os.path.join(ROOT, "task_esc50_tflite.py"), "--dataset_path", root, "--set", "quick",
+            "--param", "learner.epochs=2", "--param", f"path.application={tmp_path / 's'}",
+            "--param", "tflite.formats=[float32, int8]", "--param", "tflite.latency_clips=2"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "TFLite comparison" in result.stdout
+    csv_path = next((tmp_path / "s" / "evaluator").glob("quick_*/tflite_comparison.csv"))
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "fold,format,file_bytes,size_bytes,accuracy,logloss,agreement,latency_ms"
+    assert [line.split(",")[1] for line in lines[1:]] == ["keras", "float32", "int8"]
+    keras_row, float_row = lines[1].split(","), lines[2].split(",")
+    assert float(float_row[6]) == 1.0 and float(float_row[4]) == float(keras_row[4])
