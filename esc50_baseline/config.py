@@ -14,8 +14,7 @@ import yaml
 from .errors import UserError
 
 # Keys whose values are free-form (no schema below them), or whose type may differ from the default's.
-FREE_FORM = {"learner.families", "learner.layers", "general.active_folds", "feature_extractor.fmax",
-             "evaluation.major_categories"}
+FREE_FORM = {"learner.families", "learner.layers", "general.active_folds", "feature_extractor.fmax"}
 
 CHOICES = {
     "dataset.subset": ["all", "esc10"],
@@ -25,7 +24,7 @@ CHOICES = {
     "feature_extractor.spectrogram_type": ["magnitude", "power"],
     "feature_extractor.pad_mode": ["constant", "reflect", "edge"],
     "learner.monitor.metric": ["val_accuracy", "val_loss"],
-    "learner.mixed_precision": [False, "mixed_bfloat16", "mixed_float16"],
+    "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
 }
 
 # Which sections each stage's cached output depends on (its own and everything upstream of it).

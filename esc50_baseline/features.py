@@ -3,7 +3,9 @@
 The DCASE 2021 task 1a extractor: periodic Hamming window of 40 ms, 20 ms hop, n_fft 2048, 40 Slaney mel
 bands, magnitude spectrum, natural log(mel + eps). librosa computes the same thing through general
 machinery; here the STFT is one strided view, one real FFT and one matrix product, which is what makes
-extraction of the whole dataset take seconds.
+extraction of the whole dataset take seconds. Like librosa on float32 audio, the STFT runs in float32
+(3x faster than float64 here; the log-mel differs from float64 by under 3e-4 on the dev clips); the mel
+product and the log are float64, so log(0 + eps) of a silent band is exact.
 """
 import contextlib
 import os
@@ -65,8 +67,8 @@ class LogMel:
 
     def __init__(self, settings):
         self.s = settings
-        self.window = self._padded_window()
-        self.mel_basis = self._mel_basis()
+        self.window = self._padded_window().astype(np.float32)
+        self.mel_basis = self._mel_basis()  # float64: see __call__
 
     def _padded_window(self):
         import scipy.signal
@@ -85,7 +87,7 @@ class LogMel:
 
     def __call__(self, y):
         s = self.s
-        y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float32)
         if s.center:
             y = np.pad(y, s.n_fft // 2, mode=s.pad_mode)
         if len(y) < s.n_fft:
@@ -94,7 +96,9 @@ class LogMel:
         spectrum = np.abs(scipy.fft.rfft(frames * self.window, axis=1))
         if s.power != 1.0:
             spectrum = spectrum ** s.power
-        mel = self.mel_basis @ spectrum.T
+        # float64 product: BLAS sums in a thread-count-dependent order, and in float32 that order shows in
+        # the last bit; features must not depend on how many workers computed them.
+        mel = self.mel_basis @ spectrum.T.astype(np.float64)
         return np.log(mel + s.log_offset).astype(np.float32)
 
 

@@ -40,8 +40,27 @@ with quiet_native_output():
     GPUS = tf.config.list_physical_devices("GPU")
 
 
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
+def auto_precision():
+    """The fastest safe policy for this hardware: mixed_float16 on GPUs with tensor cores (compute
+    capability 7.0+), mixed_bfloat16 on CPUs with AMX bf16 units, float32 elsewhere."""
+    if GPUS:
+        details = tf.config.experimental.get_device_details(GPUS[0])
+        return "mixed_float16" if details.get("compute_capability", (0, 0)) >= (7, 0) else False
+    return "mixed_bfloat16" if "amx_bf16" in cpu_flags() else False
+
+
 def setup(seed, deterministic=True, mixed_precision=False):
     """Seed every generator, pick the device, set the precision policy; returns a one-line description."""
+    if mixed_precision == "auto":
+        mixed_precision = auto_precision()
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

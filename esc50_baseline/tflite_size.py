@@ -3,6 +3,8 @@ convolution and fully connected operator (batch norm is folded into them, so it 
 bytes of their stored type (int8 1, float16 2, float32 and int32 bias 4)."""
 import numpy as np
 
+from . import runtime  # noqa: F401  (TensorFlow, imported quietly)
+
 TFLITE_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
 WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 

@@ -43,7 +43,7 @@ def best_epoch_keeper(monitor, initial_delay):
     return BestEpochKeeper()
 
 
-def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir):
+def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, extra_callbacks=()):
     """Fit `model` in place; returns (history dict, best epoch or None, monitored value)."""
     import keras
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learner["learning_rate"]),
@@ -55,7 +55,8 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     keeper = best_epoch_keeper(monitor, learner["monitor"]["initial_delay"])
     os.makedirs(log_dir, exist_ok=True)
     callbacks = [keeper, keras.callbacks.CSVLogger(os.path.join(log_dir, "history.csv")),
-                 keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0)]
+                 keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0),
+                 *extra_callbacks]
     history = model.fit(train, validation_data=val, epochs=learner["epochs"], callbacks=callbacks,
                         shuffle=False, verbose=learner["verbose"])  # the tf.data pipeline shuffles
     return history.history, keeper.best_epoch, keeper.best

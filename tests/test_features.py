@@ -25,7 +25,7 @@ def test_logmel_equals_librosa_and_has_dcase_shape(defaults):
     ours = LogMel(FeatureSettings.from_params(defaults["feature_extractor"]))(y)
     ref = librosa_logmel(y)
     assert ours.shape == (40, 251) == ref.shape
-    assert np.max(np.abs(ours - ref)) < 1e-4
+    assert np.max(np.abs(ours - ref)) < 1e-3  # the project's bound: both run the STFT in float32
 
 
 def test_silent_clip_gives_finite_features(defaults):
