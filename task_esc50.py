@@ -8,9 +8,12 @@
 Each stage caches its output under path.application in a folder named by the hash of the parameters it
 depends on, so a second run recomputes only what a changed parameter affects.
 """
+from absl import flags
+
 import utils
 
 FLAGS = utils.define_flags()
+flags.adopt_module_key_flags(utils)  # so that --help lists them
 
 
 def run_flow(ctx):

@@ -7,10 +7,13 @@ DCASE tables for each, and a comparison of size, accuracy, agreement and latency
 
 Same YAML and flags as task_esc50.py; which formats to build is tflite.formats.
 """
+from absl import flags
+
 import task_esc50
 import utils
 
 FLAGS = task_esc50.FLAGS
+flags.adopt_module_key_flags(utils)  # so that --help lists them
 
 
 def main(argv):

@@ -110,6 +110,8 @@ def prepare_run(params, FLAGS):
     ctx = stages.RunContext(params=params, dataset=dataset, folds=folds, paths=stage_paths(params, dataset),
                             overwrite=params["general"]["overwrite"])
     _check_writable(_application_dir(params))
+    from esc50_baseline.atomic import remove_stale_temporaries
+    remove_stale_temporaries(_application_dir(params))  # left by runs that were killed mid-write
     print(f"Set {params['set_id']}: {params['description']}")
     print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
           f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")

@@ -9,12 +9,12 @@ product and the log are float64, so log(0 + eps) of a silent band is exact.
 """
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
 
+from .atomic import atomic_path
 from .audio import AudioError, read_clip
 from .progress import Progress
 
@@ -125,17 +125,8 @@ class FeatureCache:
 
 
 def atomic_save_npy(path, array):
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, ".npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 # Worker-process state: the extractor is built once per process, not once per clip.

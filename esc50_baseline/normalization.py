@@ -1,8 +1,7 @@
 """Per-mel-band mean and standard deviation, fitted on one fold's training clips only."""
-import os
-import tempfile
-
 import numpy as np
+
+from .atomic import atomic_path
 
 
 class Normalizer:
@@ -21,12 +20,8 @@ class Normalizer:
         return ((features - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
 
     def save(self, path):
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, mean=self.mean, std=self.std)
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path):

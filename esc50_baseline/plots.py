@@ -1,8 +1,7 @@
 """PNG figures of the results: confusion matrix, per-class accuracy, training curves (matplotlib, Agg)."""
-import os
-import tempfile
-
 import numpy as np
+
+from .atomic import atomic_path
 
 
 def _pyplot():
@@ -13,12 +12,8 @@ def _pyplot():
 
 
 def _save(fig, path):
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
 
 

@@ -1,39 +1,12 @@
 """Result files: probability CSVs and YAML, always written to a temporary name and then renamed."""
 import csv
 import io
-import os
-import tempfile
 
 import numpy as np
 import yaml
 
-
-def atomic_write_text(path, text):
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_bytes(path, data):
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+from .atomic import write_bytes as atomic_write_bytes  # noqa: F401  (re-exported)
+from .atomic import write_text as atomic_write_text
 
 
 def write_probabilities(path, filenames, true_labels, probabilities, labels):

@@ -118,10 +118,16 @@ def do_learning(ctx):
               f"{learner['epochs']} epochs, batch {learner['batch_size']}", flush=True)
         started = time.monotonic()
         log_dir = ctx.path("learner", f"logs_fold_{fold}")
+        checkpoint = ctx.path("learner", f"checkpoint_fold_{fold}.npz")
+        if ctx.overwrite and os.path.exists(checkpoint):
+            os.remove(checkpoint)
+        elif os.path.exists(checkpoint):
+            print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
         history, best_epoch, best = training.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
-            len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir)
+            len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir, checkpoint_path=checkpoint)
         training.save_model_atomic(model, model_path)
+        training.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                                   f"{ctx.params['set_id']}, fold {fold}")
         kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"

@@ -1,25 +1,84 @@
-"""Training one fold: tf.data from in-memory features, Adam, the best epoch kept, logs per fold."""
+"""Training one fold: tf.data from in-memory features, Adam, the best epoch kept, resumable per epoch.
+
+A fold's training can be killed at any moment and started again: after every epoch one checkpoint file
+is written atomically with every model variable (dropout's random state included), the optimizer's
+state, the best-epoch keeper's state and the history. Each epoch's shuffling is a function of the seed
+and the epoch number only, so a resumed run continues exactly where the interrupted one was: on CPU the
+final weights are the same as those of an uninterrupted run.
+"""
+import json
 import os
-import tempfile
 
 import numpy as np
+
+from .atomic import atomic_path
+from .results_io import atomic_write_bytes, write_csv
 
 
 def one_hot(indices, n_classes):
     return np.eye(n_classes, dtype=np.float32)[indices]
 
 
-def make_dataset(x, y, batch_size, shuffle, seed):
+def epoch_orders(n, seed, first_epoch, epochs):
+    """Clip order of every epoch from first_epoch on: a permutation seeded by (seed, epoch)."""
+    return np.stack([np.random.default_rng([seed, e]).permutation(n) for e in range(first_epoch, max(epochs, first_epoch + 1))])
+
+
+def training_batches(x, y, batch_size, orders):
+    """One stream of batches for all remaining epochs (fit keeps its iterator when steps_per_epoch is set)."""
     import tensorflow as tf
-    ds = tf.data.Dataset.from_tensor_slices((x[..., np.newaxis], y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    features, targets = tf.constant(x[..., np.newaxis]), tf.constant(y)
+    indices = tf.data.Dataset.from_tensor_slices(orders.astype(np.int32))
+    batches = indices.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    gather = lambda idx: (tf.gather(features, idx), tf.gather(targets, idx))
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-def best_epoch_keeper(monitor, initial_delay):
-    """The DCASE stasher: remember the weights of the best epoch by `monitor`, counting only from
-    `initial_delay` on; restore them when training ends (the last epoch if none qualified)."""
+def evaluation_batches(x, y, batch_size):
+    import tensorflow as tf
+    return tf.data.Dataset.from_tensor_slices((x[..., np.newaxis], y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class Checkpoint:
+    """The resumable state of one fold's training, in one .npz file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def save(self, model, epoch, history, keeper):
+        arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(model.variables)}
+        arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
+        arrays.update({f"best_{i}": w for i, w in enumerate(keeper.best_weights or [])})
+        state = {"epoch": epoch, "history": history, "best": keeper.best, "best_epoch": keeper.best_epoch}
+        arrays["state"] = np.array(json.dumps(state))
+        import io
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(self.path, buffer.getvalue())
+
+    def restore(self, model, keeper):
+        """Load the state into a freshly built, compiled model; returns (epochs done, history)."""
+        if not os.path.exists(self.path):
+            return 0, {}
+        with np.load(self.path) as data:
+            state = json.loads(str(data["state"]))
+            model.optimizer.build(model.trainable_variables)
+            for i, v in enumerate(model.variables):
+                v.assign(data[f"model_{i}"])
+            for i, v in enumerate(model.optimizer.variables):
+                v.assign(data[f"optimizer_{i}"])
+            best = [data[f"best_{i}"] for i in range(len(model.get_weights()))] if f"best_0" in data else None
+        keeper.best, keeper.best_epoch, keeper.best_weights = state["best"], state["best_epoch"], best
+        return state["epoch"], state["history"]
+
+    def remove(self):
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+
+def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
+    """The DCASE stasher (best epoch by `monitor`, counted from `initial_delay`), the history CSV, and
+    the per-epoch checkpoint, in that order."""
     import keras
 
     class BestEpochKeeper(keras.callbacks.Callback):
@@ -32,49 +91,59 @@ def best_epoch_keeper(monitor, initial_delay):
             value = (logs or {}).get(monitor)
             if value is None or epoch + 1 < initial_delay:
                 return
-            better = self.best is None or (value > self.best if self.higher_is_better else value < self.best)
-            if better:
-                self.best, self.best_epoch, self.best_weights = value, epoch + 1, self.model.get_weights()
+            if self.best is None or (value > self.best if self.higher_is_better else value < self.best):
+                self.best, self.best_epoch, self.best_weights = float(value), epoch + 1, self.model.get_weights()
 
         def on_train_end(self, logs=None):
             if self.best_weights is not None:
                 self.model.set_weights(self.best_weights)
 
-    return BestEpochKeeper()
+    class HistoryAndCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                history.setdefault(key, []).append(float(value))
+            keys = sorted(history)
+            write_csv(history_path, ["epoch"] + keys,
+                      [[e + 1] + [f"{history[k][e]:.6g}" for k in keys] for e in range(len(history[keys[0]]))])
+            if checkpoint:
+                checkpoint.save(self.model, epoch + 1, history, keeper)
+
+    keeper = BestEpochKeeper()
+    return keeper, [keeper, HistoryAndCheckpoint()]
 
 
-def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, extra_callbacks=()):
-    """Fit `model` in place; returns (history dict, best epoch or None, monitored value)."""
+def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, checkpoint_path=None,
+               extra_callbacks=()):
+    """Fit `model` in place, resuming from `checkpoint_path` when it exists; returns
+    (history dict, best epoch or None, monitored value)."""
     import keras
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learner["learning_rate"]),
                   loss="categorical_crossentropy", metrics=["accuracy"])
-    train = make_dataset(x_train, one_hot(y_train, n_classes), learner["batch_size"], True, seed)
     has_val = len(x_val) > 0
-    val = make_dataset(x_val, one_hot(y_val, n_classes), learner["batch_size"], False, seed) if has_val else None
     monitor = learner["monitor"]["metric"] if has_val else "accuracy"
-    keeper = best_epoch_keeper(monitor, learner["monitor"]["initial_delay"])
+    checkpoint = Checkpoint(checkpoint_path) if checkpoint_path else None
+    history = {}
     os.makedirs(log_dir, exist_ok=True)
-    callbacks = [keeper, keras.callbacks.CSVLogger(os.path.join(log_dir, "history.csv")),
-                 keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0),
-                 *extra_callbacks]
-    history = model.fit(train, validation_data=val, epochs=learner["epochs"], callbacks=callbacks,
-                        shuffle=False, verbose=learner["verbose"])  # the tf.data pipeline shuffles
-    return history.history, keeper.best_epoch, keeper.best
+    keeper, callbacks = epoch_callbacks(monitor, learner["monitor"]["initial_delay"],
+                                        os.path.join(log_dir, "history.csv"), checkpoint, history)
+    first_epoch = 0
+    if checkpoint:
+        first_epoch, restored = checkpoint.restore(model, keeper)
+        history.update(restored)
+    epochs, batch_size = learner["epochs"], learner["batch_size"]
+    train = training_batches(x_train, one_hot(y_train, n_classes), batch_size,
+                             epoch_orders(len(x_train), seed, first_epoch, epochs))
+    val = evaluation_batches(x_val, one_hot(y_val, n_classes), batch_size) if has_val else None
+    callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
+    model.fit(train, validation_data=val, epochs=epochs, initial_epoch=first_epoch,
+              steps_per_epoch=-(-len(x_train) // batch_size), callbacks=callbacks + list(extra_callbacks),
+              shuffle=False, verbose=learner["verbose"])  # the batches are already in each epoch's order
+    return history, keeper.best_epoch, keeper.best
 
 
 def save_model_atomic(model, path):
-    """Keras insists on a .keras suffix, so the temporary file gets one too before the rename."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".keras") as tmp:  # Keras insists on the .keras suffix
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def predict(model, x, batch_size=64):

@@ -49,6 +49,9 @@ def test_show_sets_lists_sets(tmp_path):
     assert result.returncode == 0
     for set_id in ("cnn3", "cnn4", "cnn5", "quick"):
         assert set_id in result.stdout
+    help_text = run(["--help"], tmp_path).stdout
+    for flag in ("--set", "--folds", "--dataset_path", "--param", "overwrite", "show_results"):
+        assert flag in help_text
 
 
 def assert_user_error(result, *fragments):

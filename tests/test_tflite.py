@@ -71,9 +71,15 @@ def test_tflite_size_follows_dcase_formula(trained):
     nz = weights["float32"]["nonzero"]
     assert weights["float32"]["bytes"] == 4 * nz
     assert weights["float16"]["bytes"] == 2 * weights["float16"]["nonzero"]
-    # full integer: int8 weights, and one int32 bias per conv filter and dense unit (batch norm folded in)
-    n_bias = sum(getattr(l, "filters", None) or l.units for l in model.layers if type(l).__name__ in ("Conv2D", "Dense"))
-    assert weights["int8"]["bytes"] == (weights["int8"]["nonzero"] - n_bias) * 1 + n_bias * 4
+    # full integer: int8 weights (1 byte) and int32 biases (4 bytes), non-zero ones only
+    from tensorflow.lite.tools import flatbuffer_utils
+    m = flatbuffer_utils.read_model(paths["int8"])
+    constants = [(t, m.buffers[t.buffer].data) for t in m.subgraphs[0].tensors]
+    constants = [(t, np.asarray(d, np.uint8).tobytes()) for t, d in constants if d is not None and len(d)]
+    int8_nz = sum(int(np.count_nonzero(np.frombuffer(d, np.int8))) for t, d in constants if t.type == 9)
+    bias_nz = sum(int(np.count_nonzero(np.frombuffer(d, np.int32))) for t, d in constants
+                  if t.type == 2 and len(t.shape) == 1 and t.shape[0] > 1)
+    assert weights["int8"]["bytes"] == int8_nz + 4 * bias_nz
     assert weights["float32"]["params"] == keras_total["params"] - sum(
         w.size for l in model.layers if type(l).__name__ == "BatchNormalization" for w in l.get_weights())
 

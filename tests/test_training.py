@@ -60,3 +60,37 @@ def test_model_saved_atomically_and_reloads(defaults, tmp_path):
     x = np.zeros((1, 40, 50), np.float32)
     np.testing.assert_allclose(training.predict(keras.models.load_model(path), x), training.predict(model, x),
                                rtol=1e-6)
+
+
+def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path):
+    import keras
+    rng = np.random.default_rng(0)
+    x, y = separable(20, 4, rng)
+    xv, yv = separable(6, 4, rng)
+    learner = dict(small_learner(defaults), epochs=4)
+
+    def run(checkpoint, extra=()):
+        runtime.setup(3)  # as a new process would
+        model = build_model(learner, x.shape[1:], 4)
+        out = training.train_fold(model, x, y, xv, yv, 4, learner, 3, str(tmp_path / "log"),
+                                  checkpoint_path=str(checkpoint), extra_callbacks=extra)
+        return model, out
+
+    straight_model, (straight_history, straight_best_epoch, _) = run(tmp_path / "a.npz")
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == 2:
+                raise KeyboardInterrupt  # after the epoch's checkpoint was written
+
+    try:
+        run(tmp_path / "b.npz", [Kill()])
+    except KeyboardInterrupt:
+        pass
+    assert (tmp_path / "b.npz").exists()
+    resumed_model, (resumed_history, resumed_best_epoch, _) = run(tmp_path / "b.npz")
+    assert len(resumed_history["loss"]) == 4
+    assert resumed_history == straight_history
+    assert resumed_best_epoch == straight_best_epoch
+    for a, b in zip(straight_model.get_weights(), resumed_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
