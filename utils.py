@@ -100,12 +100,12 @@ def prepare_run(params, FLAGS):
         ensure_dataset(root, params["path"]["dataset_url"])
     elif not os.path.isdir(root):
         raise UserError(f"--dataset_path {root} does not exist; give the folder that holds audio/ and meta/esc50.csv.")
-    dataset = Dataset(root, params["dataset"]["subset"])
+    dataset = Dataset(root, params["dataset"]["subset"], params["dataset"]["meta_file"], params["dataset"]["audio_folder"])
     missing = dataset.missing_audio()
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
-                        f"{os.path.join(root, 'audio')}: {shown}; restore them or remove their rows.")
+                        f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     folds = select_folds(dataset.folds, _fold_flag(FLAGS.folds) if FLAGS.folds else params["general"]["active_folds"])
     ctx = stages.RunContext(params=params, dataset=dataset, folds=folds, paths=stage_paths(params, dataset),
                             overwrite=params["general"]["overwrite"])

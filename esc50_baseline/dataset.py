@@ -28,9 +28,10 @@ class Clip:
 class Dataset:
     """The metadata of one dataset copy: clips, folds and class labels (ordered by target)."""
 
-    def __init__(self, root, subset="all"):
+    def __init__(self, root, subset="all", meta_file=META_FILE, audio_folder="audio"):
         self.root = root
-        self.meta_path = os.path.join(root, META_FILE)
+        self.meta_path = os.path.join(root, meta_file)
+        self.audio_folder = os.path.join(root, audio_folder)
         self.has_esc10_column = False
         clips = self._read_meta()
         if subset == "esc10":
@@ -48,7 +49,8 @@ class Dataset:
         if not os.path.isdir(self.root):
             raise UserError(f"Dataset folder {self.root} does not exist; check --dataset_path.")
         if not os.path.exists(self.meta_path):
-            raise UserError(f"{self.meta_path} is missing; a dataset folder needs meta/esc50.csv beside audio/.")
+            raise UserError(f"{self.meta_path} is missing; a dataset folder needs its metadata csv there "
+                            "(or set dataset.meta_file to where it is).")
         try:
             with open(self.meta_path, newline="", encoding="utf-8") as f:
                 rows = list(csv.DictReader(f))
@@ -102,7 +104,7 @@ class Dataset:
                             f"1..k without gaps.")
 
     def audio_path(self, clip):
-        return os.path.join(self.root, "audio", clip.filename)
+        return os.path.join(self.audio_folder, clip.filename)
 
     def missing_audio(self):
         return [c.filename for c in self.clips if not os.path.isfile(self.audio_path(c))]

@@ -210,7 +210,11 @@ def save_result_files(ctx, result, out_dir):
                            f"{result['recall'][i]:.4f}", f"{result['f1'][i]:.4f}",
                            f"{metrics.row_numbers(result, [i])['logloss']:.4f}"] for i, label in enumerate(labels)])
     plots.confusion_matrix_png(result["confusion"], labels, os.path.join(out_dir, "confusion_matrix.png"),
-                               f"{ctx.params['set_id']}: confusion matrix")
+                               f"{ctx.params['set_id']}: confusion matrix, fold(s) {', '.join(map(str, ctx.folds))}")
+    for fold, (true, probabilities) in result["per_fold"].items():
+        plots.confusion_matrix_png(metrics.confusion_matrix(true, probabilities.argmax(axis=1), len(labels)), labels,
+                                   os.path.join(out_dir, f"confusion_matrix_fold_{fold}.png"),
+                                   f"{ctx.params['set_id']}: confusion matrix, fold {fold}")
     plots.class_accuracy_png(np.nan_to_num(result["class_accuracy"]), labels,
                              os.path.join(out_dir, "class_accuracy.png"), f"{ctx.params['set_id']}: class accuracy")
     results_io.write_yaml(os.path.join(out_dir, "results.yaml"), {
