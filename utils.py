@@ -24,6 +24,13 @@ def define_flags():
     flags.DEFINE_boolean("show_results", False, "List every evaluated set with its accuracy and log loss.")
     flags.DEFINE_multi_string("param", [], "Override a YAML setting: key.path=value (repeatable).")
     flags.DEFINE_string("params_file", os.path.join(HERE, "task_esc50.yaml"), "The parameter file.")
+    flags.DEFINE_string("predict", None, "Classify an audio file, or every audio file in a folder, with the "
+                        "trained set (its fold models averaged), then exit.")
+    flags.DEFINE_boolean("json", False, "With --predict: print JSON instead of a table.")
+    flags.DEFINE_integer("top_k", 3, "With --predict: how many labels to show per file.", lower_bound=1)
+    flags.DEFINE_boolean("windows", False, "With --predict: also show the scores of every 5 s window.")
+    flags.DEFINE_enum("predict_format", "keras", ["keras", "float32", "float16", "dynamic_int8", "int8"],
+                      "With --predict: the Keras models, or the TFLite models of this format.")
     return flags.FLAGS
 
 
@@ -43,13 +50,26 @@ def run(main):
 
 
 def start(FLAGS):
-    """Parameters and the run context, or None when a --show_* flag has already answered."""
+    """Parameters and the run context, or None when a --show_* or --predict flag has already answered."""
     parameters, params = load_parameters(FLAGS)
     if FLAGS.show_sets:
         return show_sets(parameters)
     if FLAGS.show_results:
         return show_results(params)
+    if FLAGS.predict:
+        return predict(params, FLAGS)
     return prepare_run(params, FLAGS)
+
+
+def predict(params, FLAGS):
+    from esc50_baseline import predict as prediction
+    paths = prediction.find_audio(FLAGS.predict)
+    # the dataset's csv gives the labels and, with the parameters, the folders of the trained models
+    ctx = prepare_run(params, FLAGS, quiet=FLAGS.json, check_audio=False, download=False)
+    result = prediction.predict_files(ctx, paths, FLAGS.predict_format, FLAGS.windows)
+    print(prediction.as_json(result, FLAGS.top_k) if FLAGS.json else prediction.as_table(result, FLAGS.top_k))
+    if all("error" in entry for entry in result["files"]):
+        raise UserError(f"None of the {len(paths)} file(s) given to --predict could be read.")
 
 
 def load_parameters(FLAGS):
@@ -90,18 +110,18 @@ def _application_dir(params):
     return base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
 
 
-def prepare_run(params, FLAGS):
+def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True):
     """Locate (or download) the dataset, check it, pick the folds and name every stage's folder."""
     from esc50_baseline import stages
     from esc50_baseline.dataset import Dataset, select_folds
     root = FLAGS.dataset_path or params["path"]["dataset"]
-    if not FLAGS.dataset_path:
+    if not FLAGS.dataset_path and download:
         from esc50_baseline.download import ensure_dataset
         ensure_dataset(root, params["path"]["dataset_url"])
     elif not os.path.isdir(root):
         raise UserError(f"--dataset_path {root} does not exist; give the folder that holds audio/ and meta/esc50.csv.")
     dataset = Dataset(root, params["dataset"]["subset"], params["dataset"]["meta_file"], params["dataset"]["audio_folder"])
-    missing = dataset.missing_audio()
+    missing = dataset.missing_audio() if check_audio else []
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
@@ -112,6 +132,8 @@ def prepare_run(params, FLAGS):
     _check_writable(_application_dir(params))
     from esc50_baseline.atomic import remove_stale_temporaries
     remove_stale_temporaries(_application_dir(params))  # left by runs that were killed mid-write
+    if quiet:
+        return ctx
     print(f"Set {params['set_id']}: {params['description']}")
     print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
           f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")

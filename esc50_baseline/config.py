@@ -24,6 +24,7 @@ CHOICES = {
     "feature_extractor.spectrogram_type": ["magnitude", "power"],
     "feature_extractor.pad_mode": ["constant", "reflect", "edge"],
     "learner.monitor.metric": ["val_accuracy", "val_loss"],
+    "learner.distribution": ["none", "mirrored", "multi_worker"],
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
 }
 
@@ -197,9 +198,16 @@ def _under_free(key):
     return any(key.startswith(free + ".") for free in FREE_FORM)
 
 
+# Settings that change how a stage reports, not what it computes: left out of the hashes.
+NOT_HASHED = {"learner": ("verbose",)}
+
+
 def stage_hash(params, stage):
     """A short hash of the parameters `stage` depends on: its cache folder's name."""
     relevant = {section: get_path(params, section) for section in STAGE_SECTIONS[stage]}
+    for section, keys in NOT_HASHED.items():
+        if isinstance(relevant.get(section), dict):
+            relevant[section] = {k: v for k, v in relevant[section].items() if k not in keys}
     text = json.dumps(relevant, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 

@@ -57,6 +57,21 @@ def auto_precision():
     return "mixed_bfloat16" if "amx_bf16" in cpu_flags() else False
 
 
+def distribution_strategy(kind):
+    """none: the default (one device); mirrored: every GPU, or every logical CPU when there is no GPU;
+    multi_worker: synchronous training across the hosts that TF_CONFIG names."""
+    if kind in (None, False, "none"):
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+    if "TF_CONFIG" not in os.environ:
+        from .errors import UserError
+        raise UserError("learner.distribution is multi_worker but the environment variable TF_CONFIG is not set; "
+                        "set it on every host (see the README) or use none or mirrored.")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
 def setup(seed, deterministic=True, mixed_precision=False):
     """Seed every generator, pick the device, set the precision policy; returns a one-line description."""
     if mixed_precision == "auto":

@@ -112,7 +112,9 @@ def do_learning(ctx):
         normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
         train, validation, _test = ctx.split(fold)
         x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
-        model = build_model(learner, x_train.shape[1:], len(ctx.dataset.labels))
+        strategy = runtime.distribution_strategy(learner["distribution"])
+        with strategy.scope():
+            model = build_model(learner, x_train.shape[1:], len(ctx.dataset.labels))
         _print_complexity(model)
         print(f"  Fold {fold}: {len(train)} training, {len(validation)} validation clips, "
               f"{learner['epochs']} epochs, batch {learner['batch_size']}", flush=True)
@@ -125,7 +127,8 @@ def do_learning(ctx):
             print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
         history, best_epoch, best = training.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
-            len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir, checkpoint_path=checkpoint)
+            len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir, checkpoint_path=checkpoint,
+            strategy=strategy)
         training.save_model_atomic(model, model_path)
         training.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),

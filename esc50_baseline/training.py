@@ -113,12 +113,17 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
 
 
 def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, checkpoint_path=None,
-               extra_callbacks=()):
+               extra_callbacks=(), strategy=None):
     """Fit `model` in place, resuming from `checkpoint_path` when it exists; returns
-    (history dict, best epoch or None, monitored value)."""
+    (history dict, best epoch or None, monitored value). Under a distribution `strategy` (the model must
+    have been built in its scope) learner.batch_size is per replica, and the learning rate scales too."""
     import keras
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learner["learning_rate"]),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    import tensorflow as tf
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    with strategy.scope():
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learner["learning_rate"] * replicas),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
     has_val = len(x_val) > 0
     monitor = learner["monitor"]["metric"] if has_val else "accuracy"
     checkpoint = Checkpoint(checkpoint_path) if checkpoint_path else None
@@ -130,7 +135,7 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     if checkpoint:
         first_epoch, restored = checkpoint.restore(model, keeper)
         history.update(restored)
-    epochs, batch_size = learner["epochs"], learner["batch_size"]
+    epochs, batch_size = learner["epochs"], learner["batch_size"] * replicas
     train = training_batches(x_train, one_hot(y_train, n_classes), batch_size,
                              epoch_orders(len(x_train), seed, first_epoch, epochs))
     val = evaluation_batches(x_val, one_hot(y_val, n_classes), batch_size) if has_val else None

@@ -77,3 +77,9 @@ def test_stage_hashes_change_only_downstream_of_the_edit():
     assert config.stage_hash(base, "learner") != config.stage_hash(more_epochs, "learner")
     for stage in ("features", "normalization", "learner"):
         assert config.stage_hash(base, stage) != config.stage_hash(more_mels, stage)
+
+
+def test_verbosity_does_not_invalidate_the_model():
+    p = config.Parameters(YAML)
+    assert config.stage_hash(p.resolve("cnn3"), "learner") == \
+        config.stage_hash(p.resolve("cnn3", ["learner.verbose=0"]), "learner")

@@ -1,0 +1,125 @@
+"""Classify arbitrary audio files with a trained set: any rate, channel count or length.
+
+A file is cut into clip-length windows (the last, shorter one kept when it is at least a fifth of a clip,
+or when it is all there is), each window goes through the set's feature extractor, every trained fold's
+normalizer and model (Keras or one TFLite format), and the scores are averaged over models and windows.
+"""
+import json
+import os
+
+import numpy as np
+
+from .audio import AudioError, read_clip
+from .errors import UserError
+from .features import LogMel
+from .normalization import Normalizer
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
+
+
+def find_audio(path):
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        found = sorted(os.path.join(here, name) for here, _dirs, files in os.walk(path) for name in files
+                       if name.lower().endswith(AUDIO_EXTENSIONS))
+        if found:
+            return found
+        raise UserError(f"--predict {path} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).")
+    raise UserError(f"--predict {path} does not exist; give an audio file or a folder of them.")
+
+
+def split_windows(y, n_samples):
+    """(windows, n_samples) array: full windows, plus a zero-padded tail of at least a fifth of a clip."""
+    starts = list(range(0, max(len(y) - n_samples + 1, 1), n_samples)) if len(y) >= n_samples else []
+    tail_start = starts[-1] + n_samples if starts else 0
+    if len(y) - tail_start >= n_samples // 5 or not starts:
+        starts.append(tail_start)
+    return np.stack([np.pad(y[s:s + n_samples], (0, max(0, n_samples - len(y[s:s + n_samples])))) for s in starts])
+
+
+class Ensemble:
+    """The set's trained fold models with their normalizers; scores averaged over them."""
+
+    def __init__(self, ctx, fmt="keras"):
+        from .tflite_stages import tflite_path
+        self.members, self.paths = [], []
+        for fold in ctx.folds:
+            path = ctx.path("learner", f"model_fold_{fold}.keras") if fmt == "keras" else tflite_path(ctx, fold, fmt)
+            norm_path = ctx.path("normalization", f"norm_fold_{fold}.npz")
+            if os.path.exists(path) and os.path.exists(norm_path):
+                self.members.append((self._load(path, fmt, ctx), Normalizer.load(norm_path)))
+                self.paths.append(path)
+        if not self.members:
+            script = "task_esc50.py" if fmt == "keras" else "task_esc50_tflite.py"
+            raise UserError(f"Set '{ctx.params['set_id']}' has no trained {fmt} model for fold(s) "
+                            f"{', '.join(map(str, ctx.folds))} with this dataset; run python {script} "
+                            f"--set {ctx.params['set_id']} first.")
+
+    @staticmethod
+    def _load(path, fmt, ctx):
+        if fmt == "keras":
+            from . import runtime, training  # noqa: F401
+            import keras
+            model = keras.models.load_model(path, compile=False)
+            return lambda x: training.predict(model, x)
+        from .tflite_run import TFLiteModel
+        model = TFLiteModel(path, ctx.params["tflite"]["num_threads"])
+        return lambda x: model.predict(x)[0]
+
+    def __call__(self, features):
+        return np.mean([model(normalizer(features)) for model, normalizer in self.members], axis=0)
+
+
+def predict_files(ctx, paths, fmt="keras", per_window=False):
+    settings = ctx.settings
+    extract, ensemble, labels = LogMel(settings), Ensemble(ctx, fmt), ctx.dataset.labels
+    results = []
+    for path in paths:
+        try:
+            y = read_clip(path, settings.fs)
+        except AudioError as e:
+            results.append({"file": path, "error": e.problem})
+            continue
+        windows = split_windows(y, settings.n_samples)
+        scores = ensemble(np.stack([extract(w) for w in windows]))
+        entry = {"file": path, "duration_s": round(len(y) / settings.fs, 3), "windows": len(windows),
+                 "scores": dict(zip(labels, map(float, scores.mean(axis=0))))}
+        if per_window:
+            entry["window_scores"] = [dict(zip(labels, map(float, s))) for s in scores]
+        results.append(entry)
+    return {"set": ctx.params["set_id"], "format": fmt, "models": ensemble.paths, "files": results}
+
+
+def top(scores, k):
+    return sorted(scores.items(), key=lambda item: -item[1])[:k]
+
+
+def as_json(prediction, k):
+    out = dict(prediction, files=[])
+    for entry in prediction["files"]:
+        entry = dict(entry)
+        if "scores" in entry:
+            entry["top"] = [{"label": label, "probability": round(p, 6)} for label, p in top(entry.pop("scores"), k)]
+        if "window_scores" in entry:
+            entry["window_scores"] = [[{"label": label, "probability": round(p, 6)} for label, p in top(s, k)]
+                                      for s in entry["window_scores"]]
+        out["files"].append(entry)
+    return json.dumps(out, indent=2)
+
+
+def as_table(prediction, k):
+    lines = [f"Set {prediction['set']} ({prediction['format']}, {len(prediction['models'])} fold model(s) averaged)",
+             f"   {'File':<32} {'Length':>7} {'Win':>4}  " + "  ".join(f"{'Top ' + str(i + 1):<24}" for i in range(k)),
+             "   " + "-" * (46 + 26 * k)]
+    for entry in prediction["files"]:
+        name = os.path.basename(entry["file"])[:32]
+        if "error" in entry:
+            lines.append(f"   {name:<32} error: {entry['error']}")
+            continue
+        cells = "  ".join(f"{label[:17]:<17} {p:>5.2f} " for label, p in top(entry["scores"], k))
+        lines.append(f"   {name:<32} {entry['duration_s']:>6.1f}s {entry['windows']:>4}  {cells}")
+        for i, scores in enumerate(entry.get("window_scores", [])):
+            cells = "  ".join(f"{label[:17]:<17} {p:>5.2f} " for label, p in top(scores, k))
+            lines.append(f"   {'  window ' + str(i + 1):<32} {'':>7} {'':>4}  {cells}")
+    return "\n".join(lines)
