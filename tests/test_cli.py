@@ -42,6 +42,36 @@ def test_quick_set_end_to_end_then_cached(cli_dataset, tmp_path):
     assert "Epoch 1/" not in second.stdout
     shown = run(["--show_results", "--param", f"path.application={tmp_path / 'system'}"], tmp_path)
     assert "quick" in shown.stdout and "%" in shown.stdout
+    check_predict(cli_dataset, args, tmp_path)
+
+
+def check_predict(dataset, args, tmp_path):
+    """--predict with the model the run above trained: a folder (one file unreadable) and a long file."""
+    import json
+    import numpy as np
+    import soundfile as sf
+    clips = sorted(os.listdir(os.path.join(dataset, "audio")))[:3]
+    folder = tmp_path / "to_classify"
+    folder.mkdir()
+    for name in clips[:2]:
+        (folder / name).write_bytes(open(os.path.join(dataset, "audio", name), "rb").read())
+    (folder / "broken.wav").write_text("not audio")
+    table = run(args + ["--predict", str(folder)], tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert clips[0] in table.stdout and "broken.wav" in table.stdout and "error:" in table.stdout
+    # 15 s, stereo, 22.05 kHz: three 5 s windows
+    audio = np.concatenate([sf.read(os.path.join(dataset, "audio", name))[0] for name in clips])
+    long_file = str(tmp_path / "long.wav")
+    sf.write(long_file, np.stack([audio[::2], audio[::2]], axis=1), 22050)
+    result = run(args + ["--predict", long_file, "--json", "--windows", "--top_k", "2"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    entry = data["files"][0]
+    assert data["set"] == "quick" and len(data["models"]) == 1
+    assert entry["windows"] == 3 and len(entry["window_scores"]) == 3 and abs(entry["duration_s"] - 15.0) < 0.01
+    assert [t["label"] for t in entry["top"]] and len(entry["top"]) == 2
+    assert entry["top"][0]["probability"] >= entry["top"][1]["probability"]
+    assert all(0.0 <= t["probability"] <= 1.0 for t in entry["top"])
 
 
 def test_show_sets_lists_sets(tmp_path):
