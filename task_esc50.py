@@ -4,6 +4,7 @@
     python task_esc50.py --dataset_path DIR            # the active set of task_esc50.yaml, every fold
     python task_esc50.py --set quick --dataset_path DIR # a first try in a few minutes
     python task_esc50.py --show_sets | --show_results
+    python task_esc50.py --set quick --dataset_path DIR --predict FILE_OR_DIR
 
 Each stage caches its output under path.application in a folder named by the hash of the parameters it
 depends on, so a second run recomputes only what a changed parameter affects.
@@ -11,27 +12,26 @@ depends on, so a second run recomputes only what a changed parameter affects.
 from absl import flags
 
 import utils
+from esc50_baseline import stages
 
 FLAGS = utils.define_flags()
 flags.adopt_module_key_flags(utils)  # so that --help lists them
 
+# The flow, in order: each stage runs when its switch under flow: in the YAML is true.
+STAGES = (
+    ("feature_extraction", stages.do_feature_extraction),
+    ("feature_normalization", stages.do_feature_normalization),
+    ("learning", stages.do_learning),
+    ("testing", stages.do_testing),
+    ("evaluation", stages.do_evaluation),
+    ("calculate_model_size", stages.do_model_size_calculation),
+)
 
-def run_flow(ctx):
-    """The stages, in order; each one can be switched off under flow: in the YAML."""
-    from esc50_baseline import stages
-    flow = ctx.params["flow"]
-    if flow["feature_extraction"]:
-        stages.do_feature_extraction(ctx)
-    if flow["feature_normalization"]:
-        stages.do_feature_normalization(ctx)
-    if flow["learning"]:
-        stages.do_learning(ctx)
-    if flow["testing"]:
-        stages.do_testing(ctx)
-    if flow["evaluation"]:
-        stages.do_evaluation(ctx)
-    if flow["calculate_model_size"]:
-        stages.do_model_size_calculation(ctx)
+
+def run_flow(ctx, flow=STAGES):
+    for switch, stage in flow:
+        if ctx.params["flow"][switch]:
+            stage(ctx)
 
 
 def main(argv):

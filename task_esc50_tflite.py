@@ -11,26 +11,24 @@ from absl import flags
 
 import task_esc50
 import utils
+from esc50_baseline import tflite_stages
 
 FLAGS = task_esc50.FLAGS
 flags.adopt_module_key_flags(utils)  # so that --help lists them
 
+# The float model's stages as in task_esc50.py (cached there, so nothing is repeated) but its evaluation,
+# which the TFLite evaluation below does for the float model and every format side by side.
+STAGES = tuple(stage for stage in task_esc50.STAGES if stage[0] != "evaluation") + (
+    ("tflite_conversion", tflite_stages.do_tflite_conversion),
+    ("tflite_testing", tflite_stages.do_tflite_testing),
+    ("tflite_evaluation", tflite_stages.do_tflite_evaluation),
+)
+
 
 def main(argv):
     ctx = utils.start(FLAGS)
-    if ctx is None:
-        return
-    from esc50_baseline import tflite_stages
-    flow = ctx.params["flow"]
-    # The float model's stages run as in task_esc50.py; their results are cached, so this repeats nothing
-    # already done there, except for evaluation, which the comparison below does for every format.
-    task_esc50.run_flow(utils.without_stages(ctx, "evaluation"))
-    if flow["tflite_conversion"]:
-        tflite_stages.do_tflite_conversion(ctx)
-    if flow["tflite_testing"]:
-        tflite_stages.do_tflite_testing(ctx)
-    if flow["tflite_evaluation"]:
-        tflite_stages.do_tflite_evaluation(ctx)
+    if ctx is not None:
+        task_esc50.run_flow(ctx, STAGES)
 
 
 if __name__ == "__main__":

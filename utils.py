@@ -140,14 +140,6 @@ def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True):
     return ctx
 
 
-def without_stages(ctx, *names):
-    """The same run with some flow switches turned off (the context is shared, not copied)."""
-    import copy
-    other = copy.copy(ctx)
-    other.params = dict(ctx.params, flow={k: (False if k in names else v) for k, v in ctx.params["flow"].items()})
-    return other
-
-
 def stage_paths(params, dataset):
     base = _application_dir(params)
     # The dataset's location is part of every hash: two copies never share a cache.
