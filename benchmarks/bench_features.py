@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Feature extraction: the project's cached, parallel extractor against a plain librosa loop, same clips.
 
-    python benchmarks/bench_features.py --dataset_path ~/esc50-dev [--clips 400]
+    python benchmarks/bench_features.py --dataset_path ~/esc50-dev [--clips 400] [--cold]
 
 Baseline: for each file, librosa.load + librosa.feature.melspectrogram + log, same settings, one process
 (no cache writes). Project: extract_to_cache into an empty folder, every core, reading, STFT, mel and
 the atomic cache writes all timed, worker start-up included. Prints clips/s for both, the ratio, and the
-largest absolute difference between the two log-mel results.
+largest absolute difference between the two log-mel results. By default the clips are read from the page
+cache (each side reads them once first); --cold drops the page cache before each side instead (needs
+root), as on a first run where every clip comes from disk.
 """
 import glob
 import os
@@ -30,23 +32,40 @@ def baseline_logmel(path, settings):
     return np.log(mel + settings.log_offset)
 
 
+def prepare_reads(paths, cold):
+    if cold:
+        os.sync()
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+        except OSError as e:
+            raise SystemExit(f"--cold needs to write /proc/sys/vm/drop_caches ({e.strerror}); run as root.")
+    else:
+        for path in paths:
+            with open(path, "rb") as f:
+                f.read()
+
+
 def main():
     p = parser(__doc__.splitlines()[1])
     p.add_argument("--clips", type=int, default=0, help="use the first N clips (default: all)")
+    p.add_argument("--cold", action="store_true", help="drop the page cache before each side (root only)")
     args = p.parse_args()
     from esc50_baseline.features import FeatureCache, FeatureSettings, extract_to_cache
     settings = FeatureSettings.from_params(defaults()["feature_extractor"])
     paths = sorted(glob.glob(os.path.join(args.dataset_path, "audio", "*.wav")))
     paths = paths[:args.clips] if args.clips else paths
     print(f"Machine: {machine()}")
-    print(f"Clips: {len(paths)} from {args.dataset_path}")
+    print(f"Clips: {len(paths)} from {args.dataset_path}, {'cold (from disk)' if args.cold else 'warm (page cache)'}")
 
     baseline_logmel(paths[0], settings)  # librosa's first call compiles and caches; not counted
+    prepare_reads(paths, args.cold)
     started = time.perf_counter()
     reference = [baseline_logmel(path, settings) for path in paths]
     baseline_s = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as folder:
+        prepare_reads(paths, args.cold)
         started = time.perf_counter()
         failures = extract_to_cache(paths, settings, folder, workers=0, show_progress=False)
         project_s = time.perf_counter() - started

@@ -4,8 +4,8 @@ The DCASE 2021 task 1a extractor: periodic Hamming window of 40 ms, 20 ms hop, n
 bands, magnitude spectrum, natural log(mel + eps). librosa computes the same thing through general
 machinery; here the STFT is one strided view, one real FFT and one matrix product, which is what makes
 extraction of the whole dataset take seconds. Like librosa on float32 audio, the STFT runs in float32
-(3x faster than float64 here; the log-mel differs from float64 by under 3e-4 on the dev clips); the mel
-product and the log are float64, so log(0 + eps) of a silent band is exact.
+(3x faster than float64 here; the log-mel differs from float64 by under 3e-4 on the dev clips); the log
+is taken in float64, so log(0 + eps) of a silent band is exact.
 """
 import contextlib
 import os
@@ -68,7 +68,11 @@ class LogMel:
     def __init__(self, settings):
         self.s = settings
         self.window = self._padded_window().astype(np.float32)
-        self.mel_basis = self._mel_basis()  # float64: see __call__
+        self.mel_basis = self._mel_basis()
+        # A triangular filter bank is 95 % zeros: the sparse product is 2.5x faster than a dense one, and
+        # it sums in one fixed order, so the result does not depend on BLAS threads or worker processes.
+        import scipy.sparse
+        self.mel_sparse = scipy.sparse.csr_matrix(self.mel_basis.astype(np.float32))
 
     def _padded_window(self):
         import scipy.signal
@@ -93,12 +97,10 @@ class LogMel:
         if len(y) < s.n_fft:
             y = np.pad(y, (0, s.n_fft - len(y)))
         frames = np.lib.stride_tricks.sliding_window_view(y, s.n_fft)[::s.hop_length]
-        spectrum = np.abs(scipy.fft.rfft(frames * self.window, axis=1))
+        spectrum = np.abs(scipy.fft.rfft(frames * self.window, axis=1, overwrite_x=True))
         if s.power != 1.0:
             spectrum = spectrum ** s.power
-        # float64 product: BLAS sums in a thread-count-dependent order, and in float32 that order shows in
-        # the last bit; features must not depend on how many workers computed them.
-        mel = self.mel_basis @ spectrum.T.astype(np.float64)
+        mel = (self.mel_sparse @ spectrum.T).astype(np.float64)
         return np.log(mel + s.log_offset).astype(np.float32)
 
 
