@@ -32,10 +32,6 @@ class TFLiteModel:
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 
-    @property
-    def integer_io(self):
-        return np.issubdtype(self.input["dtype"], np.integer)
-
     def predict_one(self, x):
         """x: (n_mels, n_frames) float features of one clip -> probabilities (classes,)."""
         x = x[np.newaxis, ..., np.newaxis]
