@@ -1,4 +1,6 @@
 """Read any audio file as a fixed-length mono clip at the configured rate, or say clearly why not."""
+import os
+
 import numpy as np
 import soundfile as sf
 
@@ -13,6 +15,7 @@ class AudioError(Exception):
 
 def read_clip(path, fs, n_samples=None):
     """Return float32 mono samples at `fs`; padded with zeros or cut to `n_samples` when it is given."""
+    _check_complete(path)
     try:
         data, file_fs = sf.read(path, dtype="float32", always_2d=True)
     except sf.LibsndfileError as e:
@@ -30,6 +33,23 @@ def read_clip(path, fs, n_samples=None):
     if n_samples is not None:
         y = y[:n_samples] if len(y) >= n_samples else np.pad(y, (0, n_samples - len(y)))
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _check_complete(path):
+    """libsndfile reads a truncated WAV without complaint, returning the samples that are there; the RIFF
+    header tells how long the file should be."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            header = f.read(12)
+    except OSError as e:
+        raise AudioError(path, f"cannot be opened: {e.strerror}")
+    if size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    if len(header) == 12 and header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+        declared = int.from_bytes(header[4:8], "little") + 8
+        if declared not in (8, 0xFFFFFFFF + 8) and declared > size:  # 0 and -1: written by streaming tools
+            raise AudioError(path, f"truncated WAV: its header declares {declared} bytes, the file has {size}")
 
 
 def _short(error):

@@ -12,6 +12,7 @@ import numpy as np
 from .errors import UserError
 
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
+ESC50_CLASSES = 50
 META_FILE = os.path.join("meta", "esc50.csv")
 
 
@@ -88,16 +89,22 @@ class Dataset:
             if c.filename in seen:
                 raise UserError(f"{self.meta_path} lists {c.filename} more than once; remove the duplicate row.")
             seen.add(c.filename)
-        categories = {}
+        categories, targets = {}, {}
         for c in clips:
             if categories.setdefault(c.target, c.category) != c.category:
                 raise UserError(f"{self.meta_path}: target {c.target} is both '{categories[c.target]}' and "
                                 f"'{c.category}'; each target needs one category name.")
-        n_classes = len(categories)
-        bad = sorted({c.target for c in clips if not 0 <= c.target < n_classes})
+            if targets.setdefault(c.category, c.target) != c.target:
+                raise UserError(f"{self.meta_path}: category '{c.category}' has targets {targets[c.category]} "
+                                f"and {c.target}; each category needs one target.")
+        # ESC-50's own metadata (it has the esc10 column) numbers its 50 classes 0..49; a subset such as
+        # ESC-10 keeps those numbers. Other datasets may use any non-negative numbers.
+        highest = ESC50_CLASSES - 1 if self.has_esc10_column else None
+        bad = sorted({c.target for c in clips if c.target < 0 or (highest is not None and c.target > highest)})
         if bad:
-            raise UserError(f"{self.meta_path}: target(s) {', '.join(map(str, bad))} out of range; with "
-                            f"{n_classes} categories the targets must be 0..{n_classes - 1}.")
+            allowed = f"0..{highest} (ESC-50's classes)" if highest is not None else "whole numbers from 0 up"
+            raise UserError(f"{self.meta_path}: target(s) {', '.join(map(str, bad))} out of range; targets "
+                            f"must be {allowed}.")
         folds = sorted({c.fold for c in clips})
         if folds != list(range(1, len(folds) + 1)):
             raise UserError(f"{self.meta_path}: the fold column holds {folds}; folds must be numbered "

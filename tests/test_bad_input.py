@@ -20,8 +20,10 @@ def tone(seconds, fs, channels=1):
 
 
 @pytest.mark.parametrize("name, write, problem", [
-    ("empty.wav", lambda p: open(p, "wb").close(), "not readable as audio"),
-    ("truncated.wav", lambda p: open(p, "wb").write(b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00"), "not readable as audio"),
+    ("empty.wav", lambda p: open(p, "wb").close(), "empty file (0 bytes)"),
+    ("cut.wav", lambda p: (sf.write(p, tone(1, FS), FS, subtype="PCM_16"),
+                           os.truncate(p, 3000)), "truncated WAV: its header declares 88244 bytes, the file has 3000"),
+    ("truncated.wav", lambda p: open(p, "wb").write(b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00"), "truncated WAV"),
     ("text.wav", lambda p: open(p, "w").write("hello, not a wav"), "not readable as audio"),
     ("movie.wav", lambda p: open(p, "wb").write(b"\x00\x00\x00\x18ftypmp42" + bytes(200)), "not readable as audio"),
     ("nan.wav", lambda p: sf.write(p, np.array([0.1, np.nan, 0.2] * 100), FS, subtype="FLOAT"), "NaN or infinite"),

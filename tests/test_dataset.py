@@ -21,7 +21,9 @@ def test_reads_folds_classes_and_subset(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda rows: [dict(r, target=9) if i == 0 else r for i, r in enumerate(rows)], r"target\(s\) 9 out of range"),
+    (lambda rows: [dict(r, target=77, category="x") if i == 0 else r for i, r in enumerate(rows)],
+     r"target\(s\) 77 out of range; targets must be 0\.\.49"),
+    (lambda rows: [dict(r, target=1) if i == 0 else r for i, r in enumerate(rows)], r"target 1 is both|has targets 1 and 0"),
     (lambda rows: rows + [rows[0]], r"more than once"),
     (lambda rows: [dict(r, fold=r["fold"] + 1) for r in rows], r"folds must be numbered 1\.\.k"),
     (lambda rows: [dict(r, fold="x") if i == 3 else r for i, r in enumerate(rows)], r"line 5: fold is 'x'"),
@@ -86,3 +88,21 @@ def test_normalization_uses_training_folds_only():
     out = norm(train)
     np.testing.assert_allclose(out.mean(axis=(0, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(out.std(axis=(0, 2)), 1, atol=1e-4)
+
+
+def test_esc10_subset_keeps_esc50_targets_and_custom_targets_may_skip(tmp_path):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, n_classes=3, seconds=0.1)
+    for r in rows:  # an ESC-10-like copy: targets 0, 10, 20
+        r["target"] = {0: 0, 1: 10, 2: 20}[r["target"]]
+    write_meta(root, rows)
+    ds = Dataset(root)
+    assert ds.targets == [0, 10, 20] and ds.labels == ["class_0", "class_1", "class_2"]
+    one_each = [next(c for c in ds.clips if c.target == t) for t in (20, 0, 10)]
+    np.testing.assert_array_equal(ds.target_index(one_each), [2, 0, 1])
+    write_meta(root, [dict(r, target=-1, category="minus") if i == 0 else r for i, r in enumerate(rows)])
+    with pytest.raises(UserError, match=r"target\(s\) -1 out of range"):
+        Dataset(root)
+    custom = [{k: v for k, v in r.items() if k != "esc10"} for r in rows]
+    write_meta(root, [dict(r, target=r["target"] + 100) for r in custom])
+    assert Dataset(root).targets == [100, 110, 120]
