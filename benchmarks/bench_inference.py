@@ -32,8 +32,9 @@ def main():
     params = defaults()
     paths = sorted(glob.glob(os.path.join(args.dataset_path, "audio", "*.wav")))[:args.clips]
     folder = os.path.join(tempfile.gettempdir(), "esc50-bench-features")
-    extract_to_cache(paths, FeatureSettings.from_params(params["feature_extractor"]), folder, show_progress=False)
-    raw = FeatureCache(folder).load_many(paths)
+    clips = {os.path.basename(p): p for p in paths}
+    extract_to_cache(clips, FeatureSettings.from_params(params["feature_extractor"]), folder, show_progress=False)
+    raw = FeatureCache(folder).load_many(list(clips))
     x = Normalizer.fit(raw)(raw)
     model = keras.models.load_model(args.model, compile=False) if args.model else \
         build_model(params["learner"], x.shape[1:], 50)

@@ -25,7 +25,7 @@ def prepared_fold(dataset_path, fold, params):
     from esc50_baseline.normalization import Normalizer
     dataset = Dataset(dataset_path)
     folder = os.path.join(tempfile.gettempdir(), "esc50-bench-features")
-    extract_to_cache([dataset.audio_path(c) for c in dataset.clips],
+    extract_to_cache({c.filename: dataset.audio_path(c) for c in dataset.clips},
                      FeatureSettings.from_params(params["feature_extractor"]), folder, show_progress=False)
     cache = FeatureCache(folder)
     train, val = validation_split(dataset.train(fold), params["learner"]["validation_amount"], params["general"]["seed"] + fold)

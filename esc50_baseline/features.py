@@ -105,13 +105,15 @@ class LogMel:
 
 
 class FeatureCache:
-    """One .npy per clip in a folder named by the feature parameters' hash; writes are atomic."""
+    """One .npy per clip in a folder named by the feature parameters' hash; writes are atomic. A clip is
+    named by its path relative to the dataset's audio folder, and the cache mirrors those sub-folders,
+    so two clips of one name in different sub-folders never share an entry."""
 
     def __init__(self, folder):
         self.folder = folder
 
-    def path(self, filename):
-        return os.path.join(self.folder, os.path.splitext(os.path.basename(filename))[0] + ".npy")
+    def path(self, name):
+        return os.path.join(self.folder, os.path.splitext(os.path.normpath(name))[0] + ".npy")
 
     def has(self, filename):
         return os.path.exists(self.path(filename))
@@ -141,21 +143,23 @@ def _init_worker(extractor, cache_folder):
     _worker["cache"] = FeatureCache(cache_folder)
 
 
-def _extract_one(audio_path):
-    """Extract and cache one clip; returns (path, None) or (path, error message)."""
+def _extract_one(item):
+    """Extract and cache one clip; returns (name, None) or (name, error message)."""
+    name, audio_path = item
     s = _worker["settings"]
     try:
         y = read_clip(audio_path, s.fs, s.n_samples)
     except AudioError as e:
-        return audio_path, str(e)
-    _worker["cache"].save(audio_path, _worker["extract"](y))
-    return audio_path, None
+        return name, str(e)
+    _worker["cache"].save(name, _worker["extract"](y))
+    return name, None
 
 
-def extract_to_cache(audio_paths, settings, cache_folder, workers=0, overwrite=False, show_progress=True):
-    """Extract every clip not yet cached, in parallel; returns {path: error} for clips that failed."""
+def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, show_progress=True):
+    """Extract every clip of {name: audio path} not yet cached, in parallel; returns {name: error} for
+    the clips that could not be read."""
     cache = FeatureCache(cache_folder)
-    todo = [p for p in audio_paths if overwrite or not cache.has(p)]
+    todo = [(name, path) for name, path in clips.items() if overwrite or not cache.has(name)]
     if not todo:
         return {}
     os.makedirs(cache_folder, exist_ok=True)
@@ -194,9 +198,9 @@ def _single_threaded_blas():
 
 def _collect(results, progress):
     failures = {}
-    for path, error in results:
+    for name, error in results:
         if error:
-            failures[path] = error
+            failures[name] = error
         if progress:
             progress.update()
     return failures

@@ -69,18 +69,18 @@ def do_feature_extraction(ctx):
     settings = ctx.settings
     print(f"  log-mel {settings.n_mels} x {settings.n_frames} per clip, cache {ctx.paths['features']}")
     started = time.monotonic()
-    paths = [ctx.dataset.audio_path(c) for c in ctx.dataset.clips]
-    failures = extract_to_cache(paths, settings, ctx.paths["features"],
+    clips = {c.filename: ctx.dataset.audio_path(c) for c in ctx.dataset.clips}
+    failures = extract_to_cache(clips, settings, ctx.paths["features"],
                                 workers=ctx.params["general"]["workers"], overwrite=ctx.overwrite)
     if failures:
-        names = [os.path.basename(p) for p in sorted(failures)]
-        listing = "; ".join(failures[p] for p in sorted(failures)[:5]) + ("; ..." if len(failures) > 5 else "")
+        names = sorted(failures)
+        listing = "; ".join(failures[n] for n in names[:5]) + ("; ..." if len(names) > 5 else "")
         if ctx.params["dataset"]["on_bad_audio"] == "stop":
             raise UserError(f"{len(failures)} clip(s) could not be read: {listing}; replace or remove them, "
                             "or set dataset.on_bad_audio: skip to leave them out.")
         print(f"  Skipped {len(failures)} unreadable clip(s): {', '.join(names)}")
         ctx.dataset.without(names)
-    print(f"  {len(paths)} clips ready in {time.monotonic() - started:.1f} s")
+    print(f"  {len(ctx.dataset.clips)} clips ready in {time.monotonic() - started:.1f} s")
 
 
 def do_feature_normalization(ctx):

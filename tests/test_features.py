@@ -65,17 +65,18 @@ def test_cache_hit_miss_and_invalidation(tmp_path, defaults):
     from esc50_baseline import config
     root = str(tmp_path / "data")
     make_dataset(root, n_classes=2, n_folds=1, per_fold=2, seconds=1.0)
-    paths = sorted(os.path.join(root, "audio", f) for f in os.listdir(os.path.join(root, "audio")))
+    paths = {f: os.path.join(root, "audio", f) for f in sorted(os.listdir(os.path.join(root, "audio")))}
     settings = FeatureSettings.from_params(defaults["feature_extractor"])
     folder = str(tmp_path / "cache" / config.stage_hash({"feature_extractor": defaults["feature_extractor"]}, "features"))
     assert extract_to_cache(paths, settings, folder, workers=1, show_progress=False) == {}
     cache = FeatureCache(folder)
-    assert all(cache.has(p) for p in paths)  # miss -> computed
-    stamps = [os.path.getmtime(cache.path(p)) for p in paths]
-    first = cache.load(paths[0])
+    assert all(cache.has(name) for name in paths)  # miss -> computed
+    stamps = [os.path.getmtime(cache.path(name)) for name in paths]
+    first_name = next(iter(paths))
+    first = cache.load(first_name)
     extract_to_cache(paths, settings, folder, workers=1, show_progress=False)
-    assert [os.path.getmtime(cache.path(p)) for p in paths] == stamps  # hit -> untouched
-    np.testing.assert_array_equal(cache.load(paths[0]), first)
+    assert [os.path.getmtime(cache.path(name)) for name in paths] == stamps  # hit -> untouched
+    np.testing.assert_array_equal(cache.load(first_name), first)
     assert not [f for f in os.listdir(folder) if f.startswith(".tmp-")]  # no temporary files left
 
     changed = dict(defaults["feature_extractor"], n_mels=64)
@@ -88,23 +89,39 @@ def test_cache_hit_miss_and_invalidation(tmp_path, defaults):
 def test_parallel_extraction_equals_serial(tmp_path, defaults):
     root = str(tmp_path / "data")
     make_dataset(root, n_classes=4, n_folds=2, per_fold=2, seconds=1.0)
-    paths = sorted(os.path.join(root, "audio", f) for f in os.listdir(os.path.join(root, "audio")))
+    paths = {f: os.path.join(root, "audio", f) for f in sorted(os.listdir(os.path.join(root, "audio")))}
     settings = FeatureSettings.from_params(defaults["feature_extractor"])
     extract_to_cache(paths, settings, str(tmp_path / "serial"), workers=1, show_progress=False)
     extract_to_cache(paths, settings, str(tmp_path / "parallel"), workers=2, show_progress=False)
-    for p in paths:
-        np.testing.assert_array_equal(FeatureCache(str(tmp_path / "serial")).load(p),
-                                      FeatureCache(str(tmp_path / "parallel")).load(p))
+    for name in paths:
+        np.testing.assert_array_equal(FeatureCache(str(tmp_path / "serial")).load(name),
+                                      FeatureCache(str(tmp_path / "parallel")).load(name))
 
 
 def test_unreadable_clip_is_reported_not_cached(tmp_path, defaults):
     root = str(tmp_path / "data")
     make_dataset(root, n_classes=2, n_folds=1, per_fold=1, seconds=1.0)
-    paths = sorted(os.path.join(root, "audio", f) for f in os.listdir(os.path.join(root, "audio")))
-    with open(paths[0], "wb") as f:
+    paths = {f: os.path.join(root, "audio", f) for f in sorted(os.listdir(os.path.join(root, "audio")))}
+    bad, good = list(paths)
+    with open(paths[bad], "wb") as f:
         f.write(b"RIFF\x00\x00")  # a truncated WAV header
     failures = extract_to_cache(paths, FeatureSettings.from_params(defaults["feature_extractor"]),
                                 str(tmp_path / "c"), workers=1, show_progress=False)
-    assert list(failures) == [paths[0]]
-    assert not FeatureCache(str(tmp_path / "c")).has(paths[0])
-    assert FeatureCache(str(tmp_path / "c")).has(paths[1])
+    assert list(failures) == [bad] and bad in failures[bad]
+    assert not FeatureCache(str(tmp_path / "c")).has(bad)
+    assert FeatureCache(str(tmp_path / "c")).has(good)
+
+
+def test_same_name_in_two_subfolders_gets_two_entries(tmp_path, defaults):
+    root = str(tmp_path / "data")
+    make_dataset(root, n_classes=2, n_folds=1, per_fold=1, seconds=0.5)
+    audio = os.path.join(root, "audio")
+    a, b = sorted(os.listdir(audio))
+    for folder, name in (("x", a), ("y", b)):
+        os.makedirs(os.path.join(audio, folder))
+        os.rename(os.path.join(audio, name), os.path.join(audio, folder, "clip.wav"))
+    clips = {"x/clip.wav": os.path.join(audio, "x", "clip.wav"), "y/clip.wav": os.path.join(audio, "y", "clip.wav")}
+    extract_to_cache(clips, FeatureSettings.from_params(defaults["feature_extractor"]), str(tmp_path / "c"),
+                     workers=1, show_progress=False)
+    cache = FeatureCache(str(tmp_path / "c"))
+    assert not np.array_equal(cache.load("x/clip.wav"), cache.load("y/clip.wav"))
