@@ -129,7 +129,7 @@ def do_learning(ctx):
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
             len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir, checkpoint_path=checkpoint,
             strategy=strategy)
-        training.save_model_atomic(model, model_path)
+        training.save_model_atomic(training.as_float32(model), model_path)
         training.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                                   f"{ctx.params['set_id']}, fold {fold}")

@@ -29,7 +29,7 @@ def formats(ctx):
 
 def do_tflite_conversion(ctx):
     section("TFLite conversion")
-    from . import runtime  # noqa: F401
+    from . import runtime, training  # noqa: F401
     import keras
     from .tflite_convert import convert, representative_sample
     for fold in ctx.folds:
@@ -38,7 +38,7 @@ def do_tflite_conversion(ctx):
         if not todo:
             print(f"  Fold {fold}: converted models cached")
             continue
-        model = keras.models.load_model(model_path, compile=False)
+        model = training.as_float32(keras.models.load_model(model_path, compile=False))
         train, _validation, _test = ctx.split(fold)
         normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
         representative = normalizer(representative_sample(ctx.features(train), ctx.params["tflite"]["representative_samples"],

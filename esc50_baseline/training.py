@@ -146,6 +146,28 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     return history, keeper.best_epoch, keeper.best
 
 
+def as_float32(model):
+    """The same model with float32 computation everywhere. Mixed precision keeps the variables in
+    float32 already, so the weights carry over exactly; testing, TFLite conversion (which cannot take
+    bfloat16 ops) and prediction then see one float32 model, whatever precision it was trained in."""
+    import keras
+
+    def float32_policies(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy":
+                return dict(node, config=dict(node["config"], name="float32"))
+            return {k: float32_policies(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [float32_policies(v) for v in node]
+        return node
+
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    copy = keras.Model.from_config(float32_policies(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_model_atomic(model, path):
     with atomic_path(path, ".keras") as tmp:  # Keras insists on the .keras suffix
         model.save(tmp)

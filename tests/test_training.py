@@ -94,3 +94,19 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path):
     assert resumed_best_epoch == straight_best_epoch
     for a, b in zip(straight_model.get_weights(), resumed_model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_model_trained_in_bfloat16_is_saved_as_float32(defaults, tmp_path):
+    from esc50_baseline.tflite_convert import convert
+    runtime.setup(0, mixed_precision="mixed_bfloat16")
+    learner = small_learner(defaults, epochs=1)
+    x, y = separable(4, 4, np.random.default_rng(0))
+    model = build_model(learner, x.shape[1:], 4)
+    training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "log"))
+    runtime.setup(0)
+    plain = training.as_float32(model)
+    assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
+    for a, b in zip(model.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(training.predict(plain, x), training.predict(model, x), atol=0.02)  # bf16 rounding
+    assert len(convert(plain, "float32")) > 0  # a bfloat16 graph would not convert
