@@ -10,10 +10,27 @@ from .runtime import quiet_native_output, tf
 FORMATS = ("float32", "float16", "dynamic_int8", "int8")
 
 
+def logits_model(model):
+    """The model without its final softmax. An int8 softmax output has steps of 1/256, so every
+    probability under that becomes exactly 0 (and the log loss explodes); int8 logits keep the
+    information, and softmax on the dequantized logits gives the probabilities. On a device the
+    argmax of the logits is the class, as before."""
+    import keras
+    config = model.get_config()
+    last = config["layers"][-1]["config"]
+    if last.get("activation") != "softmax":
+        return model
+    config["layers"][-1]["config"] = dict(last, activation="linear")
+    copy = keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def convert(model, fmt, representative=None, strip_strings=True):
-    """Return the .tflite bytes. `representative` (clips, n_mels, n_frames), normalized training
-    features, is required for the full-integer format: it calibrates every activation's range."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    """Return the .tflite bytes of `model` up to its logits (see logits_model). `representative`
+    (clips, n_mels, n_frames), normalized training features, is required for the full-integer format:
+    it calibrates every activation's range."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(logits_model(model))
     if fmt == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]

@@ -15,11 +15,20 @@ def dequantize(q, scale, zero_point):
     return (np.asarray(q, dtype=np.float64) - zero_point) * scale
 
 
-def to_probabilities(outputs):
-    """Dequantized softmax outputs are probabilities up to rounding: clip at 0 and renormalise."""
-    p = np.clip(np.asarray(outputs, dtype=np.float64), 0.0, None)
-    total = p.sum(axis=-1, keepdims=True)
-    return np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[-1]), where=total > 0)
+def softmax(logits):
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def ends_in_softmax(path):
+    """Whether the model's last operator is a softmax (probabilities out) rather than logits."""
+    from tensorflow.lite.tools import flatbuffer_utils
+    from .tflite_size import op_name
+    model = flatbuffer_utils.read_model(path)
+    graph = model.subgraphs[0]
+    last = [op for op in graph.operators if graph.outputs[0] in op.outputs]
+    return bool(last) and op_name(model, last[0]) == "SOFTMAX"
 
 
 class TFLiteModel:
@@ -31,6 +40,7 @@ class TFLiteModel:
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
+        self.outputs_probabilities = ends_in_softmax(path)
 
     def predict_one(self, x):
         """x: (n_mels, n_frames) float features of one clip -> probabilities (classes,)."""
@@ -44,7 +54,10 @@ class TFLiteModel:
         if np.issubdtype(self.output["dtype"], np.integer):
             scale, zero = self.output["quantization"]
             y = dequantize(y, scale, zero)
-        return to_probabilities(y)
+        if self.outputs_probabilities:  # a model converted elsewhere, with its softmax inside
+            y = np.clip(y, 0.0, None)
+            return y / y.sum() if y.sum() > 0 else np.full_like(y, 1.0 / len(y))
+        return softmax(y)
 
     def predict(self, features):
         """Probabilities of every clip, and the mean seconds per clip (batch 1)."""

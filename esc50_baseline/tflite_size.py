@@ -1,6 +1,8 @@
 """DCASE size and MACs of a .tflite file, read from its flatbuffer: the weight and bias tensors of every
 convolution and fully connected operator (batch norm is folded into them, so it counts once), at the
 bytes of their stored type (int8 1, float16 2, float32 and int32 bias 4)."""
+import functools
+
 import numpy as np
 
 from . import runtime  # noqa: F401  (TensorFlow, imported quietly)
@@ -9,9 +11,15 @@ TFLITE_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.in
 WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 
 
+@functools.lru_cache(maxsize=1)
 def _op_names():
     from tensorflow.lite.python import schema_py_generated as schema
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def op_name(model, op):
+    code = model.operatorCodes[op.opcodeIndex]
+    return _op_names()[max(code.builtinCode, code.deprecatedBuiltinCode)]
 
 
 def _constant(model, tensor):
@@ -26,23 +34,20 @@ def tflite_size_report(path):
     from tensorflow.lite.tools import flatbuffer_utils
     model = flatbuffer_utils.read_model(path)
     graph = model.subgraphs[0]
-    names = _op_names()
-    op_name = lambda op: names[max(model.operatorCodes[op.opcodeIndex].builtinCode,
-                                   model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)]
     producer = {out: op for op in graph.operators for out in op.outputs}
 
     def stored(index):
         """The constant behind an operand, looking through a DEQUANTIZE (float16 and some int8 models)."""
         tensor = graph.tensors[index]
         values = _constant(model, tensor)
-        if values is None and index in producer and op_name(producer[index]) == "DEQUANTIZE":
+        if values is None and index in producer and op_name(model, producer[index]) == "DEQUANTIZE":
             source = producer[index].inputs[0]
             return _constant(model, graph.tensors[source]), graph.tensors[source]
         return values, tensor
 
     rows = []
     for op in graph.operators:
-        kind = op_name(op)
+        kind = op_name(model, op)
         if kind not in WEIGHTED_OPS:
             continue
         params = nonzero = size = 0

@@ -9,7 +9,7 @@ from conftest import ROOT, make_dataset
 from esc50_baseline import runtime, training
 from esc50_baseline.models import build_model
 from esc50_baseline.tflite_convert import FORMATS, convert
-from esc50_baseline.tflite_run import TFLiteModel, dequantize, quantize, to_probabilities
+from esc50_baseline.tflite_run import TFLiteModel, dequantize, quantize, softmax
 from esc50_baseline.tflite_size import tflite_size_report
 from model_size_calculation import keras_size_report
 from test_training import separable, small_learner
@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
 def test_quantize_dequantize_by_hand():
     np.testing.assert_array_equal(quantize([0.0, 0.1, -0.1, 10.0, -10.0], 0.05, -3), [-3, -1, -5, 127, -128])
     np.testing.assert_allclose(dequantize(np.array([-128, 0, 127], np.int8), 1 / 256, -128), [0.0, 0.5, 255 / 256])
-    np.testing.assert_allclose(to_probabilities([[0.5, 0.25, 0.0]]), [[2 / 3, 1 / 3, 0.0]])
+    np.testing.assert_allclose(softmax([[0.0, np.log(3.0)]]), [[0.25, 0.75]])
 
 
 def test_all_formats_convert_and_run(trained):
@@ -48,11 +48,13 @@ def test_all_formats_convert_and_run(trained):
     assert sizes["float16"] < sizes["float32"] and sizes["int8"] < sizes["float16"]
     int8 = TFLiteModel(paths["int8"])
     assert int8.input["dtype"] == np.int8 and int8.output["dtype"] == np.int8
+    assert not int8.outputs_probabilities  # int8 logits out; softmax after dequantization
     keras_p = training.predict(model, xt)
     for fmt, path in paths.items():
         probabilities, seconds = TFLiteModel(path).predict(xt)
         assert probabilities.shape == (len(xt), 4) and seconds > 0
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+        assert (probabilities > 0).all()  # softmax of dequantized logits: no probability rounds to zero
         agreement = np.mean(probabilities.argmax(axis=1) == keras_p.argmax(axis=1))
         assert agreement >= (0.99 if fmt in ("float32", "float16") else 0.9), fmt
     np.testing.assert_allclose(TFLiteModel(paths["float32"]).predict(xt)[0], keras_p, atol=1e-5)
