@@ -25,6 +25,7 @@ CHOICES = {
     "feature_extractor.pad_mode": ["constant", "reflect", "edge"],
     "learner.monitor.metric": ["val_accuracy", "val_loss"],
     "learner.distribution": ["none", "mirrored", "multi_worker"],
+    "learner.lr_schedule": ["constant", "cosine"],
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
 }
 

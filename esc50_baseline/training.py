@@ -24,14 +24,41 @@ def epoch_orders(n, seed, first_epoch, epochs):
     return np.stack([np.random.default_rng([seed, e]).permutation(n) for e in range(first_epoch, max(epochs, first_epoch + 1))])
 
 
-def training_batches(x, y, batch_size, orders):
-    """One stream of batches for all remaining epochs (fit keeps its iterator when steps_per_epoch is set)."""
+def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentation=None):
+    """One stream of batches for all remaining epochs (fit keeps its iterator when steps_per_epoch is
+    set), augmented on the fly when `augmentation` settings are given. Each batch carries a seed made
+    from (seed, epoch, batch number) for the augmentation's random draws."""
     import tensorflow as tf
+    from . import augmentation as aug
     features, targets = tf.constant(x[..., np.newaxis]), tf.constant(y)
-    indices = tf.data.Dataset.from_tensor_slices(orders.astype(np.int32))
-    batches = indices.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-    gather = lambda idx: (tf.gather(features, idx), tf.gather(targets, idx))
+    n_batches = -(-orders.shape[1] // batch_size)
+    seeds = np.array([[[seed, (first_epoch + e) * n_batches + b] for b in range(n_batches)]
+                      for e in range(len(orders))], dtype=np.int32)
+    per_epoch = tf.data.Dataset.from_tensor_slices((orders.astype(np.int32), seeds))
+    batches = per_epoch.flat_map(lambda order, batch_seeds: tf.data.Dataset.zip(
+        (tf.data.Dataset.from_tensor_slices(order).batch(batch_size), tf.data.Dataset.from_tensor_slices(batch_seeds))))
+    use = augmentation if augmentation and aug.enabled(augmentation) else None
+
+    def gather(idx, batch_seed):
+        xb, yb = tf.gather(features, idx), tf.gather(targets, idx)
+        return aug.augment(xb, yb, batch_seed, use) if use else (xb, yb)
+
     return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def optimizer(learner, replicas, steps_per_epoch):
+    """Adam (AdamW with weight decay), at a constant rate or on a cosine schedule with linear warm-up."""
+    import keras
+    rate = learner["learning_rate"] * replicas
+    if learner["lr_schedule"] == "cosine":
+        warmup = learner["warmup_epochs"] * steps_per_epoch
+        total = max(learner["epochs"] * steps_per_epoch - warmup, 1)
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=rate if not warmup else rate * 1e-2, decay_steps=total,
+            warmup_target=rate if warmup else None, warmup_steps=warmup)
+    if learner["weight_decay"]:
+        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=learner["weight_decay"])
+    return keras.optimizers.Adam(learning_rate=rate)
 
 
 def evaluation_batches(x, y, batch_size):
@@ -121,9 +148,11 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     import tensorflow as tf
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
+    steps_per_epoch = -(-len(x_train) // (learner["batch_size"] * replicas))
     with strategy.scope():
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learner["learning_rate"] * replicas),
-                      loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer(learner, replicas, steps_per_epoch),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=learner["label_smoothing"]),
+                      metrics=["accuracy"])
     has_val = len(x_val) > 0
     monitor = learner["monitor"]["metric"] if has_val else "accuracy"
     checkpoint = Checkpoint(checkpoint_path) if checkpoint_path else None
@@ -137,11 +166,12 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
         history.update(restored)
     epochs, batch_size = learner["epochs"], learner["batch_size"] * replicas
     train = training_batches(x_train, one_hot(y_train, n_classes), batch_size,
-                             epoch_orders(len(x_train), seed, first_epoch, epochs))
+                             epoch_orders(len(x_train), seed, first_epoch, epochs), seed, first_epoch,
+                             learner["augmentation"])
     val = evaluation_batches(x_val, one_hot(y_val, n_classes), batch_size) if has_val else None
     callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
     model.fit(train, validation_data=val, epochs=epochs, initial_epoch=first_epoch,
-              steps_per_epoch=-(-len(x_train) // batch_size), callbacks=callbacks + list(extra_callbacks),
+              steps_per_epoch=steps_per_epoch, callbacks=callbacks + list(extra_callbacks),
               shuffle=False, verbose=learner["verbose"])  # the batches are already in each epoch's order
     return history, keeper.best_epoch, keeper.best
 

@@ -62,12 +62,19 @@ def test_model_saved_atomically_and_reloads(defaults, tmp_path):
                                rtol=1e-6)
 
 
-def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path):
+import pytest
+
+
+@pytest.mark.parametrize("recipe", [{}, {"lr_schedule": "cosine", "warmup_epochs": 1, "label_smoothing": 0.1,
+                                         "augmentation": {"time_shift": 5, "freq_masks": 2, "freq_mask_width": 4,
+                                                          "time_masks": 1, "time_mask_width": 8,
+                                                          "mixup_alpha": 0.3}}])
+def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, recipe):
     import keras
     rng = np.random.default_rng(0)
     x, y = separable(20, 4, rng)
     xv, yv = separable(6, 4, rng)
-    learner = dict(small_learner(defaults), epochs=4)
+    learner = dict(small_learner(defaults), epochs=4, **recipe)
 
     def run(checkpoint, extra=()):
         runtime.setup(3)  # as a new process would
