@@ -61,14 +61,15 @@ def evaluate(per_fold, labels, clip=1e-15):
     fold_class_acc = {f: class_accuracies(per_fold[f][0], per_fold[f][1].argmax(axis=1), labels) for f in folds}
     matrix = confusion_matrix(true, predicted, n)
     precision, recall, f1 = precision_recall_f1(matrix)
+    class_accuracy = class_accuracies(true, predicted, labels)
     return {
         "labels": list(labels), "folds": folds, "clip": clip,
         "true": true, "probabilities": prob, "per_fold": per_fold,
-        "class_accuracy": class_accuracies(true, predicted, labels),
+        "class_accuracy": class_accuracy,
         "fold_class_accuracy": fold_class_acc,
         "precision": precision, "recall": recall, "f1": f1, "confusion": matrix,
         "overall_logloss": log_loss(true, prob, clip),
-        "overall_accuracy": float(np.nanmean(class_accuracies(true, predicted, labels))),
+        "overall_accuracy": float(np.nanmean(class_accuracy)),
         "fold_logloss": {f: log_loss(per_fold[f][0], per_fold[f][1], clip) for f in folds},
         "fold_accuracy": {f: float(np.nanmean(fold_class_acc[f])) for f in folds},
     }

@@ -5,7 +5,6 @@ import io
 import numpy as np
 import yaml
 
-from .atomic import write_bytes as atomic_write_bytes  # noqa: F401  (re-exported)
 from .atomic import write_text as atomic_write_text
 
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import metrics, results_io
+from . import atomic, metrics, results_io
 from .errors import UserError
 from .normalization import Normalizer
 from .stages import _need, _stale, do_evaluation, section, write_fold_predictions
@@ -45,7 +45,7 @@ def do_tflite_conversion(ctx):
                                                           ctx.params["general"]["seed"] + fold))
         for fmt in todo:
             path = tflite_path(ctx, fold, fmt)
-            results_io.atomic_write_bytes(path, convert(model, fmt, representative, ctx.params["tflite"]["strip_strings"]))
+            atomic.write_bytes(path, convert(model, fmt, representative, ctx.params["tflite"]["strip_strings"]))
             print(f"  Fold {fold}: {fmt:<13} {os.path.getsize(path):>9,} bytes -> {path}")
 
 

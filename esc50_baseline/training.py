@@ -12,7 +12,8 @@ import os
 import numpy as np
 
 from .atomic import atomic_path
-from .results_io import atomic_write_bytes, write_csv
+from .atomic import write_bytes as atomic_write_bytes
+from .results_io import write_csv
 
 
 def one_hot(indices, n_classes):
