@@ -12,7 +12,6 @@ import numpy as np
 from .audio import AudioError, read_clip
 from .errors import UserError
 from .features import LogMel
-from .normalization import Normalizer
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 
@@ -45,10 +44,10 @@ class Ensemble:
         from .tflite_stages import tflite_path
         self.members, self.paths = [], []
         for fold in ctx.folds:
-            path = ctx.path("learner", f"model_fold_{fold}.keras") if fmt == "keras" else tflite_path(ctx, fold, fmt)
-            norm_path = ctx.path("normalization", f"norm_fold_{fold}.npz")
+            path = ctx.model_path(fold) if fmt == "keras" else tflite_path(ctx, fold, fmt)
+            norm_path = ctx.norm_path(fold)
             if os.path.exists(path) and os.path.exists(norm_path):
-                self.members.append((self._load(path, fmt, ctx), Normalizer.load(norm_path)))
+                self.members.append((self._load(path, fmt, ctx), ctx.normalizer(fold)))
                 self.paths.append(path)
         if not self.members:
             script = "task_esc50.py" if fmt == "keras" else "task_esc50_tflite.py"

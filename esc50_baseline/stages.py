@@ -51,12 +51,21 @@ class RunContext:
     def path(self, stage, name):
         return os.path.join(self.paths[stage], name)
 
+    def norm_path(self, fold):
+        return self.path("normalization", f"norm_fold_{fold}.npz")
+
+    def model_path(self, fold):
+        return self.path("learner", f"model_fold_{fold}.keras")
+
+    def normalizer(self, fold):
+        return Normalizer.load(need(self.norm_path(fold), "feature_normalization"))
+
 
 def section(title):
     print(f"\n{title}\n{'=' * len(title)}", flush=True)
 
 
-def _stale(output, *inputs):
+def stale(output, *inputs):
     """True when `output` is missing or older than any existing input it was computed from."""
     if not os.path.exists(output):
         return True
@@ -86,7 +95,7 @@ def do_feature_extraction(ctx):
 def do_feature_normalization(ctx):
     section("Feature normalization")
     for fold in ctx.folds:
-        path = ctx.path("normalization", f"norm_fold_{fold}.npz")
+        path = ctx.norm_path(fold)
         if os.path.exists(path) and not ctx.overwrite:
             print(f"  Fold {fold}: cached")
             continue
@@ -101,15 +110,15 @@ def do_learning(ctx):
     from .models import build_model
     learner, general = ctx.params["learner"], ctx.params["general"]
     for fold in ctx.folds:
-        model_path = ctx.path("learner", f"model_fold_{fold}.keras")
-        if not ctx.overwrite and not _stale(model_path, ctx.path("normalization", f"norm_fold_{fold}.npz")):
+        model_path = ctx.model_path(fold)
+        if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
             print(f"  Fold {fold}: trained model cached ({model_path})")
             continue
         import keras
         keras.backend.clear_session()
         # Seeding per fold makes a fold's result independent of which other folds run (--folds).
         print("  " + runtime.setup(general["seed"] + fold, general["deterministic"], learner["mixed_precision"]))
-        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        normalizer = ctx.normalizer(fold)
         train, validation, _test = ctx.split(fold)
         x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
         strategy = runtime.distribution_strategy(learner["distribution"])
@@ -143,7 +152,7 @@ def _print_complexity(model):
     print(f"  Model {model.name}: {total['params']:,} parameters, {total['macs'] / 1e6:.2f} M MACs per clip")
 
 
-def _need(path, stage):
+def need(path, stage):
     if not os.path.exists(path):
         raise UserError(f"{path} does not exist yet; enable flow.{stage} and run again.")
     return path
@@ -154,13 +163,13 @@ def do_testing(ctx):
     from . import runtime, training  # noqa: F401  (runtime: quiet TensorFlow start-up)
     import keras
     for fold in ctx.folds:
-        model_path = _need(ctx.path("learner", f"model_fold_{fold}.keras"), "learning")
+        model_path = need(ctx.model_path(fold), "learning")
         out = ctx.path("recognizer", f"res_fold_{fold}.csv")
-        if not ctx.overwrite and not _stale(out, model_path):
+        if not ctx.overwrite and not stale(out, model_path):
             print(f"  Fold {fold}: predictions cached")
             continue
         model = keras.models.load_model(model_path, compile=False)
-        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
         probabilities = training.predict(model, normalizer(ctx.features(test)))
         write_fold_predictions(ctx, out, test, probabilities)
@@ -178,7 +187,7 @@ def load_predictions(ctx, results_dir, name_pattern="res_fold_{fold}.csv"):
     labels = ctx.dataset.labels
     per_fold = {}
     for fold in ctx.folds:
-        path = _need(os.path.join(results_dir, name_pattern.format(fold=fold)), "testing")
+        path = need(os.path.join(results_dir, name_pattern.format(fold=fold)), "testing")
         _names, truth, probabilities = results_io.read_probabilities(path, labels)
         index = {label: i for i, label in enumerate(labels)}
         per_fold[fold] = (np.array([index[t] for t in truth], dtype=np.int64), probabilities)
@@ -243,7 +252,7 @@ def do_model_size_calculation(ctx):
     import keras
     from model_size_calculation import format_size_report, keras_size_report
     for i, fold in enumerate(ctx.folds):
-        path = _need(ctx.path("learner", f"model_fold_{fold}.keras"), "learning")
+        path = need(ctx.model_path(fold), "learning")
         size = keras_size_report(keras.models.load_model(path, compile=False))
         if i == 0:  # every fold has the same architecture: the full table once, then one line per fold
             print(f"  Fold {fold}")

@@ -8,8 +8,7 @@ import numpy as np
 
 from . import atomic, metrics, results_io
 from .errors import UserError
-from .normalization import Normalizer
-from .stages import _need, _stale, do_evaluation, section, write_fold_predictions
+from .stages import need, stale, do_evaluation, section, write_fold_predictions
 
 COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms"]
 
@@ -33,14 +32,14 @@ def do_tflite_conversion(ctx):
     import keras
     from .tflite_convert import convert, representative_sample
     for fold in ctx.folds:
-        model_path = _need(ctx.path("learner", f"model_fold_{fold}.keras"), "learning")
-        todo = [f for f in formats(ctx) if ctx.overwrite or _stale(tflite_path(ctx, fold, f), model_path)]
+        model_path = need(ctx.model_path(fold), "learning")
+        todo = [f for f in formats(ctx) if ctx.overwrite or stale(tflite_path(ctx, fold, f), model_path)]
         if not todo:
             print(f"  Fold {fold}: converted models cached")
             continue
         model = training.as_float32(keras.models.load_model(model_path, compile=False))
         train, _validation, _test = ctx.split(fold)
-        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        normalizer = ctx.normalizer(fold)
         representative = normalizer(representative_sample(ctx.features(train), ctx.params["tflite"]["representative_samples"],
                                                           ctx.params["general"]["seed"] + fold))
         for fmt in todo:
@@ -67,13 +66,13 @@ def do_tflite_testing(ctx):
     section("TFLite testing")
     from .tflite_run import TFLiteModel
     for fold in ctx.folds:
-        normalizer = Normalizer.load(_need(ctx.path("normalization", f"norm_fold_{fold}.npz"), "feature_normalization"))
+        normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
         x = normalizer(ctx.features(test))
         for fmt in formats(ctx):
-            model_path = _need(tflite_path(ctx, fold, fmt), "tflite_conversion")
+            model_path = need(tflite_path(ctx, fold, fmt), "tflite_conversion")
             out = os.path.join(ctx.paths["tflite"], f"res_fold_{fold}_{fmt}.csv")
-            if not ctx.overwrite and not _stale(out, model_path):
+            if not ctx.overwrite and not stale(out, model_path):
                 print(f"  Fold {fold}: {fmt} predictions cached")
                 continue
             model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
@@ -111,9 +110,9 @@ def do_tflite_evaluation(ctx):
     rows = []
     count = ctx.params["tflite"]["latency_clips"]
     for fold in ctx.folds:
-        normalizer = Normalizer.load(ctx.path("normalization", f"norm_fold_{fold}.npz"))
+        normalizer = ctx.normalizer(fold)
         x = normalizer(ctx.features(ctx.dataset.test(fold)))
-        keras_path = ctx.path("learner", f"model_fold_{fold}.keras")
+        keras_path = ctx.model_path(fold)
         model = keras.models.load_model(keras_path, compile=False)
         keras_predicted = keras_result["per_fold"][fold][1].argmax(axis=1)
         for fmt, result in results.items():
@@ -122,7 +121,8 @@ def do_tflite_evaluation(ctx):
                 path, size = keras_path, keras_size_report(model)["total"]["bytes"]
                 predict_one = lambda clip: model(clip[np.newaxis, ..., np.newaxis], training=False)
             else:
-                path, size = tflite_path(ctx, fold, fmt), tflite_size_report(tflite_path(ctx, fold, fmt))["total"]["bytes"]
+                path = tflite_path(ctx, fold, fmt)
+                size = tflite_size_report(path)["total"]["bytes"]
                 predict_one = TFLiteModel(path, ctx.params["tflite"]["num_threads"]).predict_one
             rows.append({"fold": fold, "format": fmt, "file_bytes": os.path.getsize(path), "size_bytes": size,
                          "accuracy": float(np.nanmean(result["fold_class_accuracy"][fold])),

@@ -6,6 +6,7 @@ state, the best-epoch keeper's state and the history. Each epoch's shuffling is 
 and the epoch number only, so a resumed run continues exactly where the interrupted one was: on CPU the
 final weights are the same as those of an uninterrupted run.
 """
+import io
 import json
 import os
 
@@ -79,7 +80,6 @@ class Checkpoint:
         arrays.update({f"best_{i}": w for i, w in enumerate(keeper.best_weights or [])})
         state = {"epoch": epoch, "history": history, "best": keeper.best, "best_epoch": keeper.best_epoch}
         arrays["state"] = np.array(json.dumps(state))
-        import io
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         atomic_write_bytes(self.path, buffer.getvalue())
@@ -95,7 +95,7 @@ class Checkpoint:
                 v.assign(data[f"model_{i}"])
             for i, v in enumerate(model.optimizer.variables):
                 v.assign(data[f"optimizer_{i}"])
-            best = [data[f"best_{i}"] for i in range(len(model.get_weights()))] if f"best_0" in data else None
+            best = [data[f"best_{i}"] for i in range(len(model.get_weights()))] if "best_0" in data else None
         keeper.best, keeper.best_epoch, keeper.best_weights = state["best"], state["best_epoch"], best
         return state["epoch"], state["history"]
 
