@@ -20,6 +20,10 @@ DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "uint32": 4, 
 def layer_macs(layer):
     """Multiply-accumulates of one Keras layer per inference (convolutions and dense layers; 0 otherwise)."""
     kind = type(layer).__name__
+    if kind == "Bidirectional":
+        return 2 * _recurrent_macs(layer.forward_layer, layer.input.shape)
+    if kind in ("LSTM", "GRU"):
+        return _recurrent_macs(layer, layer.input.shape)
     if kind in ("Conv2D", "Conv1D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
         out_shape = layer.output.shape[1:]
         kernel = layer.kernel.shape  # conv: (*kernel, in, out) ; dense: (in, out)
@@ -34,6 +38,12 @@ def layer_macs(layer):
                     + outputs_per_channel * int(pointwise[-2]) * int(pointwise[-1])) if in_positions else 0
         return outputs_per_channel * int(np.prod(kernel))
     return 0
+
+
+def _recurrent_macs(layer, input_shape):
+    """Every step: the gates' input and recurrent products (4 gates in an LSTM, 3 in a GRU)."""
+    gates = 4 if type(layer).__name__ == "LSTM" else 3
+    return int(input_shape[1]) * gates * layer.units * (int(input_shape[2]) + layer.units)
 
 
 def keras_size_report(model):

@@ -148,6 +148,7 @@ def stage_paths(params, dataset):
     h = {stage: config.stage_hash(feature_params, stage) for stage in config.STAGE_SECTIONS}
     return {
         "features": os.path.join(base, "features", h["features"]),
+        "augmented_features": os.path.join(base, "features_augmented", h["augmented_features"]),
         "normalization": os.path.join(base, "normalization", h["normalization"]),
         "learner": os.path.join(base, "learner", h["learner"]),
         "recognizer": os.path.join(base, "recognizer", h["learner"]),

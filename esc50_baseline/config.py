@@ -26,12 +26,14 @@ CHOICES = {
     "learner.monitor.metric": ["val_accuracy", "val_loss"],
     "learner.distribution": ["none", "mirrored", "multi_worker"],
     "learner.lr_schedule": ["constant", "cosine"],
+    "learner.sampling": ["shuffle", "balanced"],
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
 }
 
 # Which sections each stage's cached output depends on (its own and everything upstream of it).
 STAGE_SECTIONS = {
     "features": ["feature_extractor"],
+    "augmented_features": ["feature_extractor", "dataset", "learner.augmentation.waveform", "general.seed"],
     "normalization": ["feature_extractor", "dataset", "learner.validation_amount", "general.seed"],
     "learner": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic"],
     "tflite": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic",

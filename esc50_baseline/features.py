@@ -137,44 +137,54 @@ def atomic_save_npy(path, array):
 _worker = {}
 
 
-def _init_worker(extractor, cache_folder):
+def _init_worker(extractor, cache_folder, augmentation=None):
     _worker["extract"] = extractor
     _worker["settings"] = extractor.s
     _worker["cache"] = FeatureCache(cache_folder)
+    _worker["augmentation"] = augmentation
 
 
 def _extract_one(item):
-    """Extract and cache one clip; returns (name, None) or (name, error message)."""
-    name, audio_path = item
+    """Extract and cache one clip (or one augmented copy of it); returns (name, None) or (name, error)."""
+    name, job = item
     s = _worker["settings"]
     try:
-        y = read_clip(audio_path, s.fs, s.n_samples)
+        if isinstance(job, str):
+            y = read_clip(job, s.fs, s.n_samples)
+        else:
+            from . import waveform_augmentation
+            path, background_path, seed = job
+            y = read_clip(path, s.fs, s.n_samples)
+            background = read_clip(background_path, s.fs, s.n_samples) if background_path else None
+            y = waveform_augmentation.augment(y, background, seed, _worker["augmentation"], s.fs)
     except AudioError as e:
         return name, str(e)
     _worker["cache"].save(name, _worker["extract"](y))
     return name, None
 
 
-def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, show_progress=True):
+def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, show_progress=True,
+                     augmentation=None, label="features"):
     """Extract every clip of {name: audio path} not yet cached, in parallel; returns {name: error} for
-    the clips that could not be read."""
+    the clips that could not be read. With waveform `augmentation` settings, the values are augmented
+    copies' jobs instead (see waveform_augmentation.jobs)."""
     cache = FeatureCache(cache_folder)
-    todo = [(name, path) for name, path in clips.items() if overwrite or not cache.has(name)]
+    todo = [(name, job) for name, job in clips.items() if overwrite or not cache.has(name)]
     if not todo:
         return {}
     os.makedirs(cache_folder, exist_ok=True)
     workers = workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(todo) // 8 or 1))
-    progress = Progress(len(todo), "features") if show_progress else None
+    progress = Progress(len(todo), label) if show_progress else None
     extractor = LogMel(settings)  # built once here; workers get a copy, so they never import librosa
     if workers == 1:
-        _init_worker(extractor, cache_folder)
+        _init_worker(extractor, cache_folder, augmentation)
         return _collect(map(_extract_one, todo), progress)
     import multiprocessing
     # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive a fork.
     ctx = multiprocessing.get_context("spawn")
     with _single_threaded_blas():
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(extractor, cache_folder))
+        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(extractor, cache_folder, augmentation))
     with pool:
         return _collect(pool.imap_unordered(_extract_one, todo, chunksize=16), progress)
 

@@ -1,6 +1,7 @@
-"""Keras models from the YAML: the DCASE conv families (cnn3/4/5) or an explicit list of Keras layers.
+"""Keras models from the YAML: the DCASE conv families (cnn3/4/5), the seed families (see
+architectures.py, chosen by a family's `type`) or an explicit list of Keras layers.
 
-A family is turned into the same explicit layer list a user could write, so one builder serves both.
+A DCASE family is turned into the same explicit layer list a user could write, so one builder serves both.
 Pool sizes adapt to the input: `null` means the whole remaining axis, and a pool larger than what is
 left is clamped to it (DCASE's pools were sized for 500 frames; an ESC-50 clip gives 251).
 """
@@ -53,6 +54,11 @@ def build_model(learner, input_shape, n_classes):
     """A compiled-ready keras.Model: input (n_mels, n_frames, 1), softmax over n_classes."""
     import keras
     inputs = keras.Input(shape=tuple(input_shape) + (1,), name="log_mel")
+    spec = (learner.get("families") or {}).get(learner["model"])
+    if isinstance(spec, dict) and spec.get("type", "dcase") != "dcase":
+        from . import architectures
+        outputs = architectures.build(keras, inputs, learner["model"], spec, n_classes)
+        return keras.Model(inputs, outputs, name=learner["model"])
     x = inputs
     specs = layer_list(learner)
     for i, spec in enumerate(specs):

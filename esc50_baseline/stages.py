@@ -40,7 +40,29 @@ class RunContext:
         for c in clips:
             if c.filename not in self._features:
                 self._features[c.filename] = cache.load(c.filename)
+        if not clips:  # e.g. no validation clips (learner.validation_amount: 0)
+            shape = next(iter(self._features.values())).shape if self._features else (0, 0)
+            return np.zeros((0,) + shape, np.float32)
         return np.stack([self._features[c.filename] for c in clips])
+
+    @property
+    def waveform_augmentation(self):
+        from .waveform_augmentation import WaveformSettings
+        return WaveformSettings.from_params(self.params["learner"]["augmentation"]["waveform"])
+
+    def augmented_features(self, clips):
+        """(copies, clips, n_mels, n_frames): the cached waveform-augmented copies, or None when off."""
+        from .waveform_augmentation import copy_name
+        copies = self.waveform_augmentation.copies
+        if not copies:
+            return None
+        cache = FeatureCache(self.paths["augmented_features"])
+        names = [copy_name(c.filename, k) for k in range(1, copies + 1) for c in clips]
+        missing = [n for n in names if not cache.has(n)]
+        if missing:
+            raise UserError(f"{len(missing)} augmented copies are not in the cache {self.paths['augmented_features']} "
+                            f"(e.g. {missing[0]}); enable flow.feature_extraction and run again.")
+        return cache.load_many(names).reshape((copies, len(clips)) + self.settings.shape)
 
     def split(self, fold):
         """(train, validation, test) clips of one fold; validation is drawn from the training folds."""
@@ -90,6 +112,30 @@ def do_feature_extraction(ctx):
         print(f"  Skipped {len(failures)} unreadable clip(s): {', '.join(names)}")
         ctx.dataset.without(names)
     print(f"  {len(ctx.dataset.clips)} clips ready in {time.monotonic() - started:.1f} s")
+    if ctx.waveform_augmentation.copies:
+        _augmented_feature_extraction(ctx)
+
+
+def _augmented_feature_extraction(ctx):
+    """The waveform-augmented copies of every clip that some active fold trains on."""
+    from . import waveform_augmentation
+    settings, augmentation = ctx.settings, ctx.waveform_augmentation
+    training = sorted({c for fold in ctx.folds for c in ctx.dataset.train(fold)}, key=lambda c: c.filename)
+    mates = {}
+    for c in ctx.dataset.clips:
+        mates.setdefault(c.fold, []).append(ctx.dataset.audio_path(c))
+    jobs = waveform_augmentation.jobs([(c.filename, ctx.dataset.audio_path(c), c.fold) for c in training], mates,
+                                      augmentation, ctx.params["general"]["seed"])
+    print(f"  {augmentation.copies} augmented copies of {len(training)} training clips, "
+          f"cache {ctx.paths['augmented_features']}")
+    started = time.monotonic()
+    failures = extract_to_cache(jobs, settings, ctx.paths["augmented_features"],
+                                workers=ctx.params["general"]["workers"], overwrite=ctx.overwrite,
+                                augmentation=augmentation, label="augmented")
+    if failures:
+        raise UserError(f"{len(failures)} augmented copies could not be made: "
+                        f"{next(iter(failures.values()))}; set dataset.on_bad_audio: skip or fix that clip.")
+    print(f"  {len(jobs)} augmented copies ready in {time.monotonic() - started:.1f} s")
 
 
 def do_feature_normalization(ctx):
@@ -121,6 +167,8 @@ def do_learning(ctx):
         normalizer = ctx.normalizer(fold)
         train, validation, _test = ctx.split(fold)
         x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
+        copies = ctx.augmented_features(train)
+        copies = normalizer(copies) if copies is not None else None
         strategy = runtime.distribution_strategy(learner["distribution"])
         with strategy.scope():
             model = build_model(learner, x_train.shape[1:], len(ctx.dataset.labels))
@@ -137,7 +185,7 @@ def do_learning(ctx):
         history, best_epoch, best = training.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
             len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir, checkpoint_path=checkpoint,
-            strategy=strategy)
+            strategy=strategy, train_copies=copies)
         training.save_model_atomic(training.as_float32(model), model_path)
         training.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),

@@ -11,19 +11,31 @@ FORMATS = ("float32", "float16", "dynamic_int8", "int8")
 
 
 def logits_model(model):
-    """The model without its final softmax. An int8 softmax output has steps of 1/256, so every
-    probability under that becomes exactly 0 (and the log loss explodes); int8 logits keep the
-    information, and softmax on the dequantized logits gives the probabilities. On a device the
-    argmax of the logits is the class, as before."""
+    """The model as exported: without its final softmax, and with recurrent layers unrolled.
+
+    An int8 softmax output has steps of 1/256, so every probability under that becomes exactly 0 (and
+    the log loss explodes); int8 logits keep the information, and softmax on the dequantized logits gives
+    the probabilities. On a device the argmax of the logits is the class, as before. A GRU or LSTM loop
+    is a TensorList op that the converter rejects; unrolled over the fixed number of frames it becomes
+    plain builtin ops (the weights and the arithmetic are the same)."""
     import keras
-    config = model.get_config()
+    config = _unrolled(model.get_config())
     last = config["layers"][-1]["config"]
-    if last.get("activation") != "softmax":
+    if last.get("activation") == "softmax":
+        config["layers"][-1]["config"] = dict(last, activation="linear")
+    if config == model.get_config():
         return model
-    config["layers"][-1]["config"] = dict(last, activation="linear")
     copy = keras.Model.from_config(config)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _unrolled(node):
+    if isinstance(node, dict):
+        return {k: (True if k == "unroll" else _unrolled(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unrolled(v) for v in node]
+    return node
 
 
 def convert(model, fmt, representative=None, strip_strings=True):

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from .atomic import atomic_path
+from .errors import UserError
 from .atomic import write_bytes as atomic_write_bytes
 from .results_io import write_csv
 
@@ -21,15 +22,31 @@ def one_hot(indices, n_classes):
     return np.eye(n_classes, dtype=np.float32)[indices]
 
 
-def epoch_orders(n, seed, first_epoch, epochs):
-    """Clip order of every epoch from first_epoch on: a permutation seeded by (seed, epoch)."""
-    return np.stack([np.random.default_rng([seed, e]).permutation(n) for e in range(first_epoch, max(epochs, first_epoch + 1))])
+def epoch_orders(n, seed, first_epoch, epochs, versions=1, labels=None):
+    """Row order of every epoch from first_epoch on, a function of (seed, epoch) only. Each epoch is a
+    permutation of the n clips, or with `labels` a class-balanced draw of n (every class equally likely).
+    With `versions` > 1 each clip is drawn as its original (row i) or one of its augmented copies
+    (row i + n * copy)."""
+    rows = []
+    for e in range(first_epoch, max(epochs, first_epoch + 1)):
+        rng = np.random.default_rng([seed, e])
+        if labels is None:
+            order = rng.permutation(n)
+        else:
+            counts = np.bincount(labels)
+            weights = 1.0 / counts[labels]
+            order = rng.choice(n, n, replace=True, p=weights / weights.sum())
+        if versions > 1:
+            order = order + n * np.random.default_rng([seed, e, 1]).integers(0, versions, n)
+        rows.append(order)
+    return np.stack(rows)
 
 
 def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentation=None):
     """One stream of batches for all remaining epochs (fit keeps its iterator when steps_per_epoch is
-    set), augmented on the fly when `augmentation` settings are given. Each batch carries a seed made
-    from (seed, epoch, batch number) for the augmentation's random draws."""
+    set), augmented on the fly when `augmentation` settings are given. `orders` index the rows of x
+    and y. Each batch carries a seed made from (seed, epoch, batch number) for the augmentation's
+    random draws."""
     import tensorflow as tf
     from . import augmentation as aug
     features, targets = tf.constant(x[..., np.newaxis]), tf.constant(y)
@@ -58,9 +75,10 @@ def optimizer(learner, replicas, steps_per_epoch):
         rate = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=rate if not warmup else rate * 1e-2, decay_steps=total,
             warmup_target=rate if warmup else None, warmup_steps=warmup)
+    clip = {"global_clipnorm": learner["gradient_clip_norm"]} if learner["gradient_clip_norm"] else {}
     if learner["weight_decay"]:
-        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=learner["weight_decay"])
-    return keras.optimizers.Adam(learning_rate=rate)
+        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=learner["weight_decay"], **clip)
+    return keras.optimizers.Adam(learning_rate=rate, **clip)
 
 
 def evaluation_batches(x, y, batch_size):
@@ -128,6 +146,10 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
 
     class HistoryAndCheckpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            if not np.isfinite((logs or {}).get("loss", 0.0)):
+                # the weights are NaN from here on: stop rather than train (and checkpoint) garbage
+                raise UserError(f"Training diverged in epoch {epoch + 1} (the loss is not a number); lower "
+                                "learner.learning_rate or set learner.gradient_clip_norm, and run again.")
             for key, value in (logs or {}).items():
                 history.setdefault(key, []).append(float(value))
             keys = sorted(history)
@@ -141,10 +163,11 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
 
 
 def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, checkpoint_path=None,
-               extra_callbacks=(), strategy=None):
+               extra_callbacks=(), strategy=None, train_copies=None):
     """Fit `model` in place, resuming from `checkpoint_path` when it exists; returns
     (history dict, best epoch or None, monitored value). Under a distribution `strategy` (the model must
-    have been built in its scope) learner.batch_size is per replica, and the learning rate scales too."""
+    have been built in its scope) learner.batch_size is per replica, and the learning rate scales too.
+    `train_copies` (copies, clips, n_mels, n_frames): augmented versions of x_train to draw from."""
     import keras
     import tensorflow as tf
     strategy = strategy or tf.distribute.get_strategy()
@@ -166,9 +189,13 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
         first_epoch, restored = checkpoint.restore(model, keeper)
         history.update(restored)
     epochs, batch_size = learner["epochs"], learner["batch_size"] * replicas
-    train = training_batches(x_train, one_hot(y_train, n_classes), batch_size,
-                             epoch_orders(len(x_train), seed, first_epoch, epochs), seed, first_epoch,
-                             learner["augmentation"])
+    versions = 1 if train_copies is None else 1 + len(train_copies)
+    orders = epoch_orders(len(x_train), seed, first_epoch, epochs, versions,
+                          np.asarray(y_train) if learner["sampling"] == "balanced" else None)
+    if versions > 1:
+        x_train = np.concatenate([x_train[np.newaxis], train_copies]).reshape((-1,) + x_train.shape[1:])
+    train = training_batches(x_train, one_hot(np.tile(y_train, versions), n_classes), batch_size, orders, seed,
+                             first_epoch, learner["augmentation"])
     val = evaluation_batches(x_val, one_hot(y_val, n_classes), batch_size) if has_val else None
     callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
     model.fit(train, validation_data=val, epochs=epochs, initial_epoch=first_epoch,

@@ -67,4 +67,6 @@ def test_cosine_schedule_with_warmup():
     schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
     rates = [float(schedule(step)) for step in (0, 10, 50)]
     assert rates[0] < 0.001 and abs(rates[1] - 0.01) < 1e-6 and rates[2] < 1e-6
-    assert type(opt).__name__ == "AdamW"
+    assert type(opt).__name__ == "AdamW" and opt.global_clipnorm is None
+    assert optimizer(dict(learner, gradient_clip_norm=5.0), replicas=1, steps_per_epoch=5).global_clipnorm == 5.0
+

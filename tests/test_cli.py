@@ -146,3 +146,18 @@ def test_custom_dataset_ten_folds_two_classes(tmp_path):
     assert "Category" not in result.stdout  # ESC-50's major categories do not apply
     out = next((tmp_path / "s" / "evaluator").glob("quick_*"))
     assert (out / "confusion_matrix_fold_1.png").exists() and (out / "confusion_matrix_fold_10.png").exists()
+
+
+def test_waveform_copies_and_no_validation_split(cli_dataset, tmp_path):
+    system = tmp_path / "system"
+    args = ["--dataset_path", cli_dataset, "--set", "quick", "--param", "learner.epochs=2",
+            "--param", "learner.validation_amount=0", "--param", "learner.augmentation.waveform.copies=2",
+            "--param", "learner.model=crnn_att", "--param", f"path.application={system}"]
+    result = run(args, tmp_path)
+    assert result.returncode == 0, result.stderr
+    # quick trains on folds 1-2 of 3: 2 copies of each of their 18 clips, and no validation clips
+    assert "2 augmented copies of 18 training clips" in result.stdout
+    assert "18 training, 0 validation clips" in result.stdout
+    cached = list((system / "features_augmented").glob("*/*.npy"))
+    assert len(cached) == 36 and all(".copy" in p.name for p in cached)
+    assert "Accuracy" in result.stdout

@@ -61,3 +61,56 @@ def test_cnn3_macs_and_dcase_size_by_hand(defaults):
     assert report["total"]["bytes_float16"] == 2 * nonzero
     assert not report["fits_dcase_macs"]
     assert DTYPE_BYTES["int8"] == 1
+
+
+def seed_family(defaults, family, n_classes=10, frames=251):
+    return build_model(dict(defaults["learner"], model=family), (40, frames), n_classes)
+
+
+def kinds(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+@pytest.mark.parametrize("family", ["cnn8_avg", "resnet", "crnn_att", "lstm", "kumar"])
+def test_seed_families_give_probabilities_and_learn_a_step(defaults, family):
+    import keras
+    model = seed_family(defaults, family)
+    assert model.output_shape == (None, 10)
+    x = np.random.default_rng(0).normal(size=(4, 40, 251, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(model(x)).sum(axis=1), 1.0, rtol=1e-5)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    y = np.eye(10, dtype=np.float32)[[0, 1, 2, 3]]
+    losses = [float(model.train_on_batch(x, y)) for _ in range(8)]  # training mode: BN on batch statistics
+    assert losses[-1] < losses[0]
+
+
+def test_seed_family_structures(defaults):
+    cnn8 = seed_family(defaults, "cnn8_avg")
+    convs = [l for l in cnn8.layers if type(l).__name__ == "Conv2D"]
+    assert len(convs) == 8 and [l.strides[0] for l in convs] == [1, 1, 2, 1, 2, 1, 2, 1]
+    assert "MaxPooling2D" not in kinds(cnn8) and "GlobalAveragePooling2D" in kinds(cnn8)
+    resnet = seed_family(defaults, "resnet")
+    assert kinds(resnet).count("Add") == 8  # 4 stages x 2 basic blocks
+    kumar = seed_family(defaults, "kumar", n_classes=7)
+    assert [l.filters for l in kumar.layers if type(l).__name__ == "Conv2D"] == \
+        [16, 16, 32, 32, 64, 64, 128, 128, 256, 256, 512, 1024, 7]
+    crnn = seed_family(defaults, "crnn_att")
+    assert "Bidirectional" in kinds(crnn) and "Dot" in kinds(crnn)
+    assert kinds(seed_family(defaults, "lstm")).count("LSTM") == 1
+
+
+def test_recurrent_macs_by_hand(defaults):
+    lstm = seed_family(defaults, "lstm", n_classes=50)
+    spec = defaults["learner"]["families"]["lstm"]
+    units, dense = spec["units"], spec["dense_units"]
+    expected = 251 * 4 * units * (40 + units) + units * dense + dense * 50
+    assert keras_size_report(lstm)["total"]["macs"] == expected
+
+
+def test_unknown_family_type_is_named(defaults):
+    learner = dict(defaults["learner"], model="odd", families={"odd": {"type": "transformer"}})
+    with pytest.raises(UserError, match="learner.families.odd.type is 'transformer'"):
+        build_model(learner, (40, 251), 5)
+    learner = dict(defaults["learner"], model="odd", families={"odd": {"type": "resnet", "filters": [8]}})
+    with pytest.raises(UserError, match="learner.families.odd .type resnet. has no setting 'stem_filters'"):
+        build_model(learner, (40, 251), 5)

@@ -117,3 +117,49 @@ def test_model_trained_in_bfloat16_is_saved_as_float32(defaults, tmp_path):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(training.predict(plain, x), training.predict(model, x), atol=0.02)  # bf16 rounding
     assert len(convert(plain, "float32")) > 0  # a bfloat16 graph would not convert
+
+
+def test_epoch_orders_draw_copies_and_balance_classes():
+    n = 10
+    plain = training.epoch_orders(n, 0, 0, 3)
+    assert all(sorted(row) == list(range(n)) for row in plain)
+    with_copies = training.epoch_orders(n, 0, 0, 3, versions=3)
+    np.testing.assert_array_equal(with_copies % n, plain)  # the same clip order, each clip in some version
+    assert set((with_copies // n).ravel()) == {0, 1, 2}
+    np.testing.assert_array_equal(training.epoch_orders(n, 0, 1, 3, versions=3), with_copies[1:])  # resumable
+    labels = np.array([0] * 90 + [1] * 10)
+    balanced = training.epoch_orders(100, 0, 0, 50, labels=labels)
+    share = np.mean(labels[balanced.ravel()] == 1)
+    assert 0.45 < share < 0.55  # 10 % of the clips, half of the draws
+
+
+def test_training_uses_the_augmented_copies(defaults, tmp_path):
+    """Copies whose class bands are dips instead of peaks: a model trained with them recognises dips
+    too, one trained on the originals alone does not."""
+    def dips(x, y):
+        out = x.copy()
+        for i, k in enumerate(y):
+            out[i, 10 * k:10 * k + 4] -= 6.0  # the +3 band of `separable` becomes -3
+        return out
+
+    rng = np.random.default_rng(0)
+    x, y = separable(20, 4, rng)
+    learner = dict(small_learner(defaults, epochs=10), monitor={"metric": "val_accuracy", "initial_delay": 10})
+    moved = dips(x, y)[np.newaxis]
+    test = dips(*separable(10, 4, np.random.default_rng(9)))
+    accuracy = {}
+    for name, copies in (("plain", None), ("copies", moved)):
+        runtime.setup(0)
+        model = build_model(learner, x.shape[1:], 4)
+        training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / name), train_copies=copies)
+        accuracy[name] = np.mean(training.predict(model, test).argmax(axis=1) == np.repeat(np.arange(4), 10))
+    assert accuracy["copies"] >= 0.9 and accuracy["copies"] > accuracy["plain"] + 0.2
+
+
+def test_diverging_training_stops_with_a_clear_error(tmp_path):
+    from esc50_baseline.errors import UserError
+    checkpoint = training.Checkpoint(str(tmp_path / "c.npz"))
+    _keeper, callbacks = training.epoch_callbacks("val_accuracy", 1, str(tmp_path / "h.csv"), checkpoint, {})
+    with pytest.raises(UserError, match="diverged in epoch 7"):
+        callbacks[-1].on_epoch_end(6, {"loss": float("nan"), "accuracy": 0.02})
+    assert not (tmp_path / "c.npz").exists()  # the last good checkpoint is not overwritten with NaN

@@ -1,0 +1,116 @@
+"""The seed model families that are not a plain stack of layers: residual, recurrent, attention.
+
+Each builder takes the log-mel input tensor (batch, n_mels, n_frames, 1) and its family's settings from
+`learner.families` in the YAML, and returns the class probabilities. All of them end in one softmax
+layer in float32 (mixed precision keeps the loss stable; the TFLite export strips that softmax).
+"""
+from .errors import UserError
+
+
+def _conv(L, x, filters, kernel=3, strides=1):
+    x = L.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    return L.Activation("relu")(x)
+
+
+def _pool(L, x, size):
+    from .models import adapt_pool
+    return L.MaxPooling2D(adapt_pool(size, x.shape[1:3]))(x)
+
+
+def _classes(L, x, n_classes, dropout):
+    if dropout:
+        x = L.Dropout(dropout)(x)
+    return L.Dense(n_classes, activation="softmax", dtype="float32", name="classes")(x)
+
+
+def vgg(L, x, spec, n_classes):
+    """Conv-BN-ReLU layers; stride 2 at the layers listed in `strides` (1-based) and a 2x2 max pool
+    after those in `pools`; then global average (or max) pooling and the classifier."""
+    strides, pools = set(spec.get("strides", [])), set(spec.get("pools", []))
+    for i, filters in enumerate(spec["filters"], start=1):
+        x = _conv(L, x, filters, spec.get("kernel_size", 3), 2 if i in strides else 1)
+        if i in pools:
+            x = _pool(L, x, 2)
+    x = L.GlobalMaxPooling2D()(x) if spec.get("pooling") == "max" else L.GlobalAveragePooling2D()(x)
+    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+
+
+def resnet(L, x, spec, n_classes):
+    """ResNet-18 style: a conv stem and a 2x2 max pool, then stages of basic residual blocks (two 3x3
+    convs), each stage after the first starting with stride 2; global average pooling."""
+    x = _conv(L, x, spec["stem_filters"])
+    x = _pool(L, x, 2)
+    for stage, filters in enumerate(spec["filters"]):
+        for block in range(spec["blocks_per_stage"]):
+            strides = 2 if stage > 0 and block == 0 else 1
+            shortcut = x
+            y = _conv(L, x, filters, strides=strides)
+            y = L.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+            y = L.BatchNormalization()(y)
+            if strides != 1 or shortcut.shape[-1] != filters:
+                shortcut = L.Conv2D(filters, 1, strides=strides, use_bias=False)(shortcut)
+                shortcut = L.BatchNormalization()(shortcut)
+            x = L.Activation("relu")(L.Add()([y, shortcut]))
+    x = L.GlobalAveragePooling2D()(x)
+    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+
+
+def _frames_as_sequence(L, x):
+    """(batch, freq, time, channels) -> (batch, time, freq * channels)."""
+    _, freq, time, channels = x.shape
+    return L.Reshape((time, freq * channels))(L.Permute((2, 1, 3))(x))
+
+
+def crnn_att(L, x, spec, n_classes):
+    """CRNN with attention: conv blocks (conv + 2x2 max pool), the frequency axis averaged away, a
+    bidirectional GRU over time, and attention pooling (a softmax over time of a learned score)."""
+    for filters in spec["filters"]:
+        x = _conv(L, x, filters)
+        x = _pool(L, x, 2)
+    x = L.AveragePooling2D((x.shape[1], 1))(x)
+    x = _frames_as_sequence(L, x)
+    x = L.Bidirectional(L.GRU(spec["gru_units"], return_sequences=True))(x)
+    weights = L.Softmax(axis=1)(L.Dense(1)(x))
+    x = L.Flatten()(L.Dot(axes=1)([weights, x]))
+    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+
+
+def lstm(L, x, spec, n_classes):
+    """One LSTM over the mel frames (each frame's mel vector is one step); its last state is classified
+    by a dense hidden layer and the softmax."""
+    x = _frames_as_sequence(L, x)
+    x = L.LSTM(spec["units"])(x)
+    x = L.Dense(spec["dense_units"], activation="relu")(x)
+    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+
+
+def kumar(L, x, spec, n_classes):
+    """Kumar et al. 2018: pairs of 3x3 conv (each pair followed by a 2x2 max pool), then single convs
+    (3x3, pooled; the last one 2x2), a 1x1 conv to one map per class, global pooling, softmax."""
+    for filters in spec["pairs"]:
+        x = _conv(L, _conv(L, x, filters), filters)
+        x = _pool(L, x, 2)
+    for i, filters in enumerate(spec["convs"]):
+        last = i == len(spec["convs"]) - 1
+        x = _conv(L, x, filters, kernel=2 if last else 3)
+        if not last:
+            x = _pool(L, x, 2)
+    if spec.get("dropout"):
+        x = L.Dropout(spec["dropout"])(x)
+    x = L.Conv2D(n_classes, 1)(x)
+    pool = L.GlobalMaxPooling2D() if spec.get("pooling") == "max" else L.GlobalAveragePooling2D()
+    return L.Activation("softmax", dtype="float32", name="classes")(pool(x))
+
+
+BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar}
+
+
+def build(keras, inputs, family, spec, n_classes):
+    kind = spec.get("type")
+    if kind not in BUILDERS:
+        raise UserError(f"learner.families.{family}.type is {kind!r}; use one of: dcase, {', '.join(BUILDERS)}.")
+    try:
+        return BUILDERS[kind](keras.layers, inputs, spec, n_classes)
+    except KeyError as e:
+        raise UserError(f"learner.families.{family} (type {kind}) has no setting {e}; add it there.")

@@ -1,0 +1,108 @@
+"""Waveform augmentation: precomputed copies that are reproducible, leak-free, and used in training."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import make_dataset
+from esc50_baseline import waveform_augmentation as wa
+from esc50_baseline.features import FeatureCache, FeatureSettings, LogMel, extract_to_cache
+
+FS = 16000
+
+
+def settings(**changes):
+    base = dict(copies=2, stretch=(), pitch_semitones=0.0, background_probability=0.0,
+                background_snr_db=(10, 10), gain_db=0.0, noise_snr_db=())
+    return wa.WaveformSettings(**dict(base, **changes))
+
+
+def tone(freq, n=FS):
+    return (0.3 * np.sin(2 * np.pi * freq * np.arange(n) / FS)).astype(np.float32)
+
+
+def peak_hz(y):
+    spectrum = np.abs(np.fft.rfft(y))
+    return np.fft.rfftfreq(len(y), 1 / FS)[spectrum.argmax()]
+
+
+def test_all_off_is_the_identity():
+    y = tone(440)
+    np.testing.assert_array_equal(wa.augment(y, None, [0, 1, 1], settings(), FS), y)
+
+
+def test_pitch_shift_moves_the_tone_within_the_range_and_keeps_length():
+    y = tone(440)
+    out = wa.augment(y, None, [0, 1, 1], settings(pitch_semitones=2.0), FS)
+    assert len(out) == len(y)
+    semitones = 12 * np.log2(peak_hz(out) / 440)
+    assert 0.05 < abs(semitones) <= 2.1
+
+
+def test_stretch_keeps_length_and_pitch():
+    y = tone(440)
+    out = wa.augment(y, None, [0, 1, 1], settings(stretch=(0.8, 0.8)), FS)
+    assert len(out) == len(y)
+    assert abs(peak_hz(out[:FS // 2]) - 440) < 5
+
+
+def test_noise_and_background_at_the_drawn_level():
+    y, background = tone(440), tone(3000)
+    noisy = wa.augment(y, None, [0, 1, 1], settings(noise_snr_db=(20, 20)), FS)
+    snr = 10 * np.log10(np.mean(y.astype(float) ** 2) / np.mean((noisy - y).astype(float) ** 2))
+    assert abs(snr - 20) < 0.5
+    mixed = wa.augment(y, background, [0, 1, 1], settings(), FS)
+    np.testing.assert_allclose(mixed - y, background * 10 ** (-10 / 20), atol=1e-6)
+
+
+def test_gain_scales_by_at_most_the_range():
+    y = tone(440)
+    out = wa.augment(y, None, [0, 1, 1], settings(gain_db=6.0), FS)
+    ratio_db = 20 * np.log10(np.abs(out).max() / np.abs(y).max())
+    assert 0 < abs(ratio_db) <= 6.0
+
+
+def test_same_seed_same_copy_other_copy_differs():
+    y = tone(440)
+    s = settings(pitch_semitones=2.0, noise_snr_db=(20, 40))
+    np.testing.assert_array_equal(wa.augment(y, None, [3, 7, 1], s, FS), wa.augment(y, None, [3, 7, 1], s, FS))
+    assert not np.array_equal(wa.augment(y, None, [3, 7, 1], s, FS), wa.augment(y, None, [3, 7, 2], s, FS))
+
+
+def test_backgrounds_come_from_the_clips_own_fold_never_itself():
+    clips = [(f"{fold}-{i}.wav", f"/a/{fold}-{i}.wav", fold) for fold in (1, 2, 3) for i in range(4)]
+    mates = {fold: [p for _n, p, f in clips if f == fold] for fold in (1, 2, 3)}
+    jobs = wa.jobs(clips, mates, settings(copies=3, background_probability=1.0), seed=0)
+    assert len(jobs) == 3 * len(clips)
+    for filename, path, fold in clips:
+        for copy in (1, 2, 3):
+            job_path, background, _seed = jobs[wa.copy_name(filename, copy)]
+            assert job_path == path and background in mates[fold] and background != path
+    none = wa.jobs(clips, mates, settings(copies=1, background_probability=0.0), seed=0)
+    assert all(background is None for _p, background, _s in none.values())
+
+
+def test_copies_are_extracted_to_the_cache_in_parallel(tmp_path, defaults):
+    root = str(tmp_path / "data")
+    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=2, seconds=1.0, fs=FS)
+    feature_settings = FeatureSettings.from_params(dict(defaults["feature_extractor"], fs=FS, clip_seconds=1.0,
+                                                        fmax=FS / 2))
+    clips = [(r["filename"], os.path.join(root, "audio", r["filename"]), r["fold"]) for r in rows]
+    mates = {f: [p for _n, p, fold in clips if fold == f] for f in (1, 2)}
+    s = settings(copies=2, pitch_semitones=1.0, background_probability=0.5)
+    jobs = wa.jobs(clips, mates, s, seed=0)
+    assert extract_to_cache(jobs, feature_settings, str(tmp_path / "c1"), workers=2, augmentation=s,
+                            show_progress=False) == {}
+    assert extract_to_cache(jobs, feature_settings, str(tmp_path / "c2"), workers=1, augmentation=s,
+                            show_progress=False) == {}
+    first, second = FeatureCache(str(tmp_path / "c1")), FeatureCache(str(tmp_path / "c2"))
+    for name in jobs:
+        np.testing.assert_array_equal(first.load(name), second.load(name))
+    # a copy is the log-mel of the augmented waveform
+    from esc50_baseline.audio import read_clip
+    name = wa.copy_name(clips[0][0], 1)
+    path, background, seed = jobs[name]
+    y = read_clip(path, FS, FS)
+    bg = read_clip(background, FS, FS) if background else None
+    expected = LogMel(feature_settings)(wa.augment(y, bg, seed, s, FS))
+    np.testing.assert_array_equal(first.load(name), expected)
