@@ -23,7 +23,7 @@ CHOICES = {
     "feature_extractor.mel_norm": ["slaney", "none"],
     "feature_extractor.spectrogram_type": ["magnitude", "power"],
     "feature_extractor.pad_mode": ["constant", "reflect", "edge"],
-    "learner.monitor.metric": ["val_accuracy", "val_loss"],
+    "learner.monitor.metric": ["val_accuracy", "val_loss", "last"],
     "learner.distribution": ["none", "mirrored", "multi_worker"],
     "learner.lr_schedule": ["constant", "cosine"],
     "learner.sampling": ["shuffle", "balanced"],

@@ -178,7 +178,10 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=learner["label_smoothing"]),
                       metrics=["accuracy"])
     has_val = len(x_val) > 0
-    monitor = learner["monitor"]["metric"] if has_val else "accuracy"
+    monitor = learner["monitor"]["metric"]
+    if monitor != "last" and not has_val:
+        monitor = "accuracy"  # no validation clips: the best epoch by training accuracy, as DCASE's stasher
+    # "last" is never in the epoch logs, so the keeper keeps nothing and the final weights stay
     checkpoint = Checkpoint(checkpoint_path) if checkpoint_path else None
     history = {}
     os.makedirs(log_dir, exist_ok=True)
