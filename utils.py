@@ -151,9 +151,9 @@ def stage_paths(params, dataset):
         "augmented_features": os.path.join(base, "features_augmented", h["augmented_features"]),
         "normalization": os.path.join(base, "normalization", h["normalization"]),
         "learner": os.path.join(base, "learner", h["learner"]),
-        "recognizer": os.path.join(base, "recognizer", h["learner"]),
+        "recognizer": os.path.join(base, "recognizer", h["recognizer"]),
         "tflite": os.path.join(base, "tflite", h["tflite"]),
-        "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['learner']}"),
+        "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
     }
 
 

@@ -36,8 +36,9 @@ STAGE_SECTIONS = {
     "augmented_features": ["feature_extractor", "dataset", "learner.augmentation.waveform", "general.seed"],
     "normalization": ["feature_extractor", "dataset", "learner.validation_amount", "general.seed"],
     "learner": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic"],
+    "recognizer": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic", "testing"],
     "tflite": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic",
-               "tflite.representative_samples", "tflite.strip_strings"],
+               "tflite.representative_samples", "tflite.strip_strings", "testing"],
 }
 
 

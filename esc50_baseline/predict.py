@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from . import test_time
 from .audio import AudioError, read_clip
 from .errors import UserError
 from .features import LogMel
@@ -43,6 +44,7 @@ class Ensemble:
     def __init__(self, ctx, fmt="keras"):
         from .tflite_stages import tflite_path
         self.members, self.paths = [], []
+        self.time_shifts = ctx.params["testing"]["time_shifts"]
         for fold in ctx.folds:
             path = ctx.model_path(fold) if fmt == "keras" else tflite_path(ctx, fold, fmt)
             norm_path = ctx.norm_path(fold)
@@ -67,7 +69,8 @@ class Ensemble:
         return lambda x: model.predict(x)[0]
 
     def __call__(self, features):
-        return np.mean([model(normalizer(features)) for model, normalizer in self.members], axis=0)
+        return np.mean([test_time.averaged(model, normalizer(features), self.time_shifts)
+                        for model, normalizer in self.members], axis=0)
 
 
 def predict_files(ctx, paths, fmt="keras", per_window=False):

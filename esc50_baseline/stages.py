@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import config, metrics, plots, report, results_io
+from . import config, metrics, plots, report, results_io, test_time
 from .dataset import validation_split
 from .errors import UserError
 from .features import FeatureCache, FeatureSettings, extract_to_cache
@@ -219,7 +219,8 @@ def do_testing(ctx):
         model = keras.models.load_model(model_path, compile=False)
         normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
-        probabilities = training.predict(model, normalizer(ctx.features(test)))
+        probabilities = test_time.averaged(lambda x: training.predict(model, x), normalizer(ctx.features(test)),
+                                           ctx.params["testing"]["time_shifts"])
         write_fold_predictions(ctx, out, test, probabilities)
         print(f"  Fold {fold}: {len(test)} clips -> {out}")
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import atomic, metrics, results_io
+from . import atomic, metrics, results_io, test_time
 from .errors import UserError
 from .stages import need, stale, do_evaluation, section, write_fold_predictions
 
@@ -76,7 +76,7 @@ def do_tflite_testing(ctx):
                 print(f"  Fold {fold}: {fmt} predictions cached")
                 continue
             model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
-            probabilities, _seconds = model.predict(x)
+            probabilities = test_time.averaged(lambda v: model.predict(v)[0], x, ctx.params["testing"]["time_shifts"])
             write_fold_predictions(ctx, out, test, probabilities)
             print(f"  Fold {fold}: {fmt:<13} {len(test)} clips -> {out}")
 

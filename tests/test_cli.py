@@ -40,6 +40,9 @@ def test_quick_set_end_to_end_then_cached(cli_dataset, tmp_path):
     assert second.returncode == 0, second.stderr
     assert "trained model cached" in second.stdout and "predictions cached" in second.stdout
     assert "Epoch 1/" not in second.stdout
+    shifted = run(args + ["--param", "testing.time_shifts=[0, 10, -10]"], tmp_path)
+    assert shifted.returncode == 0, shifted.stderr
+    assert "trained model cached" in shifted.stdout and "predictions cached" not in shifted.stdout
     shown = run(["--show_results", "--param", f"path.application={tmp_path / 'system'}"], tmp_path)
     assert "quick" in shown.stdout and "%" in shown.stdout
     check_predict(cli_dataset, args, tmp_path)

@@ -61,3 +61,13 @@ def test_table_has_dcase_layout(tmp_path):
 def test_category_rows_follow_esc50_targets():
     rows = metrics.category_rows([0, 5, 12, 41])
     assert rows == {"Animals": [0, 1], "Natural soundscapes & water": [2], "Exterior/urban": [3]}
+
+
+def test_test_time_shifts_average_the_rolled_predictions():
+    from esc50_baseline.test_time import averaged
+    x = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
+    first_frame = lambda v: v[:, :, 0].copy()  # a "model" that reads frame 0 only
+    np.testing.assert_array_equal(averaged(first_frame, x, [0]), x[:, :, 0])
+    # rolled by +1 frame 0 holds the last frame; by -1 it holds frame 1
+    np.testing.assert_allclose(averaged(first_frame, x, [0, 1, -1]), (x[:, :, 0] + x[:, :, 4] + x[:, :, 1]) / 3)
+    np.testing.assert_array_equal(averaged(first_frame, x, []), x[:, :, 0])
