@@ -77,8 +77,15 @@ def optimizer(learner, replicas, steps_per_epoch):
             warmup_target=rate if warmup else None, warmup_steps=warmup)
     clip = {"global_clipnorm": learner["gradient_clip_norm"]} if learner["gradient_clip_norm"] else {}
     if learner["weight_decay"]:
-        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=learner["weight_decay"], **clip)
-    return keras.optimizers.Adam(learning_rate=rate, **clip)
+        inner = keras.optimizers.AdamW(learning_rate=rate, weight_decay=learner["weight_decay"], **clip)
+    else:
+        inner = keras.optimizers.Adam(learning_rate=rate, **clip)
+    if keras.mixed_precision.global_policy().name == "mixed_bfloat16":
+        # Here bfloat16 training of the wider networks now and then produced a non-finite gradient that
+        # turned every weight into NaN (cnn3 never did; float32 never did). A loss-scale optimizer skips
+        # such a step instead of applying it; at scale 1 it changes nothing else.
+        return keras.optimizers.LossScaleOptimizer(inner, initial_scale=1.0)
+    return inner
 
 
 def evaluation_batches(x, y, batch_size):
@@ -146,9 +153,9 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
 
     class HistoryAndCheckpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if not np.isfinite((logs or {}).get("loss", 0.0)):
+            if not all(np.isfinite(np.asarray(w)).all() for w in self.model.get_weights()):
                 # the weights are NaN from here on: stop rather than train (and checkpoint) garbage
-                raise UserError(f"Training diverged in epoch {epoch + 1} (the loss is not a number); lower "
+                raise UserError(f"Training diverged in epoch {epoch + 1} (the weights are no longer finite); lower "
                                 "learner.learning_rate or set learner.gradient_clip_norm, and run again.")
             for key, value in (logs or {}).items():
                 history.setdefault(key, []).append(float(value))

@@ -68,7 +68,8 @@ import pytest
 @pytest.mark.parametrize("recipe", [{}, {"lr_schedule": "cosine", "warmup_epochs": 1, "label_smoothing": 0.1,
                                          "augmentation": {"time_shift": 5, "freq_masks": 2, "freq_mask_width": 4,
                                                           "time_masks": 1, "time_mask_width": 8,
-                                                          "mixup_alpha": 0.3}}])
+                                                          "mixup_alpha": 0.3}},
+                                    {"mixed_precision": "mixed_bfloat16"}])
 def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, recipe):
     import keras
     rng = np.random.default_rng(0)
@@ -77,7 +78,7 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
     learner = dict(small_learner(defaults), epochs=4, **recipe)
 
     def run(checkpoint, extra=()):
-        runtime.setup(3)  # as a new process would
+        runtime.setup(3, mixed_precision=recipe.get("mixed_precision", False))  # as a new process would
         model = build_model(learner, x.shape[1:], 4)
         out = training.train_fold(model, x, y, xv, yv, 4, learner, 3, str(tmp_path / "log"),
                                   checkpoint_path=str(checkpoint), extra_callbacks=extra)
@@ -101,6 +102,7 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
     assert resumed_best_epoch == straight_best_epoch
     for a, b in zip(straight_model.get_weights(), resumed_model.get_weights()):
         np.testing.assert_array_equal(a, b)
+    runtime.setup(0)
 
 
 def test_model_trained_in_bfloat16_is_saved_as_float32(defaults, tmp_path):
@@ -156,10 +158,45 @@ def test_training_uses_the_augmented_copies(defaults, tmp_path):
     assert accuracy["copies"] >= 0.9 and accuracy["copies"] > accuracy["plain"] + 0.2
 
 
-def test_diverging_training_stops_with_a_clear_error(tmp_path):
+def test_diverging_training_stops_with_a_clear_error(defaults, tmp_path):
+    import keras
     from esc50_baseline.errors import UserError
+    runtime.setup(0)
+    model = build_model(small_learner(defaults), (40, 50), 4)
     checkpoint = training.Checkpoint(str(tmp_path / "c.npz"))
     _keeper, callbacks = training.epoch_callbacks("val_accuracy", 1, str(tmp_path / "h.csv"), checkpoint, {})
+    for callback in callbacks:
+        callback.set_model(model)
+    model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy")
+    callbacks[-1].on_epoch_end(5, {"loss": 1.0})
+    assert (tmp_path / "c.npz").exists()
+    before = (tmp_path / "c.npz").read_bytes()
+    weights = model.get_weights()
+    weights[0][0] = np.nan
+    model.set_weights(weights)
     with pytest.raises(UserError, match="diverged in epoch 7"):
-        callbacks[-1].on_epoch_end(6, {"loss": float("nan"), "accuracy": 0.02})
-    assert not (tmp_path / "c.npz").exists()  # the last good checkpoint is not overwritten with NaN
+        callbacks[-1].on_epoch_end(6, {"loss": float("nan")})
+    assert (tmp_path / "c.npz").read_bytes() == before  # the last good checkpoint is not overwritten
+
+
+def test_bfloat16_training_skips_a_non_finite_step(defaults, tmp_path):
+    """One batch whose gradient is not finite leaves the weights as they were, and training goes on."""
+    import keras
+    runtime.setup(0, mixed_precision="mixed_bfloat16")
+    learner = small_learner(defaults)
+    model = build_model(learner, (40, 50), 4)
+    model.compile(optimizer=training.optimizer(learner, 1, 1), loss="categorical_crossentropy")
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"
+    x, y = separable(2, 4, np.random.default_rng(0))
+    targets = training.one_hot(y, 4)
+    model.train_on_batch(x[..., None], targets)
+    before = [np.array(w) for w in model.get_weights() if w.ndim > 1]
+    poisoned = targets.copy()
+    poisoned[0, 0] = np.inf  # an infinite loss, so infinite gradients
+    model.train_on_batch(x[..., None], poisoned)
+    after = [np.array(w) for w in model.get_weights() if w.ndim > 1]
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    model.train_on_batch(x[..., None], targets)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    runtime.setup(0)
