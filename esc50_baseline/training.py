@@ -116,6 +116,9 @@ class Checkpoint:
         with np.load(self.path) as data:
             state = json.loads(str(data["state"]))
             model.optimizer.build(model.trainable_variables)
+            if not self._fits(data, model):
+                print(f"  {self.path} was written by a different model or optimizer; training starts over")
+                return 0, {}
             for i, v in enumerate(model.variables):
                 v.assign(data[f"model_{i}"])
             for i, v in enumerate(model.optimizer.variables):
@@ -123,6 +126,17 @@ class Checkpoint:
             best = [data[f"best_{i}"] for i in range(len(model.get_weights()))] if "best_0" in data else None
         keeper.best, keeper.best_epoch, keeper.best_weights = state["best"], state["best_epoch"], best
         return state["epoch"], state["history"]
+
+    @staticmethod
+    def _fits(data, model):
+        """True when the saved arrays have the shapes of this model's and optimizer's variables."""
+        for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+            saved = [k for k in data.files if k.startswith(prefix + "_")]
+            if len(saved) != len(variables):
+                return False
+            if any(data[f"{prefix}_{i}"].shape != tuple(v.shape) for i, v in enumerate(variables)):
+                return False
+        return True
 
     def remove(self):
         if os.path.exists(self.path):

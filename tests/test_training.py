@@ -200,3 +200,27 @@ def test_bfloat16_training_skips_a_non_finite_step(defaults, tmp_path):
     model.train_on_batch(x[..., None], targets)
     assert all(np.isfinite(w).all() for w in model.get_weights())
     runtime.setup(0)
+
+
+def test_checkpoint_of_another_optimizer_is_not_restored(defaults, tmp_path):
+    """A checkpoint written under float32 (plain Adam) is ignored by a bfloat16 run (loss-scale optimizer)."""
+    import keras
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    x, y = separable(4, 4, np.random.default_rng(0))
+    learner = small_learner(defaults, epochs=2)
+    runtime.setup(0)
+    model = build_model(learner, x.shape[1:], 4)
+    training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "a"),
+                        checkpoint_path=str(tmp_path / "c.npz"), extra_callbacks=[StopAfterFirstEpoch()])
+    assert (tmp_path / "c.npz").exists()
+    runtime.setup(0, mixed_precision="mixed_bfloat16")
+    model = build_model(learner, x.shape[1:], 4)
+    history, _best_epoch, _best = training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "b"),
+                                                      checkpoint_path=str(tmp_path / "c.npz"))
+    assert len(history["loss"]) == 2  # both epochs trained, none restored
+    runtime.setup(0)
+
