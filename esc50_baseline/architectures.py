@@ -5,6 +5,7 @@ Each builder takes the log-mel input tensor (batch, n_mels, n_frames, 1) and its
 layer in float32 (mixed precision keeps the loss stable; the TFLite export strips that softmax).
 """
 from .errors import UserError
+from .models import adapt_pool
 
 
 def _conv(L, x, filters, kernel=3, strides=1):
@@ -14,7 +15,6 @@ def _conv(L, x, filters, kernel=3, strides=1):
 
 
 def _pool(L, x, size):
-    from .models import adapt_pool
     return L.MaxPooling2D(adapt_pool(size, x.shape[1:3]))(x)
 
 

@@ -90,3 +90,22 @@ def adapt_pool(pool_size, remaining):
     if isinstance(pool_size, int):
         pool_size = [pool_size, pool_size]
     return tuple(int(r) if p is None else max(1, min(int(p), int(r))) for p, r in zip(pool_size, remaining))
+
+
+def map_config(node, edit):
+    """A Keras config tree with `edit` applied to every mapping in it, innermost first."""
+    if isinstance(node, dict):
+        return edit({k: map_config(v, edit) for k, v in node.items()})
+    if isinstance(node, list):
+        return [map_config(v, edit) for v in node]
+    return node
+
+
+def rebuilt(model, config):
+    """The model built from `config` with the same weights; the model itself when nothing changed."""
+    import keras
+    if config == model.get_config():
+        return model
+    copy = keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -134,7 +134,7 @@ def _augmented_feature_extraction(ctx):
                                 augmentation=augmentation, label="augmented")
     if failures:
         raise UserError(f"{len(failures)} augmented copies could not be made: "
-                        f"{next(iter(failures.values()))}; set dataset.on_bad_audio: skip or fix that clip.")
+                        f"{next(iter(failures.values()))}; replace or remove that clip and run again.")
     print(f"  {len(jobs)} augmented copies ready in {time.monotonic() - started:.1f} s")
 
 

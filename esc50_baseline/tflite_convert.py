@@ -18,24 +18,12 @@ def logits_model(model):
     the probabilities. On a device the argmax of the logits is the class, as before. A GRU or LSTM loop
     is a TensorList op that the converter rejects; unrolled over the fixed number of frames it becomes
     plain builtin ops (the weights and the arithmetic are the same)."""
-    import keras
-    config = _unrolled(model.get_config())
+    from .models import map_config, rebuilt
+    config = map_config(model.get_config(), lambda node: dict(node, unroll=True) if "unroll" in node else node)
     last = config["layers"][-1]["config"]
     if last.get("activation") == "softmax":
         config["layers"][-1]["config"] = dict(last, activation="linear")
-    if config == model.get_config():
-        return model
-    copy = keras.Model.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _unrolled(node):
-    if isinstance(node, dict):
-        return {k: (True if k == "unroll" else _unrolled(v)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_unrolled(v) for v in node]
-    return node
+    return rebuilt(model, config)
 
 
 def convert(model, fmt, representative=None, strip_strings=True):

@@ -27,15 +27,13 @@ def epoch_orders(n, seed, first_epoch, epochs, versions=1, labels=None):
     permutation of the n clips, or with `labels` a class-balanced draw of n (every class equally likely).
     With `versions` > 1 each clip is drawn as its original (row i) or one of its augmented copies
     (row i + n * copy)."""
+    if labels is not None:
+        weights = 1.0 / np.bincount(labels)[labels]
+        weights /= weights.sum()
     rows = []
     for e in range(first_epoch, max(epochs, first_epoch + 1)):
         rng = np.random.default_rng([seed, e])
-        if labels is None:
-            order = rng.permutation(n)
-        else:
-            counts = np.bincount(labels)
-            weights = 1.0 / counts[labels]
-            order = rng.choice(n, n, replace=True, p=weights / weights.sum())
+        order = rng.permutation(n) if labels is None else rng.choice(n, n, replace=True, p=weights)
         if versions > 1:
             order = order + n * np.random.default_rng([seed, e, 1]).integers(0, versions, n)
         rows.append(order)
@@ -232,22 +230,14 @@ def as_float32(model):
     """The same model with float32 computation everywhere. Mixed precision keeps the variables in
     float32 already, so the weights carry over exactly; testing, TFLite conversion (which cannot take
     bfloat16 ops) and prediction then see one float32 model, whatever precision it was trained in."""
-    import keras
+    from .models import map_config, rebuilt
 
-    def float32_policies(node):
-        if isinstance(node, dict):
-            if node.get("class_name") == "DTypePolicy":
-                return dict(node, config=dict(node["config"], name="float32"))
-            return {k: float32_policies(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [float32_policies(v) for v in node]
+    def float32_policy(node):
+        if node.get("class_name") == "DTypePolicy":
+            return dict(node, config=dict(node["config"], name="float32"))
         return node
 
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
-        return model
-    copy = keras.Model.from_config(float32_policies(model.get_config()))
-    copy.set_weights(model.get_weights())
-    return copy
+    return rebuilt(model, map_config(model.get_config(), float32_policy))
 
 
 def save_model_atomic(model, path):

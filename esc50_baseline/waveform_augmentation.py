@@ -46,11 +46,11 @@ def jobs(clips, fold_mates, settings, seed):
     every clip. `clips`: [(filename, audio path, fold)]; `fold_mates`: {fold: [audio paths]}."""
     out = {}
     for filename, path, fold in clips:
+        mates = [p for p in fold_mates[fold] if p != path]
         for copy in range(1, settings.copies + 1):
             copy_seed = [seed, zlib.crc32(filename.encode()), copy]
             rng = np.random.default_rng(copy_seed + [0])
             background = None
-            mates = [p for p in fold_mates[fold] if p != path]
             if mates and rng.random() < settings.background_probability:
                 background = mates[rng.integers(len(mates))]
             out[copy_name(filename, copy)] = (path, background, copy_seed)
