@@ -12,7 +12,7 @@ depends on, so a second run recomputes only what a changed parameter affects.
 from absl import flags
 
 import utils
-from esc50_baseline import stages
+from esc50_baseline import ensemble, stages
 
 FLAGS = utils.define_flags()
 flags.adopt_module_key_flags(utils)  # so that --help lists them
@@ -27,6 +27,13 @@ STAGES = (
     ("calculate_model_size", stages.do_model_size_calculation),
 )
 
+# An ensemble set's own flow, once each of its member sets has run the flow above.
+ENSEMBLE_STAGES = (
+    ("testing", ensemble.do_ensemble_testing),
+    ("evaluation", stages.do_evaluation),
+    ("calculate_model_size", ensemble.do_ensemble_summary),
+)
+
 
 def run_flow(ctx, flow=STAGES):
     for switch, stage in flow:
@@ -34,10 +41,18 @@ def run_flow(ctx, flow=STAGES):
             stage(ctx)
 
 
+def run_set(ctx, flow=STAGES, ensemble_flow=ENSEMBLE_STAGES):
+    for member in ctx.members:
+        description = member.params["description"]
+        stages.section(f"Member set {member.params['set_id']}" + (f": {description}" if description else ""), "#")
+        run_flow(member, flow)
+    run_flow(ctx, ensemble_flow if ctx.members else flow)
+
+
 def main(argv):
     ctx = utils.start(FLAGS)
     if ctx is not None:
-        run_flow(ctx)
+        run_set(ctx)
 
 
 if __name__ == "__main__":

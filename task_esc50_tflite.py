@@ -11,7 +11,7 @@ from absl import flags
 
 import task_esc50
 import utils
-from esc50_baseline import tflite_stages
+from esc50_baseline import ensemble, tflite_stages
 
 FLAGS = task_esc50.FLAGS
 flags.adopt_module_key_flags(utils)  # so that --help lists them
@@ -24,11 +24,18 @@ STAGES = tuple(stage for stage in task_esc50.STAGES if stage[0] != "evaluation")
     ("tflite_evaluation", tflite_stages.do_tflite_evaluation),
 )
 
+# An ensemble set: each member runs the stages above, then their predictions are averaged per format.
+ENSEMBLE_STAGES = (
+    ("testing", ensemble.do_ensemble_testing),
+    ("tflite_testing", ensemble.do_ensemble_tflite_testing),
+    ("tflite_evaluation", ensemble.do_ensemble_tflite_evaluation),
+)
+
 
 def main(argv):
     ctx = utils.start(FLAGS)
     if ctx is not None:
-        task_esc50.run_flow(ctx, STAGES)
+        task_esc50.run_set(ctx, STAGES, ENSEMBLE_STAGES)
 
 
 if __name__ == "__main__":

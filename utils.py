@@ -56,16 +56,17 @@ def start(FLAGS):
         return show_sets(parameters)
     if FLAGS.show_results:
         return show_results(params)
+    members = [overwritten(m, FLAGS) for m in parameters.members(params["set_id"], FLAGS.param)]
     if FLAGS.predict:
-        return predict(params, FLAGS)
-    return prepare_run(params, FLAGS)
+        return predict(params, members, FLAGS)
+    return prepare_run(params, FLAGS, members=members)
 
 
-def predict(params, FLAGS):
+def predict(params, members, FLAGS):
     from esc50_baseline import predict as prediction
     paths = prediction.find_audio(FLAGS.predict)
     # the dataset's csv gives the labels and, with the parameters, the folders of the trained models
-    ctx = prepare_run(params, FLAGS, quiet=FLAGS.json, check_audio=False, download=False)
+    ctx = prepare_run(params, FLAGS, quiet=FLAGS.json, check_audio=False, download=False, members=members)
     result = prediction.predict_files(ctx, paths, FLAGS.predict_format, FLAGS.windows)
     print(prediction.as_json(result, FLAGS.top_k) if FLAGS.json else prediction.as_table(result, FLAGS.top_k))
     if all("error" in entry for entry in result["files"]):
@@ -74,17 +75,21 @@ def predict(params, FLAGS):
 
 def load_parameters(FLAGS):
     parameters = config.Parameters(FLAGS.params_file)
-    params = parameters.resolve(FLAGS.set, FLAGS.param)
+    return parameters, overwritten(parameters.resolve(FLAGS.set, FLAGS.param), FLAGS)
+
+
+def overwritten(params, FLAGS):
     if FLAGS.overwrite:
         params["general"]["overwrite"] = True
-    return parameters, params
+    return params
 
 
 def show_sets(parameters):
     print(f"Parameter sets in {parameters.path}:")
     for set_id, entry in parameters.sets.items():
         mark = "*" if set_id == parameters.active_set else " "
-        print(f" {mark} {set_id:<16} {entry['description']}")
+        members = f" (ensemble of {', '.join(entry['ensemble'])})" if entry["ensemble"] else ""
+        print(f" {mark} {set_id:<16} {entry['description']}{members}")
     print("(* = active_set; run another with --set NAME)")
 
 
@@ -110,8 +115,9 @@ def _application_dir(params):
     return base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
 
 
-def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True):
-    """Locate (or download) the dataset, check it, pick the folds and name every stage's folder."""
+def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True, members=()):
+    """Locate (or download) the dataset, check it, pick the folds and name every stage's folder; for an
+    ensemble, the same for each member set (on the ensemble's folds)."""
     from esc50_baseline import stages
     from esc50_baseline.dataset import Dataset, select_folds
     root = FLAGS.dataset_path or params["path"]["dataset"]
@@ -127,14 +133,22 @@ def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True):
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     folds = select_folds(dataset.folds, _fold_flag(FLAGS.folds) if FLAGS.folds else params["general"]["active_folds"])
-    ctx = stages.RunContext(params=params, dataset=dataset, folds=folds, paths=stage_paths(params, dataset),
-                            overwrite=params["general"]["overwrite"])
-    _check_writable(_application_dir(params))
-    from esc50_baseline.atomic import remove_stale_temporaries
-    remove_stale_temporaries(_application_dir(params))  # left by runs that were killed mid-write
+    member_ctxs = [stages.RunContext(params=m, dataset=Dataset(root, m["dataset"]["subset"], m["dataset"]["meta_file"],
+                                                               m["dataset"]["audio_folder"]),
+                                     folds=folds, paths=stage_paths(m, dataset), overwrite=m["general"]["overwrite"])
+                   for m in members]
+    paths = ensemble_paths(params, member_ctxs) if members else stage_paths(params, dataset)
+    ctx = stages.RunContext(params=params, dataset=dataset, folds=folds, paths=paths,
+                            overwrite=params["general"]["overwrite"], members=member_ctxs)
+    for folder in {_application_dir(p) for p in [params] + list(members)}:
+        _check_writable(folder)
+        from esc50_baseline.atomic import remove_stale_temporaries
+        remove_stale_temporaries(folder)  # left by runs that were killed mid-write
     if quiet:
         return ctx
     print(f"Set {params['set_id']}: {params['description']}")
+    if members:
+        print(f"Ensemble of {len(members)} sets, their predictions averaged: {', '.join(params['ensemble'])}")
     print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
           f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")
     return ctx
@@ -155,6 +169,16 @@ def stage_paths(params, dataset):
         "tflite": os.path.join(base, "tflite", h["tflite"]),
         "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
     }
+
+
+def ensemble_paths(params, members):
+    """An ensemble's own folders: named by its members' prediction folders, so retraining a member renames them."""
+    base = _application_dir(params)
+    h = {stage: config.text_hash(" ".join(os.path.basename(m.paths[stage]) for m in members))
+         for stage in ("recognizer", "tflite")}
+    return {"recognizer": os.path.join(base, "recognizer", h["recognizer"]),
+            "tflite": os.path.join(base, "tflite", h["tflite"]),
+            "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}")}
 
 
 def _fold_flag(values):

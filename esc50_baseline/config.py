@@ -164,10 +164,42 @@ class Parameters:
             set_id = str(entry["set_id"])
             if set_id in self.sets:
                 raise UserError(f"Set id '{set_id}' appears twice under 'sets' in {path}; make each unique.")
-            overrides = {k: v for k, v in entry.items() if k not in ("set_id", "description")}
+            overrides = {k: v for k, v in entry.items() if k not in ("set_id", "description", "ensemble")}
+            if "ensemble" in entry and overrides:
+                raise UserError(f"Set '{set_id}' of {path} is an ensemble, so it takes only set_id, description and "
+                                f"ensemble, not {', '.join(overrides)}; put settings in its member sets.")
             check_against_schema(overrides, self.defaults, f"set '{set_id}' of {path}")
-            self.sets[set_id] = {"description": entry.get("description", ""), "overrides": overrides}
+            self.sets[set_id] = {"description": entry.get("description", ""), "overrides": overrides,
+                                 "ensemble": entry.get("ensemble")}
+        for set_id, entry in self.sets.items():
+            if entry["ensemble"] is not None:
+                self._check_ensemble(set_id, entry["ensemble"])
         self.active_set = raw.get("active_set") or next(iter(self.sets), None)
+
+    def _check_ensemble(self, set_id, members):
+        where = f"Set '{set_id}' of {self.path}"
+        if not isinstance(members, list) or len(members) < 2 or not all(isinstance(m, str) for m in members):
+            raise UserError(f"{where}: ensemble must list two or more set ids, e.g. ensemble: [vgg7, cnn8_avg].")
+        for member in members:
+            if member not in self.sets:
+                near = difflib.get_close_matches(member, list(self.sets), n=1)
+                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                raise UserError(f"{where}: ensemble member '{member}' is not a defined set{hint}.")
+            if self.sets[member]["ensemble"] is not None:
+                raise UserError(f"{where}: ensemble member '{member}' is itself an ensemble; list its members instead.")
+        if len(set(members)) < len(members):
+            raise UserError(f"{where}: ensemble lists a set twice; list each member once.")
+        datasets = {m: deep_merge(self.defaults, self.sets[m]["overrides"])["dataset"] for m in members}
+        differing = [m for m in members if datasets[m] != datasets[members[0]]]
+        if differing:
+            raise UserError(f"{where}: member '{differing[0]}' reads the dataset differently from '{members[0]}' "
+                            "(its dataset: settings); an ensemble's members must classify the same clips.")
+
+    def members(self, set_id=None, overrides=()):
+        """The resolved parameters of an ensemble's member sets (each with the same --param overrides);
+        [] for a set that is not an ensemble."""
+        members = self.sets[set_id or self.active_set]["ensemble"] or []
+        return [self.resolve(member, overrides) for member in members]
 
     def resolve(self, set_id=None, overrides=()):
         set_id = set_id or self.active_set
@@ -192,6 +224,9 @@ class Parameters:
             set_path(params, key, value)
         params["set_id"] = set_id
         params["description"] = self.sets[set_id]["description"]
+        params["ensemble"] = list(self.sets[set_id]["ensemble"] or [])
+        if params["ensemble"]:  # the clips it classifies are its members'
+            params["dataset"] = self.resolve(params["ensemble"][0], overrides)["dataset"]
         return params
 
 
@@ -212,10 +247,13 @@ def stage_hash(params, stage):
     for section, keys in NOT_HASHED.items():
         if isinstance(relevant.get(section), dict):
             relevant[section] = {k: v for k, v in relevant[section].items() if k not in keys}
-    text = json.dumps(relevant, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return text_hash(json.dumps(relevant, sort_keys=True, default=str))
 
 
 def params_hash(params):
-    text = json.dumps({k: v for k, v in params.items() if k not in ("description",)}, sort_keys=True, default=str)
+    return text_hash(json.dumps({k: v for k, v in params.items() if k not in ("description",)}, sort_keys=True,
+                                default=str))
+
+
+def text_hash(text):
     return hashlib.sha256(text.encode()).hexdigest()[:10]

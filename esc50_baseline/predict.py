@@ -74,8 +74,14 @@ class Ensemble:
 
 
 def predict_files(ctx, paths, fmt="keras", per_window=False):
-    settings = ctx.settings
-    extract, ensemble, labels = LogMel(settings), Ensemble(ctx, fmt), ctx.dataset.labels
+    sets = ctx.members or [ctx]  # an ensemble set averages its members' scores
+    settings = sets[0].settings
+    for other in sets[1:]:
+        if (other.settings.fs, other.settings.n_samples) != (settings.fs, settings.n_samples):
+            raise UserError(f"Member sets {sets[0].params['set_id']} and {other.params['set_id']} cut audio into "
+                            "different windows (feature_extractor.fs or clip_seconds); --predict needs them equal.")
+    scorers = [(LogMel(s.settings), Ensemble(s, fmt)) for s in sets]
+    labels = ctx.dataset.labels
     results = []
     for path in paths:
         try:
@@ -84,13 +90,14 @@ def predict_files(ctx, paths, fmt="keras", per_window=False):
             results.append({"file": path, "error": e.problem})
             continue
         windows = split_windows(y, settings.n_samples)
-        scores = ensemble(np.stack([extract(w) for w in windows]))
+        scores = np.mean([models(np.stack([extract(w) for w in windows])) for extract, models in scorers], axis=0)
         entry = {"file": path, "duration_s": round(len(y) / settings.fs, 3), "windows": len(windows),
                  "scores": dict(zip(labels, map(float, scores.mean(axis=0))))}
         if per_window:
             entry["window_scores"] = [dict(zip(labels, map(float, s))) for s in scores]
         results.append(entry)
-    return {"set": ctx.params["set_id"], "format": fmt, "models": ensemble.paths, "files": results}
+    return {"set": ctx.params["set_id"], "format": fmt, "models": [p for _, models in scorers for p in models.paths],
+            "files": results}
 
 
 def top(scores, k):
@@ -111,7 +118,7 @@ def as_json(prediction, k):
 
 
 def as_table(prediction, k):
-    lines = [f"Set {prediction['set']} ({prediction['format']}, {len(prediction['models'])} fold model(s) averaged)",
+    lines = [f"Set {prediction['set']} ({prediction['format']}, {len(prediction['models'])} model(s) averaged)",
              f"   {'File':<32} {'Length':>7} {'Win':>4}  " + "  ".join(f"{'Top ' + str(i + 1):<24}" for i in range(k)),
              "   " + "-" * (46 + 26 * k)]
     for entry in prediction["files"]:

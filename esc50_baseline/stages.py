@@ -24,6 +24,7 @@ class RunContext:
     folds: list
     paths: dict
     overwrite: bool = False
+    members: list = field(default_factory=list)  # an ensemble's member sets (their RunContexts)
     _features: dict = field(default_factory=dict)
 
     @property
@@ -83,8 +84,8 @@ class RunContext:
         return Normalizer.load(need(self.norm_path(fold), "feature_normalization"))
 
 
-def section(title):
-    print(f"\n{title}\n{'=' * len(title)}", flush=True)
+def section(title, underline="="):
+    print(f"\n{title}\n{underline * len(title)}", flush=True)
 
 
 def stale(output, *inputs):

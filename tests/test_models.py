@@ -74,6 +74,7 @@ def kinds(model):
 @pytest.mark.parametrize("family", ["cnn8_avg", "resnet", "crnn_att", "lstm", "kumar"])
 def test_seed_families_give_probabilities_and_learn_a_step(defaults, family):
     import keras
+    keras.utils.set_random_seed(0)  # unseeded, the LSTM's 8 steps on random data did not always lower the loss
     model = seed_family(defaults, family)
     assert model.output_shape == (None, 10)
     x = np.random.default_rng(0).normal(size=(4, 40, 251, 1)).astype(np.float32)

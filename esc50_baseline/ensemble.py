@@ -1,0 +1,106 @@
+"""Ensemble sets: several trained sets classify the same clips and their probabilities are averaged.
+
+Each member runs its own flow (cached as usual); the ensemble's stages only average the members' prediction
+files fold by fold, then evaluate them like any set's.
+"""
+import os
+
+import numpy as np
+
+from . import results_io
+from .errors import UserError
+from .stages import need, section, stale
+
+
+def average_member_predictions(ctx, fold, folder, name, stage):
+    """Average the members' `name` CSVs of one fold into the ensemble's `folder`; cached while no member's
+    file is newer."""
+    inputs = [need(os.path.join(member.paths[folder], name), stage) for member in ctx.members]
+    out = os.path.join(ctx.paths[folder], name)
+    if not ctx.overwrite and not stale(out, *inputs):
+        return out, False
+    labels = ctx.dataset.labels
+    first_names, truth, total = results_io.read_probabilities(inputs[0], labels)
+    for member, path in zip(ctx.members[1:], inputs[1:]):
+        names, _truth, probabilities = results_io.read_probabilities(path, labels)
+        if names != first_names:
+            raise UserError(f"Fold {fold}: member sets {ctx.members[0].params['set_id']} and "
+                            f"{member.params['set_id']} predicted different clips ({inputs[0]} vs {path}); "
+                            "run both on the same dataset with --overwrite.")
+        total = total + probabilities
+    results_io.write_probabilities(out, first_names, truth, total / len(inputs), labels)
+    return out, True
+
+
+def do_ensemble_testing(ctx):
+    section("Testing: ensemble")
+    for fold in ctx.folds:
+        out, computed = average_member_predictions(ctx, fold, "recognizer", f"res_fold_{fold}.csv", "testing")
+        print(f"  Fold {fold}: " + (f"{len(ctx.members)} members' predictions averaged -> {out}" if computed
+                                    else "predictions cached"))
+
+
+def do_ensemble_tflite_testing(ctx):
+    section("TFLite testing: ensemble")
+    from .tflite_stages import formats
+    for fold in ctx.folds:
+        for fmt in formats(ctx):
+            out, computed = average_member_predictions(ctx, fold, "tflite", f"res_fold_{fold}_{fmt}.csv",
+                                                       "tflite_testing")
+            print(f"  Fold {fold}: {fmt:<13} " + (f"averaged -> {out}" if computed else "predictions cached"))
+
+
+def do_ensemble_summary(ctx):
+    """Each member's accuracy and complexity beside the ensemble's (complexity: the members' sum)."""
+    section("Ensemble summary")
+    from . import runtime  # noqa: F401
+    import keras
+    from model_size_calculation import keras_size_report
+    fold = ctx.folds[0]
+    print(f"   {'Set':<16} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'M MACs/clip':>11}")
+    print("   " + "-" * 67)
+    totals = []
+    for member in ctx.members + [ctx]:
+        result = _evaluated(member)
+        if member is not ctx:
+            model = keras.models.load_model(need(member.model_path(fold), "learning"), compile=False)
+            totals.append(keras_size_report(model)["total"])
+        params, macs = (totals[-1]["params"], totals[-1]["macs"]) if member is not ctx else (
+            sum(t["params"] for t in totals), sum(t["macs"] for t in totals))
+        accuracy = f"{100 * result['accuracy']:.1f}%" if result else "-"
+        logloss = f"{result['logloss']:.3f}" if result else "-"
+        print(f"   {member.params['set_id']:<16} | {accuracy:>8} | {logloss:>7} | {params:>12,} | {macs / 1e6:>11.2f}")
+    print("   (accuracy and log loss over fold(s) " + ", ".join(map(str, ctx.folds)) + "; - = not evaluated)")
+
+
+def _evaluated(ctx):
+    path = os.path.join(ctx.paths["results"], "results.yaml")
+    if not os.path.exists(path):
+        return None
+    import yaml
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    return data["overall"] if data.get("folds") == list(map(int, ctx.folds)) else None
+
+
+def do_ensemble_tflite_evaluation(ctx):
+    """The DCASE tables of the averaged float and TFLite predictions, then accuracy per format."""
+    from .stages import do_evaluation
+    from .tflite_stages import formats, tflite_path
+    results = {"keras": do_evaluation(ctx, title="Evaluation: keras (float models), ensemble")}
+    for fmt in formats(ctx):
+        results[fmt] = do_evaluation(ctx, results_dir=os.path.join(ctx.paths["results"], f"tflite_{fmt}"),
+                                     predictions_dir=ctx.paths["tflite"], name_pattern=f"res_fold_{{fold}}_{fmt}.csv",
+                                     title=f"Evaluation: TFLite {fmt}, ensemble")
+    section(f"TFLite comparison: ensemble {ctx.params['set_id']}, fold(s) {', '.join(map(str, ctx.folds))}")
+    print(f"   {'Format':<13} | {'File bytes':>10} | {'Accuracy':>8} | {'Logloss':>7}")
+    print("   " + "-" * 48)
+    for fmt, result in results.items():
+        if fmt == "keras":
+            paths = [m.model_path(f) for m in ctx.members for f in ctx.folds]
+        else:
+            paths = [tflite_path(m, f, fmt) for m in ctx.members for f in ctx.folds]
+        file_bytes = np.sum([os.path.getsize(p) for p in paths]) / len(ctx.folds)
+        print(f"   {fmt:<13} | {file_bytes:>10,.0f} | {100 * result['overall_accuracy']:>7.1f}% | "
+              f"{result['overall_logloss']:>7.3f}")
+    print("   (file bytes: all members' files of one fold, mean over folds)")

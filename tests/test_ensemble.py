@@ -1,0 +1,117 @@
+"""Ensemble sets: members listed in the YAML, their fold predictions averaged, evaluated like any set."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, make_dataset
+from esc50_baseline import config, results_io
+from esc50_baseline.errors import UserError
+
+SETS = """
+active_set: both
+sets:
+  - set_id: small
+    learner: {model: cnn3, epochs: 2, batch_size: 8, validation_amount: 0.0, monitor: {metric: last}}
+  - set_id: other
+    feature_extractor: {n_mels: 32}
+    learner: {model: cnn4, epochs: 2, batch_size: 8, validation_amount: 0.0, monitor: {metric: last}}
+    testing: {time_shifts: [0, 5]}
+  - set_id: both
+    description: small and other, averaged
+    ensemble: [small, other]
+"""
+
+
+def params_file(tmp_path, sets_text=SETS):
+    with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
+        defaults = yaml.safe_load(f)["defaults"]
+    path = tmp_path / "ensemble.yaml"
+    path.write_text(sets_text + yaml.safe_dump({"defaults": defaults}))
+    return str(path)
+
+
+def test_ensemble_resolves_members_with_the_same_overrides(tmp_path):
+    p = config.Parameters(params_file(tmp_path))
+    members = p.members("both", ["learner.epochs=7"])
+    assert [m["set_id"] for m in members] == ["small", "other"]
+    assert [m["learner"]["epochs"] for m in members] == [7, 7]
+    assert members[1]["feature_extractor"]["n_mels"] == 32
+    assert p.resolve("both")["ensemble"] == ["small", "other"] and p.members("small") == []
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("ensemble: [small, nothere]", "member 'nothere' is not a defined set"),
+    ("ensemble: [small]", "two or more set ids"),
+    ("ensemble: [small, small]", "lists a set twice"),
+    ("ensemble: [small, both]", "is itself an ensemble"),
+    ("ensemble: [small, other]\n    learner: {epochs: 3}", "takes only set_id, description and ensemble"),
+    ("ensemble: [small, esc10]", "reads the dataset differently"),
+])
+def test_bad_ensembles_are_named(tmp_path, entry, message):
+    text = SETS + f"""  - set_id: bad
+    {entry}
+  - set_id: esc10
+    dataset: {{subset: esc10}}
+"""
+    with pytest.raises(UserError, match=message):
+        config.Parameters(params_file(tmp_path, text))
+
+
+def run(script, args, cwd):
+    return subprocess.run([sys.executable, os.path.join(ROOT, script)] + args, cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
+    root = str(tmp_path / "d")
+    make_dataset(root, n_classes=3, n_folds=2, per_fold=3, seconds=2.0)
+    system = tmp_path / "s"
+    args = ["--dataset_path", root, "--params_file", params_file(tmp_path), "--folds", "2",
+            "--param", f"path.application={system}"]
+    first = run("task_esc50.py", args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    out = first.stdout
+    assert "Member set small" in out and "Member set other" in out and "Testing: ensemble" in out
+    assert "log-mel 32 x" in out and "log-mel 40 x" in out  # each member extracts its own features
+    results = [yaml.safe_load(p.read_text()) for p in (system / "evaluator").glob("*/results.yaml")]
+    assert sorted(r["set_id"] for r in results) == ["both", "other", "small"]
+
+    by_set = {r["set_id"]: r for r in results}
+    probabilities = {}
+    for folder in (system / "evaluator").iterdir():  # evaluator/<set>_<hash of its recognizer folder>
+        set_id, h = folder.name.rsplit("_", 1)
+        path = system / "recognizer" / h / "res_fold_2.csv"
+        labels = path.read_text().splitlines()[0].split(",")[3:]
+        _names, truth, probabilities[set_id] = results_io.read_probabilities(str(path), labels)
+    np.testing.assert_allclose(probabilities["both"], (probabilities["small"] + probabilities["other"]) / 2, atol=1e-6)
+    assert not np.allclose(probabilities["small"], probabilities["other"], atol=1e-3)  # two different models
+    assert by_set["both"]["overall"]["accuracy"] == pytest.approx(
+        np.mean(np.array(labels)[probabilities["both"].argmax(axis=1)] == np.array(truth)))
+    summary = out.split("Ensemble summary")[1]
+    assert [line.split("|")[0].strip() for line in summary.splitlines() if "|" in line][1:] == ["small", "other", "both"]
+    assert f"{100 * by_set['both']['overall']['accuracy']:.1f}%" in summary.splitlines()[-2]
+
+    second = run("task_esc50.py", args, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Epoch 1/" not in second.stdout and "predictions cached" in second.stdout.split("Testing: ensemble")[1]
+
+    clip = os.path.join(root, "audio", sorted(os.listdir(os.path.join(root, "audio")))[0])
+    predicted = run("task_esc50.py", args + ["--predict", clip, "--json"], tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    data = json.loads(predicted.stdout)
+    assert data["set"] == "both" and len(data["models"]) == 2
+
+    tflite = run("task_esc50_tflite.py", args + ["--param", "tflite.formats=[float32, int8]",
+                                                 "--param", "tflite.latency_clips=2"], tmp_path)
+    assert tflite.returncode == 0, tflite.stderr
+    assert "TFLite comparison: ensemble both" in tflite.stdout
+    folders = [d for d in (system / "tflite").iterdir() if (d / "res_fold_2_int8.csv").exists()]
+    assert len(folders) == 3  # two members and the ensemble
+    int8 = [results_io.read_probabilities(str(d / "res_fold_2_int8.csv"), labels)[2] for d in folders]
+    # the ensemble's file is the mean of the other two, whichever folder holds it
+    assert any(np.allclose(int8[i], (int8[(i + 1) % 3] + int8[(i + 2) % 3]) / 2, atol=1e-6) for i in range(3))
