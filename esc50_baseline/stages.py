@@ -292,8 +292,13 @@ def save_result_files(ctx, result, out_dir):
         "class_wise": {label: {"accuracy": float(result["class_accuracy"][i]),
                                "logloss": float(metrics.row_numbers(result, [i])["logloss"])}
                        for i, label in enumerate(labels)},
-        "parameters": {k: v for k, v in ctx.params.items() if k not in ("set_id", "description")},
+        "parameters": _own_parameters(ctx.params) if not ctx.members else
+                      {"ensemble": {m.params["set_id"]: _own_parameters(m.params) for m in ctx.members}},
     })
+
+
+def _own_parameters(params):
+    return {k: v for k, v in params.items() if k not in ("set_id", "description")}
 
 
 def do_model_size_calculation(ctx):

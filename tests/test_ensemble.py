@@ -82,6 +82,8 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     assert sorted(r["set_id"] for r in results) == ["both", "other", "small"]
 
     by_set = {r["set_id"]: r for r in results}
+    members = by_set["both"]["parameters"]["ensemble"]  # what each member ran with, for reproducing it
+    assert list(members) == ["small", "other"] and members["other"]["feature_extractor"]["n_mels"] == 32
     probabilities = {}
     for folder in (system / "evaluator").iterdir():  # evaluator/<set>_<hash of its recognizer folder>
         set_id, h = folder.name.rsplit("_", 1)
