@@ -28,6 +28,7 @@ def test_shipped_sets_resolve():
     assert quick["general"]["active_folds"] == "last"
     assert quick["feature_extractor"]["n_mels"] == 40  # inherited from defaults
     assert p.resolve("cnn4")["learner"]["model"] == "cnn4"
+    assert [m["set_id"] for m in p.members("vgg7_cnn8_avg")] == ["vgg7", "cnn8_avg"]
 
 
 def test_param_override_keeps_types():
