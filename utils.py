@@ -133,16 +133,15 @@ def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True, mem
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     folds = select_folds(dataset.folds, _fold_flag(FLAGS.folds) if FLAGS.folds else params["general"]["active_folds"])
-    member_ctxs = [stages.RunContext(params=m, dataset=Dataset(root, m["dataset"]["subset"], m["dataset"]["meta_file"],
-                                                               m["dataset"]["audio_folder"]),
-                                     folds=folds, paths=stage_paths(m, dataset), overwrite=m["general"]["overwrite"])
-                   for m in members]
+    # an ensemble's members read the dataset as it does (the parameter check makes sure), so they share it
+    member_ctxs = [stages.RunContext(params=m, dataset=dataset, folds=folds, paths=stage_paths(m, dataset),
+                                     overwrite=m["general"]["overwrite"]) for m in members]
     paths = ensemble_paths(params, member_ctxs) if members else stage_paths(params, dataset)
     ctx = stages.RunContext(params=params, dataset=dataset, folds=folds, paths=paths,
                             overwrite=params["general"]["overwrite"], members=member_ctxs)
+    from esc50_baseline.atomic import remove_stale_temporaries
     for folder in {_application_dir(p) for p in [params] + list(members)}:
         _check_writable(folder)
-        from esc50_baseline.atomic import remove_stale_temporaries
         remove_stale_temporaries(folder)  # left by runs that were killed mid-write
     if quiet:
         return ctx

@@ -59,17 +59,17 @@ def do_ensemble_summary(ctx):
     fold = ctx.folds[0]
     print(f"   {'Set':<16} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'M MACs/clip':>11}")
     print("   " + "-" * 67)
-    totals = []
-    for member in ctx.members + [ctx]:
-        result = _evaluated(member)
-        if member is not ctx:
-            model = keras.models.load_model(need(member.model_path(fold), "learning"), compile=False)
-            totals.append(keras_size_report(model)["total"])
-        params, macs = (totals[-1]["params"], totals[-1]["macs"]) if member is not ctx else (
-            sum(t["params"] for t in totals), sum(t["macs"] for t in totals))
+    rows = []
+    for member in ctx.members:
+        total = keras_size_report(keras.models.load_model(need(member.model_path(fold), "learning"),
+                                                          compile=False))["total"]
+        rows.append((member, total["params"], total["macs"]))
+    rows.append((ctx, sum(r[1] for r in rows), sum(r[2] for r in rows)))
+    for run, params, macs in rows:
+        result = _evaluated(run)
         accuracy = f"{100 * result['accuracy']:.1f}%" if result else "-"
         logloss = f"{result['logloss']:.3f}" if result else "-"
-        print(f"   {member.params['set_id']:<16} | {accuracy:>8} | {logloss:>7} | {params:>12,} | {macs / 1e6:>11.2f}")
+        print(f"   {run.params['set_id']:<16} | {accuracy:>8} | {logloss:>7} | {params:>12,} | {macs / 1e6:>11.2f}")
     print("   (accuracy and log loss over fold(s) " + ", ".join(map(str, ctx.folds)) + "; - = not evaluated)")
 
 
@@ -85,13 +85,8 @@ def _evaluated(ctx):
 
 def do_ensemble_tflite_evaluation(ctx):
     """The DCASE tables of the averaged float and TFLite predictions, then accuracy per format."""
-    from .stages import do_evaluation
-    from .tflite_stages import formats, tflite_path
-    results = {"keras": do_evaluation(ctx, title="Evaluation: keras (float models), ensemble")}
-    for fmt in formats(ctx):
-        results[fmt] = do_evaluation(ctx, results_dir=os.path.join(ctx.paths["results"], f"tflite_{fmt}"),
-                                     predictions_dir=ctx.paths["tflite"], name_pattern=f"res_fold_{{fold}}_{fmt}.csv",
-                                     title=f"Evaluation: TFLite {fmt}, ensemble")
+    from .tflite_stages import evaluate_formats, tflite_path
+    results = evaluate_formats(ctx, ", ensemble")
     section(f"TFLite comparison: ensemble {ctx.params['set_id']}, fold(s) {', '.join(map(str, ctx.folds))}")
     print(f"   {'Format':<13} | {'File bytes':>10} | {'Accuracy':>8} | {'Logloss':>7}")
     print("   " + "-" * 48)

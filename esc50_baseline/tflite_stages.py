@@ -94,6 +94,16 @@ def latency_ms(predict_one, x, count):
         return 1000 * (time.perf_counter() - started) / len(x)
 
 
+def evaluate_formats(ctx, title_suffix=""):
+    """The DCASE tables of the float model's predictions and of every TFLite format's: {format: result}."""
+    results = {"keras": do_evaluation(ctx, title=f"Evaluation: keras (float model){title_suffix}")}
+    for fmt in formats(ctx):
+        results[fmt] = do_evaluation(ctx, results_dir=os.path.join(ctx.paths["results"], f"tflite_{fmt}"),
+                                     predictions_dir=ctx.paths["tflite"], name_pattern=f"res_fold_{{fold}}_{fmt}.csv",
+                                     title=f"Evaluation: TFLite {fmt}{title_suffix}")
+    return results
+
+
 def do_tflite_evaluation(ctx):
     """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
     from . import runtime  # noqa: F401
@@ -101,12 +111,8 @@ def do_tflite_evaluation(ctx):
     from model_size_calculation import keras_size_report
     from .tflite_run import TFLiteModel
     from .tflite_size import tflite_size_report
-    keras_result = do_evaluation(ctx, title="Evaluation: keras (float model)")
-    results = {"keras": keras_result}
-    for fmt in formats(ctx):
-        results[fmt] = do_evaluation(ctx, results_dir=os.path.join(ctx.paths["results"], f"tflite_{fmt}"),
-                                     predictions_dir=ctx.paths["tflite"], name_pattern=f"res_fold_{{fold}}_{fmt}.csv",
-                                     title=f"Evaluation: TFLite {fmt}")
+    results = evaluate_formats(ctx)
+    keras_result = results["keras"]
     rows = []
     count = ctx.params["tflite"]["latency_clips"]
     for fold in ctx.folds:
