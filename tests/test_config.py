@@ -29,6 +29,10 @@ def test_shipped_sets_resolve():
     assert quick["feature_extractor"]["n_mels"] == 40  # inherited from defaults
     assert p.resolve("cnn4")["learner"]["model"] == "cnn4"
     assert [m["set_id"] for m in p.members("vgg7_cnn8_avg")] == ["vgg7", "cnn8_avg"]
+    # the seed ensemble's members differ in the seed alone
+    vgg7, seed1 = p.members("vgg7x2")
+    assert (vgg7["general"]["seed"], seed1["general"]["seed"]) == (0, 1)
+    assert seed1["learner"] == vgg7["learner"] and seed1["testing"] == vgg7["testing"]
 
 
 def test_param_override_keeps_types():
