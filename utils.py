@@ -99,12 +99,11 @@ def show_results(params):
     if not files:
         print(f"No evaluated sets under {base} yet; run python task_esc50.py first.")
         return
-    import yaml
+    from esc50_baseline.results_io import read_yaml
     print(f"   {'Set':<16} {'Hash':<11} {'Folds':<12} {'Accuracy':>9} {'Logloss':>8}  {'Evaluated':<19}  Folder")
     print("   " + "-" * 100)
     for path in files:
-        with open(path, encoding="utf-8") as f:
-            r = yaml.safe_load(f)
+        r = read_yaml(path)
         folds = ",".join(map(str, r["folds"]))
         print(f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<12} {100 * r['overall']['accuracy']:>8.1f}% "
               f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")

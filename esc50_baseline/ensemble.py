@@ -53,16 +53,13 @@ def do_ensemble_tflite_testing(ctx):
 def do_ensemble_summary(ctx):
     """Each member's accuracy and complexity beside the ensemble's (complexity: the members' sum)."""
     section("Ensemble summary")
-    from . import runtime  # noqa: F401
-    import keras
-    from model_size_calculation import keras_size_report
+    from model_size_calculation import report_for_file
     fold = ctx.folds[0]
     print(f"   {'Set':<16} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'M MACs/clip':>11}")
     print("   " + "-" * 67)
     rows = []
     for member in ctx.members:
-        total = keras_size_report(keras.models.load_model(need(member.model_path(fold), "learning"),
-                                                          compile=False))["total"]
+        total = report_for_file(need(member.model_path(fold), "learning"))["total"]
         rows.append((member, total["params"], total["macs"]))
     rows.append((ctx, sum(r[1] for r in rows), sum(r[2] for r in rows)))
     for run, params, macs in rows:
@@ -77,9 +74,7 @@ def _evaluated(ctx):
     path = os.path.join(ctx.paths["results"], "results.yaml")
     if not os.path.exists(path):
         return None
-    import yaml
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f)
+    data = results_io.read_yaml(path)
     return data["overall"] if data.get("folds") == list(map(int, ctx.folds)) else None
 
 

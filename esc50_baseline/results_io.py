@@ -32,6 +32,11 @@ def write_yaml(path, data):
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
+def read_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
 def write_csv(path, header, rows):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

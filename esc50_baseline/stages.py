@@ -303,12 +303,9 @@ def _own_parameters(params):
 
 def do_model_size_calculation(ctx):
     section("Model size")
-    from . import runtime  # noqa: F401
-    import keras
-    from model_size_calculation import format_size_report, keras_size_report
+    from model_size_calculation import format_size_report, report_for_file
     for i, fold in enumerate(ctx.folds):
-        path = need(ctx.model_path(fold), "learning")
-        size = keras_size_report(keras.models.load_model(path, compile=False))
+        size = report_for_file(need(ctx.model_path(fold), "learning"))
         if i == 0:  # every fold has the same architecture: the full table once, then one line per fold
             print(f"  Fold {fold}")
             print(format_size_report(size))
