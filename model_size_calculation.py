@@ -93,11 +93,11 @@ def format_size_report(report, size_key="bytes"):
 
 def report_for_file(path):
     if path.endswith(".keras"):
-        from esc50_baseline import runtime  # noqa: F401  (quiet TensorFlow logs)
+        from esc50_baseline.training import runtime  # noqa: F401  (quiet TensorFlow logs)
         import keras
         return keras_size_report(keras.models.load_model(path, compile=False))
     if path.endswith(".tflite"):
-        from esc50_baseline.tflite_size import tflite_size_report
+        from esc50_baseline.tflite.size import tflite_size_report
         return tflite_size_report(path)
     raise ValueError(f"{path} is neither a .keras nor a .tflite file")
 

@@ -11,7 +11,8 @@ from absl import flags
 
 import task_esc50
 import utils
-from esc50_baseline import ensemble, tflite_stages
+from esc50_baseline import ensemble
+from esc50_baseline.tflite import stages as tflite_stages
 
 FLAGS = task_esc50.FLAGS
 flags.adopt_module_key_flags(utils)  # so that --help lists them

@@ -118,10 +118,10 @@ def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True, mem
     """Locate (or download) the dataset, check it, pick the folds and name every stage's folder; for an
     ensemble, the same for each member set (on the ensemble's folds)."""
     from esc50_baseline import stages
-    from esc50_baseline.dataset import Dataset, select_folds
+    from esc50_baseline.data.dataset import Dataset, select_folds
     root = FLAGS.dataset_path or params["path"]["dataset"]
     if not FLAGS.dataset_path and download:
-        from esc50_baseline.download import ensure_dataset
+        from esc50_baseline.data.download import ensure_dataset
         ensure_dataset(root, params["path"]["dataset_url"])
     elif not os.path.isdir(root):
         raise UserError(f"--dataset_path {root} does not exist; give the folder that holds audio/ and meta/esc50.csv.")

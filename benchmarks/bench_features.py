@@ -51,7 +51,7 @@ def main():
     p.add_argument("--clips", type=int, default=0, help="use the first N clips (default: all)")
     p.add_argument("--cold", action="store_true", help="drop the page cache before each side (root only)")
     args = p.parse_args()
-    from esc50_baseline.features import FeatureCache, FeatureSettings, extract_to_cache
+    from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, extract_to_cache
     settings = FeatureSettings.from_params(defaults()["feature_extractor"])
     paths = sorted(glob.glob(os.path.join(args.dataset_path, "audio", "*.wav")))
     paths = paths[:args.clips] if args.clips else paths

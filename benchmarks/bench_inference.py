@@ -21,14 +21,14 @@ def main():
     p.add_argument("--model", default=None, help="a trained .keras model (default: an untrained cnn3)")
     p.add_argument("--clips", type=int, default=200)
     args = p.parse_args()
-    from esc50_baseline import runtime  # noqa: F401
+    from esc50_baseline.training import runtime  # noqa: F401
     import keras
-    from esc50_baseline.features import FeatureCache, FeatureSettings, extract_to_cache
-    from esc50_baseline.models import build_model
-    from esc50_baseline.normalization import Normalizer
-    from esc50_baseline.tflite_convert import FORMATS, convert
-    from esc50_baseline.tflite_run import TFLiteModel
-    from esc50_baseline.tflite_stages import latency_ms
+    from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, extract_to_cache
+    from esc50_baseline.models.builder import build_model
+    from esc50_baseline.features.normalization import Normalizer
+    from esc50_baseline.tflite.convert import FORMATS, convert
+    from esc50_baseline.tflite.run import TFLiteModel
+    from esc50_baseline.tflite.stages import latency_ms
     params = defaults()
     paths = sorted(glob.glob(os.path.join(args.dataset_path, "audio", "*.wav")))[:args.clips]
     folder = os.path.join(tempfile.gettempdir(), "esc50-bench-features")

@@ -4,7 +4,7 @@
     python benchmarks/bench_training.py --dataset_path ~/esc50-dev [--fold 4] [--epochs 3] [--accuracy_epochs 60]
 
 Baseline: cnn3 in float32, model.fit on in-memory numpy arrays of the normalized features, batch size
-learner.batch_size. Project: training.train_fold as task_esc50.py runs it (tf.data pipeline with
+learner.batch_size. Project: trainer.train_fold as task_esc50.py runs it (tf.data pipeline with
 prefetching, precision policy learner.mixed_precision: auto for this hardware), same batch size.
 Throughput is training samples per second over `--epochs` epochs after one warm-up epoch. With
 --accuracy_epochs N both precision policies also train N epochs through the project's loop, and their
@@ -20,9 +20,9 @@ from _common import defaults, machine, parser
 
 
 def prepared_fold(dataset_path, fold, params):
-    from esc50_baseline.dataset import Dataset, validation_split
-    from esc50_baseline.features import FeatureCache, FeatureSettings, extract_to_cache
-    from esc50_baseline.normalization import Normalizer
+    from esc50_baseline.data.dataset import Dataset, validation_split
+    from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, extract_to_cache
+    from esc50_baseline.features.normalization import Normalizer
     dataset = Dataset(dataset_path)
     folder = os.path.join(tempfile.gettempdir(), "esc50-bench-features")
     extract_to_cache({c.filename: dataset.audio_path(c) for c in dataset.clips},
@@ -63,8 +63,8 @@ def main():
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)")
     p.add_argument("--accuracy_epochs", type=int, default=0, help="also compare test accuracy after N epochs")
     args = p.parse_args()
-    from esc50_baseline import runtime, training
-    from esc50_baseline.models import build_model
+    from esc50_baseline.training import runtime, trainer
+    from esc50_baseline.models.builder import build_model
     import keras
     params = defaults()
     learner = dict(params["learner"], verbose=0)
@@ -79,7 +79,7 @@ def main():
     model.compile(optimizer=keras.optimizers.Adam(learner["learning_rate"]), loss="categorical_crossentropy",
                   metrics=["accuracy"])
     timer = epoch_timer()
-    model.fit(x[..., np.newaxis], training.one_hot(y, n_classes), batch_size=learner["batch_size"],
+    model.fit(x[..., np.newaxis], trainer.one_hot(y, n_classes), batch_size=learner["batch_size"],
               epochs=1 + args.epochs, verbose=0, callbacks=[timer])
     baseline = samples_per_second(len(x), timer)
 
@@ -88,7 +88,7 @@ def main():
     model = build_model(learner, x.shape[1:], n_classes)
     timer = epoch_timer()
     with tempfile.TemporaryDirectory() as logs:
-        training.train_fold(model, x, y, xv[:0], yv[:0], n_classes, dict(learner, epochs=1 + args.epochs), 0, logs,
+        trainer.train_fold(model, x, y, xv[:0], yv[:0], n_classes, dict(learner, epochs=1 + args.epochs), 0, logs,
                             extra_callbacks=[timer])
     project = samples_per_second(len(x), timer)
     print(f"{'':<44} {'samples/s':>10}")
@@ -105,8 +105,8 @@ def main():
             started = time.perf_counter()
             run = dict(learner, epochs=args.accuracy_epochs, monitor={"metric": "val_accuracy", "initial_delay": 1})
             with tempfile.TemporaryDirectory() as logs:
-                training.train_fold(model, x, y, xv, yv, n_classes, run, 0, logs)
-            accuracy = float(np.mean(training.predict(model, xt).argmax(axis=1) == yt))
+                trainer.train_fold(model, x, y, xv, yv, n_classes, run, 0, logs)
+            accuracy = float(np.mean(trainer.predict(model, xt).argmax(axis=1) == yt))
             print(f"  {str(policy or 'float32'):<16} test accuracy {100 * accuracy:5.1f} %   "
                   f"({time.perf_counter() - started:.0f} s)")
 

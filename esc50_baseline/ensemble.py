@@ -42,7 +42,7 @@ def do_ensemble_testing(ctx):
 
 def do_ensemble_tflite_testing(ctx):
     section("TFLite testing: ensemble")
-    from .tflite_stages import formats
+    from .tflite.stages import formats
     for fold in ctx.folds:
         for fmt in formats(ctx):
             out, computed = average_member_predictions(ctx, fold, "tflite", f"res_fold_{fold}_{fmt}.csv",
@@ -80,7 +80,7 @@ def _evaluated(ctx):
 
 def do_ensemble_tflite_evaluation(ctx):
     """The DCASE tables of the averaged float and TFLite predictions, then accuracy per format."""
-    from .tflite_stages import evaluate_formats, tflite_path
+    from .tflite.stages import evaluate_formats, tflite_path
     results = evaluate_formats(ctx, ", ensemble")
     section(f"TFLite comparison: ensemble {ctx.params['set_id']}, fold(s) {', '.join(map(str, ctx.folds))}")
     print(f"   {'Format':<13} | {'File bytes':>10} | {'Accuracy':>8} | {'Logloss':>7}")

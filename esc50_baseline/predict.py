@@ -9,10 +9,10 @@ import os
 
 import numpy as np
 
-from . import test_time
-from .audio import AudioError, read_clip
+from .evaluation import test_time
+from .data.audio import AudioError, read_clip
 from .errors import UserError
-from .features import LogMel
+from .features.extraction import LogMel
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 
@@ -42,7 +42,7 @@ class Ensemble:
     """The set's trained fold models with their normalizers; scores averaged over them."""
 
     def __init__(self, ctx, fmt="keras"):
-        from .tflite_stages import tflite_path
+        from .tflite.stages import tflite_path
         self.members, self.paths = [], []
         self.time_shifts = ctx.params["testing"]["time_shifts"]
         for fold in ctx.folds:
@@ -60,11 +60,11 @@ class Ensemble:
     @staticmethod
     def _load(path, fmt, ctx):
         if fmt == "keras":
-            from . import runtime, training  # noqa: F401
+            from .training import runtime, trainer  # noqa: F401
             import keras
             model = keras.models.load_model(path, compile=False)
-            return lambda x: training.predict(model, x)
-        from .tflite_run import TFLiteModel
+            return lambda x: trainer.predict(model, x)
+        from .tflite.run import TFLiteModel
         model = TFLiteModel(path, ctx.params["tflite"]["num_threads"])
         return lambda x: model.predict(x)[0]
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import config, metrics, plots, report, results_io, test_time
-from .dataset import validation_split
+from . import config, results_io
+from .evaluation import metrics, plots, tables, test_time
+from .data.dataset import validation_split
 from .errors import UserError
-from .features import FeatureCache, FeatureSettings, extract_to_cache
-from .normalization import Normalizer
+from .features.extraction import FeatureCache, FeatureSettings, extract_to_cache
+from .features.normalization import Normalizer
 
 
 @dataclass
@@ -48,12 +49,12 @@ class RunContext:
 
     @property
     def waveform_augmentation(self):
-        from .waveform_augmentation import WaveformSettings
+        from .features.waveform_augmentation import WaveformSettings
         return WaveformSettings.from_params(self.params["learner"]["augmentation"]["waveform"])
 
     def augmented_features(self, clips):
         """(copies, clips, n_mels, n_frames): the cached waveform-augmented copies, or None when off."""
-        from .waveform_augmentation import copy_name
+        from .features.waveform_augmentation import copy_name
         copies = self.waveform_augmentation.copies
         if not copies:
             return None
@@ -119,7 +120,7 @@ def do_feature_extraction(ctx):
 
 def _augmented_feature_extraction(ctx):
     """The waveform-augmented copies of every clip that some active fold trains on."""
-    from . import waveform_augmentation
+    from .features import waveform_augmentation
     settings, augmentation = ctx.settings, ctx.waveform_augmentation
     training = sorted({c for fold in ctx.folds for c in ctx.dataset.train(fold)}, key=lambda c: c.filename)
     mates = {}
@@ -153,8 +154,8 @@ def do_feature_normalization(ctx):
 
 def do_learning(ctx):
     section("Learning")
-    from . import runtime, training
-    from .models import build_model
+    from .training import runtime, trainer
+    from .models.builder import build_model
     learner, general = ctx.params["learner"], ctx.params["general"]
     for fold in ctx.folds:
         model_path = ctx.model_path(fold)
@@ -183,12 +184,12 @@ def do_learning(ctx):
             os.remove(checkpoint)
         elif os.path.exists(checkpoint):
             print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
-        history, best_epoch, best = training.train_fold(
+        history, best_epoch, best = trainer.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
             len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir, checkpoint_path=checkpoint,
             strategy=strategy, train_copies=copies)
-        training.save_model_atomic(training.as_float32(model), model_path)
-        training.Checkpoint(checkpoint).remove()
+        trainer.save_model_atomic(trainer.as_float32(model), model_path)
+        trainer.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                                   f"{ctx.params['set_id']}, fold {fold}")
         kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
@@ -209,7 +210,7 @@ def need(path, stage):
 
 def do_testing(ctx):
     section("Testing")
-    from . import runtime, training  # noqa: F401  (runtime: quiet TensorFlow start-up)
+    from .training import runtime, trainer  # noqa: F401  (runtime: quiet TensorFlow start-up)
     import keras
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
@@ -220,7 +221,7 @@ def do_testing(ctx):
         model = keras.models.load_model(model_path, compile=False)
         normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
-        probabilities = test_time.averaged(lambda x: training.predict(model, x), normalizer(ctx.features(test)),
+        probabilities = test_time.averaged(lambda x: trainer.predict(model, x), normalizer(ctx.features(test)),
                                            ctx.params["testing"]["time_shifts"])
         write_fold_predictions(ctx, out, test, probabilities)
         print(f"  Fold {fold}: {len(test)} clips -> {out}")
@@ -249,11 +250,11 @@ def do_evaluation(ctx, results_dir=None, predictions_dir=None, name_pattern="res
     per_fold = load_predictions(ctx, predictions_dir or ctx.paths["recognizer"], name_pattern)
     result = metrics.evaluate(per_fold, ctx.dataset.labels, clip=ctx.params["evaluation"]["logloss_clip"])
     out_dir = results_dir or ctx.paths["results"]
-    tables = [report.class_table(result)]
+    parts = [tables.class_table(result)]
     if ctx.dataset.has_esc10_column:  # the major categories are ESC-50's; other datasets have no such grouping
-        tables.append(report.format_table(result, metrics.category_rows(ctx.dataset.targets), "Category"))
-    tables.append(report.prf_table(result))
-    text = "\n\n".join(tables)
+        parts.append(tables.format_table(result, metrics.category_rows(ctx.dataset.targets), "Category"))
+    parts.append(tables.prf_table(result))
+    text = "\n\n".join(parts)
     print(text)
     results_io.atomic_write_text(os.path.join(out_dir, "tables.txt"), text + "\n")
     save_result_files(ctx, result, out_dir)

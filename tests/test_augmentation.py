@@ -1,7 +1,7 @@
 import numpy as np
 
-from esc50_baseline import runtime  # noqa: F401
-from esc50_baseline.augmentation import augment
+from esc50_baseline.training import runtime  # noqa: F401
+from esc50_baseline.features.spectrogram_augmentation import augment
 
 OFF = {"time_shift": 0, "freq_masks": 0, "freq_mask_width": 8, "time_masks": 0, "time_mask_width": 25,
        "mixup_alpha": 0.0}
@@ -60,7 +60,7 @@ def test_same_seed_same_augmentation():
 def test_cosine_schedule_with_warmup():
     import yaml
     from conftest import ROOT
-    from esc50_baseline.training import optimizer
+    from esc50_baseline.training.trainer import optimizer
     learner = yaml.safe_load(open(f"{ROOT}/task_esc50.yaml"))["defaults"]["learner"]
     learner = dict(learner, lr_schedule="cosine", warmup_epochs=2, epochs=10, learning_rate=0.01, weight_decay=1e-4)
     opt = optimizer(learner, replicas=1, steps_per_epoch=5)

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT, make_dataset
-from esc50_baseline.audio import AudioError, read_clip
+from esc50_baseline.data.audio import AudioError, read_clip
 
 FS, N = 44100, 220500
 
@@ -56,7 +56,7 @@ def test_stereo_and_silence(tmp_path):
     assert np.allclose(read_clip(stereo, FS, N), 0.0, atol=1e-7)  # the channels are averaged
     silent = str(tmp_path / "silent.wav")
     sf.write(silent, np.zeros(N), FS, subtype="PCM_16")
-    from esc50_baseline.features import FeatureSettings, LogMel
+    from esc50_baseline.features.extraction import FeatureSettings, LogMel
     import yaml
     with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
         settings = FeatureSettings.from_params(yaml.safe_load(f)["defaults"]["feature_extractor"])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import make_dataset, write_meta
-from esc50_baseline.dataset import Dataset, select_folds, validation_split
+from esc50_baseline.data.dataset import Dataset, select_folds, validation_split
 from esc50_baseline.errors import UserError
-from esc50_baseline.normalization import Normalizer
+from esc50_baseline.features.normalization import Normalizer
 
 
 def test_reads_folds_classes_and_subset(tmp_path):

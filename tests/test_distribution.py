@@ -11,8 +11,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np, tempfile, yaml
-from esc50_baseline import runtime, training
-from esc50_baseline.models import build_model
+from esc50_baseline.training import runtime, trainer
+from esc50_baseline.models.builder import build_model
 from test_training import separable, small_learner
 defaults = yaml.safe_load(open({ROOT + '/task_esc50.yaml'!r}))["defaults"]
 learner = dict(small_learner(defaults), epochs=30)
@@ -27,8 +27,8 @@ for kind in ("none", "mirrored"):
     with strategy.scope():
         model = build_model(learner, x.shape[1:], 4)
     with tempfile.TemporaryDirectory() as logs:
-        training.train_fold(model, x, y, xv, yv, 4, learner, 0, logs, strategy=strategy)
-    accuracy = np.mean(training.predict(model, xt).argmax(axis=1) == yt)
+        trainer.train_fold(model, x, y, xv, yv, 4, learner, 0, logs, strategy=strategy)
+    accuracy = np.mean(trainer.predict(model, xt).argmax(axis=1) == yt)
     print(kind, strategy.num_replicas_in_sync, accuracy)
 """
 

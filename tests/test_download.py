@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from conftest import make_dataset
-from esc50_baseline.dataset import Dataset
-from esc50_baseline.download import ensure_dataset
+from esc50_baseline.data.dataset import Dataset
+from esc50_baseline.data.download import ensure_dataset
 from esc50_baseline.errors import UserError
 
 

@@ -2,7 +2,8 @@ import math
 
 import numpy as np
 
-from esc50_baseline import metrics, report, results_io
+from esc50_baseline.evaluation import metrics, tables
+from esc50_baseline import results_io
 
 LABELS = ["a", "b", "c"]
 # fold -> rows of (filename, true label, probabilities)
@@ -49,7 +50,7 @@ def test_log_loss_clips_zero_probabilities():
 
 def test_table_has_dcase_layout(tmp_path):
     result = metrics.evaluate(load_known(tmp_path), LABELS)
-    lines = report.class_table(result).splitlines()
+    lines = tables.class_table(result).splitlines()
     header = lines[0].split()
     assert header == ["Class", "|", "Logloss", "|", "Fold", "1", "Fold", "2", "|", "Accuracy"]
     row_b = lines[3].split()
@@ -64,7 +65,7 @@ def test_category_rows_follow_esc50_targets():
 
 
 def test_test_time_shifts_average_the_rolled_predictions():
-    from esc50_baseline.test_time import averaged
+    from esc50_baseline.evaluation.test_time import averaged
     x = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
     first_frame = lambda v: v[:, :, 0].copy()  # a "model" that reads frame 0 only
     np.testing.assert_array_equal(averaged(first_frame, x, [0]), x[:, :, 0])

@@ -6,8 +6,8 @@ import scipy.signal
 import soundfile as sf
 
 from conftest import make_dataset
-from esc50_baseline.audio import AudioError, read_clip
-from esc50_baseline.features import EPS, FeatureCache, FeatureSettings, LogMel, extract_to_cache
+from esc50_baseline.data.audio import AudioError, read_clip
+from esc50_baseline.features.extraction import EPS, FeatureCache, FeatureSettings, LogMel, extract_to_cache
 
 
 def librosa_logmel(y, fs=44100):

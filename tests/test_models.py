@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from esc50_baseline import runtime  # noqa: F401
+from esc50_baseline.training import runtime  # noqa: F401
 from esc50_baseline.errors import UserError
-from esc50_baseline.models import adapt_pool, build_model
+from esc50_baseline.models.builder import adapt_pool, build_model
 from model_size_calculation import DTYPE_BYTES, keras_size_report
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_dataset
-from esc50_baseline import runtime, training
-from esc50_baseline.models import build_model
-from esc50_baseline.tflite_convert import FORMATS, convert
-from esc50_baseline.tflite_run import TFLiteModel, dequantize, quantize, softmax
-from esc50_baseline.tflite_size import tflite_size_report
+from esc50_baseline.training import runtime, trainer
+from esc50_baseline.models.builder import build_model
+from esc50_baseline.tflite.convert import FORMATS, convert
+from esc50_baseline.tflite.run import TFLiteModel, dequantize, quantize, softmax
+from esc50_baseline.tflite.size import tflite_size_report
 from model_size_calculation import keras_size_report
 from test_training import separable, small_learner
 
@@ -26,7 +26,7 @@ def trained(tmp_path_factory):
     xv, yv = separable(6, 4, rng)
     learner = small_learner(defaults)
     model = build_model(learner, x.shape[1:], 4)
-    training.train_fold(model, x, y, xv, yv, 4, learner, 0, str(tmp_path_factory.mktemp("log")))
+    trainer.train_fold(model, x, y, xv, yv, 4, learner, 0, str(tmp_path_factory.mktemp("log")))
     folder = tmp_path_factory.mktemp("tflite")
     paths = {}
     for fmt in FORMATS:
@@ -49,7 +49,7 @@ def test_all_formats_convert_and_run(trained):
     int8 = TFLiteModel(paths["int8"])
     assert int8.input["dtype"] == np.int8 and int8.output["dtype"] == np.int8
     assert not int8.outputs_probabilities  # int8 logits out; softmax after dequantization
-    keras_p = training.predict(model, xt)
+    keras_p = trainer.predict(model, xt)
     for fmt, path in paths.items():
         probabilities, seconds = TFLiteModel(path).predict(xt)
         assert probabilities.shape == (len(xt), 4) and seconds > 0
@@ -110,7 +110,7 @@ def test_recurrent_family_converts_unrolled_and_matches_keras(defaults, tmp_path
                     small_crnn={"type": "crnn_att", "filters": [4, 8], "gru_units": 4, "dropout": 0.0})
     model = build_model(dict(defaults["learner"], model="small_crnn", families=families), (40, 50), 3)
     x = np.random.default_rng(0).normal(size=(12, 40, 50)).astype(np.float32)
-    expected = training.predict(model, x)
+    expected = trainer.predict(model, x)
     for fmt, tolerance in (("float32", 1e-4), ("int8", 0.05)):
         path = str(tmp_path / f"{fmt}.tflite")
         with open(path, "wb") as f:

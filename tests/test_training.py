@@ -1,7 +1,7 @@
 import numpy as np
 
-from esc50_baseline import runtime, training
-from esc50_baseline.models import build_model
+from esc50_baseline.training import runtime, trainer
+from esc50_baseline.models.builder import build_model
 
 
 def separable(n_per_class, n_classes, rng):
@@ -28,7 +28,7 @@ def fit(defaults, tmp_path, seed=0):
     xv, yv = separable(6, 4, rng)
     learner = small_learner(defaults)
     model = build_model(learner, x.shape[1:], 4)
-    history, best_epoch, best = training.train_fold(model, x, y, xv, yv, 4, learner, seed, str(tmp_path / "log"))
+    history, best_epoch, best = trainer.train_fold(model, x, y, xv, yv, 4, learner, seed, str(tmp_path / "log"))
     return model, history, best_epoch, best
 
 
@@ -36,7 +36,7 @@ def test_training_learns_separable_classes_and_keeps_best_epoch(defaults, tmp_pa
     model, history, best_epoch, best = fit(defaults, tmp_path)
     rng = np.random.default_rng(7)
     xt, yt = separable(10, 4, rng)
-    accuracy = np.mean(training.predict(model, xt).argmax(axis=1) == yt)
+    accuracy = np.mean(trainer.predict(model, xt).argmax(axis=1) == yt)
     assert accuracy >= 0.9
     assert best == max(history["val_accuracy"])
     assert history["val_accuracy"][best_epoch - 1] == best
@@ -55,10 +55,10 @@ def test_model_saved_atomically_and_reloads(defaults, tmp_path):
     learner = small_learner(defaults)
     model = build_model(learner, (40, 50), 4)
     path = str(tmp_path / "m" / "model.keras")
-    training.save_model_atomic(model, path)
+    trainer.save_model_atomic(model, path)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.keras"]
     x = np.zeros((1, 40, 50), np.float32)
-    np.testing.assert_allclose(training.predict(keras.models.load_model(path), x), training.predict(model, x),
+    np.testing.assert_allclose(trainer.predict(keras.models.load_model(path), x), trainer.predict(model, x),
                                rtol=1e-6)
 
 
@@ -80,7 +80,7 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
     def run(checkpoint, extra=()):
         runtime.setup(3, mixed_precision=recipe.get("mixed_precision", False))  # as a new process would
         model = build_model(learner, x.shape[1:], 4)
-        out = training.train_fold(model, x, y, xv, yv, 4, learner, 3, str(tmp_path / "log"),
+        out = trainer.train_fold(model, x, y, xv, yv, 4, learner, 3, str(tmp_path / "log"),
                                   checkpoint_path=str(checkpoint), extra_callbacks=extra)
         return model, out
 
@@ -106,31 +106,31 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
 
 
 def test_model_trained_in_bfloat16_is_saved_as_float32(defaults, tmp_path):
-    from esc50_baseline.tflite_convert import convert
+    from esc50_baseline.tflite.convert import convert
     runtime.setup(0, mixed_precision="mixed_bfloat16")
     learner = small_learner(defaults, epochs=1)
     x, y = separable(4, 4, np.random.default_rng(0))
     model = build_model(learner, x.shape[1:], 4)
-    training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "log"))
+    trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "log"))
     runtime.setup(0)
-    plain = training.as_float32(model)
+    plain = trainer.as_float32(model)
     assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
     for a, b in zip(model.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(training.predict(plain, x), training.predict(model, x), atol=0.02)  # bf16 rounding
+    np.testing.assert_allclose(trainer.predict(plain, x), trainer.predict(model, x), atol=0.02)  # bf16 rounding
     assert len(convert(plain, "float32")) > 0  # a bfloat16 graph would not convert
 
 
 def test_epoch_orders_draw_copies_and_balance_classes():
     n = 10
-    plain = training.epoch_orders(n, 0, 0, 3)
+    plain = trainer.epoch_orders(n, 0, 0, 3)
     assert all(sorted(row) == list(range(n)) for row in plain)
-    with_copies = training.epoch_orders(n, 0, 0, 3, versions=3)
+    with_copies = trainer.epoch_orders(n, 0, 0, 3, versions=3)
     np.testing.assert_array_equal(with_copies % n, plain)  # the same clip order, each clip in some version
     assert set((with_copies // n).ravel()) == {0, 1, 2}
-    np.testing.assert_array_equal(training.epoch_orders(n, 0, 1, 3, versions=3), with_copies[1:])  # resumable
+    np.testing.assert_array_equal(trainer.epoch_orders(n, 0, 1, 3, versions=3), with_copies[1:])  # resumable
     labels = np.array([0] * 90 + [1] * 10)
-    balanced = training.epoch_orders(100, 0, 0, 50, labels=labels)
+    balanced = trainer.epoch_orders(100, 0, 0, 50, labels=labels)
     share = np.mean(labels[balanced.ravel()] == 1)
     assert 0.45 < share < 0.55  # 10 % of the clips, half of the draws
 
@@ -153,8 +153,8 @@ def test_training_uses_the_augmented_copies(defaults, tmp_path):
     for name, copies in (("plain", None), ("copies", moved)):
         runtime.setup(0)
         model = build_model(learner, x.shape[1:], 4)
-        training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / name), train_copies=copies)
-        accuracy[name] = np.mean(training.predict(model, test).argmax(axis=1) == np.repeat(np.arange(4), 10))
+        trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / name), train_copies=copies)
+        accuracy[name] = np.mean(trainer.predict(model, test).argmax(axis=1) == np.repeat(np.arange(4), 10))
     assert accuracy["copies"] >= 0.9 and accuracy["copies"] > accuracy["plain"] + 0.2
 
 
@@ -163,8 +163,8 @@ def test_diverging_training_stops_with_a_clear_error(defaults, tmp_path):
     from esc50_baseline.errors import UserError
     runtime.setup(0)
     model = build_model(small_learner(defaults), (40, 50), 4)
-    checkpoint = training.Checkpoint(str(tmp_path / "c.npz"))
-    _keeper, callbacks = training.epoch_callbacks("val_accuracy", 1, str(tmp_path / "h.csv"), checkpoint, {})
+    checkpoint = trainer.Checkpoint(str(tmp_path / "c.npz"))
+    _keeper, callbacks = trainer.epoch_callbacks("val_accuracy", 1, str(tmp_path / "h.csv"), checkpoint, {})
     for callback in callbacks:
         callback.set_model(model)
     model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy")
@@ -185,10 +185,10 @@ def test_bfloat16_training_skips_a_non_finite_step(defaults, tmp_path):
     runtime.setup(0, mixed_precision="mixed_bfloat16")
     learner = small_learner(defaults)
     model = build_model(learner, (40, 50), 4)
-    model.compile(optimizer=training.optimizer(learner, 1, 1), loss="categorical_crossentropy")
+    model.compile(optimizer=trainer.optimizer(learner, 1, 1), loss="categorical_crossentropy")
     assert type(model.optimizer).__name__ == "LossScaleOptimizer"
     x, y = separable(2, 4, np.random.default_rng(0))
-    targets = training.one_hot(y, 4)
+    targets = trainer.one_hot(y, 4)
     model.train_on_batch(x[..., None], targets)
     before = [np.array(w) for w in model.get_weights() if w.ndim > 1]
     poisoned = targets.copy()
@@ -214,12 +214,12 @@ def test_checkpoint_of_another_optimizer_is_not_restored(defaults, tmp_path):
     learner = small_learner(defaults, epochs=2)
     runtime.setup(0)
     model = build_model(learner, x.shape[1:], 4)
-    training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "a"),
+    trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "a"),
                         checkpoint_path=str(tmp_path / "c.npz"), extra_callbacks=[StopAfterFirstEpoch()])
     assert (tmp_path / "c.npz").exists()
     runtime.setup(0, mixed_precision="mixed_bfloat16")
     model = build_model(learner, x.shape[1:], 4)
-    history, _best_epoch, _best = training.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "b"),
+    history, _best_epoch, _best = trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "b"),
                                                       checkpoint_path=str(tmp_path / "c.npz"))
     assert len(history["loss"]) == 2  # both epochs trained, none restored
     runtime.setup(0)

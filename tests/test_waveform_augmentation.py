@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import make_dataset
-from esc50_baseline import waveform_augmentation as wa
-from esc50_baseline.features import FeatureCache, FeatureSettings, LogMel, extract_to_cache
+from esc50_baseline.features import waveform_augmentation as wa
+from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, LogMel, extract_to_cache
 
 FS = 16000
 
@@ -99,7 +99,7 @@ def test_copies_are_extracted_to_the_cache_in_parallel(tmp_path, defaults):
     for name in jobs:
         np.testing.assert_array_equal(first.load(name), second.load(name))
     # a copy is the log-mel of the augmented waveform
-    from esc50_baseline.audio import read_clip
+    from esc50_baseline.data.audio import read_clip
     name = wa.copy_name(clips[0][0], 1)
     path, background, seed = jobs[name]
     y = read_clip(path, FS, FS)

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from .runtime import quiet_native_output, tf
+from ..training.runtime import quiet_native_output, tf
 
 FORMATS = ("float32", "float16", "dynamic_int8", "int8")
 
@@ -18,7 +18,7 @@ def logits_model(model):
     the probabilities. On a device the argmax of the logits is the class, as before. A GRU or LSTM loop
     is a TensorList op that the converter rejects; unrolled over the fixed number of frames it becomes
     plain builtin ops (the weights and the arithmetic are the same)."""
-    from .models import map_config, rebuilt
+    from ..models.builder import map_config, rebuilt
     config = map_config(model.get_config(), lambda node: dict(node, unroll=True) if "unroll" in node else node)
     last = config["layers"][-1]["config"]
     if last.get("activation") == "softmax":

@@ -11,8 +11,8 @@ import urllib.request
 import zipfile
 
 from .dataset import META_FILE, Dataset
-from .errors import UserError
-from .progress import Progress
+from ..errors import UserError
+from ..progress import Progress
 
 CHUNK = 1 << 20
 

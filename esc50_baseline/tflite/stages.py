@@ -6,9 +6,10 @@ import time
 
 import numpy as np
 
-from . import atomic, metrics, results_io, test_time
-from .errors import UserError
-from .stages import need, stale, do_evaluation, section, write_fold_predictions
+from .. import atomic, results_io
+from ..evaluation import metrics, test_time
+from ..errors import UserError
+from ..stages import need, stale, do_evaluation, section, write_fold_predictions
 
 COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms"]
 
@@ -18,7 +19,7 @@ def tflite_path(ctx, fold, fmt):
 
 
 def formats(ctx):
-    from .tflite_convert import FORMATS
+    from .convert import FORMATS
     chosen = ctx.params["tflite"]["formats"]
     unknown = [f for f in chosen if f not in FORMATS]
     if unknown or not chosen:
@@ -28,16 +29,16 @@ def formats(ctx):
 
 def do_tflite_conversion(ctx):
     section("TFLite conversion")
-    from . import runtime, training  # noqa: F401
+    from ..training import runtime, trainer  # noqa: F401
     import keras
-    from .tflite_convert import convert, representative_sample
+    from .convert import convert, representative_sample
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
         todo = [f for f in formats(ctx) if ctx.overwrite or stale(tflite_path(ctx, fold, f), model_path)]
         if not todo:
             print(f"  Fold {fold}: converted models cached")
             continue
-        model = training.as_float32(keras.models.load_model(model_path, compile=False))
+        model = trainer.as_float32(keras.models.load_model(model_path, compile=False))
         train, _validation, _test = ctx.split(fold)
         normalizer = ctx.normalizer(fold)
         representative = normalizer(representative_sample(ctx.features(train), ctx.params["tflite"]["representative_samples"],
@@ -64,7 +65,7 @@ def one_core():
 
 def do_tflite_testing(ctx):
     section("TFLite testing")
-    from .tflite_run import TFLiteModel
+    from .run import TFLiteModel
     for fold in ctx.folds:
         normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
@@ -106,11 +107,11 @@ def evaluate_formats(ctx, title_suffix=""):
 
 def do_tflite_evaluation(ctx):
     """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
-    from . import runtime  # noqa: F401
+    from ..training import runtime  # noqa: F401
     import keras
     from model_size_calculation import keras_size_report
-    from .tflite_run import TFLiteModel
-    from .tflite_size import tflite_size_report
+    from .run import TFLiteModel
+    from .size import tflite_size_report
     results = evaluate_formats(ctx)
     keras_result = results["keras"]
     rows = []

@@ -4,8 +4,8 @@ Each builder takes the log-mel input tensor (batch, n_mels, n_frames, 1) and its
 `learner.families` in the YAML, and returns the class probabilities. All of them end in one softmax
 layer in float32 (mixed precision keeps the loss stable; the TFLite export strips that softmax).
 """
-from .errors import UserError
-from .models import adapt_pool
+from ..errors import UserError
+from .builder import adapt_pool
 
 
 def _conv(L, x, filters, kernel=3, strides=1):

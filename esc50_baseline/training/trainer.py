@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import UserError
-from .atomic import write_bytes as atomic_write_bytes
-from .results_io import write_csv
+from ..atomic import atomic_path
+from ..errors import UserError
+from ..atomic import write_bytes as atomic_write_bytes
+from ..results_io import write_csv
 
 
 def one_hot(indices, n_classes):
@@ -46,7 +46,7 @@ def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentati
     and y. Each batch carries a seed made from (seed, epoch, batch number) for the augmentation's
     random draws."""
     import tensorflow as tf
-    from . import augmentation as aug
+    from ..features import spectrogram_augmentation as aug
     features, targets = tf.constant(x[..., np.newaxis]), tf.constant(y)
     n_batches = -(-orders.shape[1] // batch_size)
     seeds = np.array([[[seed, (first_epoch + e) * n_batches + b] for b in range(n_batches)]
@@ -230,7 +230,7 @@ def as_float32(model):
     """The same model with float32 computation everywhere. Mixed precision keeps the variables in
     float32 already, so the weights carry over exactly; testing, TFLite conversion (which cannot take
     bfloat16 ops) and prediction then see one float32 model, whatever precision it was trained in."""
-    from .models import map_config, rebuilt
+    from ..models.builder import map_config, rebuilt
 
     def float32_policy(node):
         if node.get("class_name") == "DTypePolicy":

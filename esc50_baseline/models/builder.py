@@ -7,7 +7,7 @@ left is clamped to it (DCASE's pools were sized for 500 frames; an ESC-50 clip g
 """
 import copy
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def family_layers(learner, family):

@@ -1,7 +1,7 @@
 """Per-mel-band mean and standard deviation, fitted on one fold's training clips only."""
 import numpy as np
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 
 
 class Normalizer:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from .atomic import atomic_path
-from .audio import AudioError, read_clip
-from .progress import Progress
+from ..atomic import atomic_path
+from ..data.audio import AudioError, read_clip
+from ..progress import Progress
 
 EPS = float(np.finfo(np.float64).eps)
 

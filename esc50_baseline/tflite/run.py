@@ -24,7 +24,7 @@ def softmax(logits):
 def ends_in_softmax(path):
     """Whether the model's last operator is a softmax (probabilities out) rather than logits."""
     from tensorflow.lite.tools import flatbuffer_utils
-    from .tflite_size import op_name
+    from .size import op_name
     model = flatbuffer_utils.read_model(path)
     graph = model.subgraphs[0]
     last = [op for op in graph.operators if graph.outputs[0] in op.outputs]

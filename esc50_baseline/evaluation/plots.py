@@ -1,7 +1,7 @@
 """PNG figures of the results: confusion matrix, per-class accuracy, training curves (matplotlib, Agg)."""
 import numpy as np
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 
 
 def _pyplot():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
 ESC50_CLASSES = 50
