@@ -53,13 +53,13 @@ def do_ensemble_tflite_testing(ctx):
 def do_ensemble_summary(ctx):
     """Each member's accuracy and complexity beside the ensemble's (complexity: the members' sum)."""
     section("Ensemble summary")
-    from model_size_calculation import report_for_file
+    from .models.complexity import keras_file_report
     fold = ctx.folds[0]
     print(f"   {'Set':<16} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'M MACs/clip':>11}")
     print("   " + "-" * 67)
     rows = []
     for member in ctx.members:
-        total = report_for_file(need(member.model_path(fold), "learning"))["total"]
+        total = keras_file_report(need(member.model_path(fold), "learning"))["total"]
         rows.append((member, total["params"], total["macs"]))
     rows.append((ctx, sum(r[1] for r in rows), sum(r[2] for r in rows)))
     for run, params, macs in rows:

@@ -197,7 +197,7 @@ def do_learning(ctx):
 
 
 def _print_complexity(model):
-    from model_size_calculation import keras_size_report
+    from .models.complexity import keras_size_report
     total = keras_size_report(model)["total"]
     print(f"  Model {model.name}: {total['params']:,} parameters, {total['macs'] / 1e6:.2f} M MACs per clip")
 
@@ -304,9 +304,9 @@ def _own_parameters(params):
 
 def do_model_size_calculation(ctx):
     section("Model size")
-    from model_size_calculation import format_size_report, report_for_file
+    from .models.complexity import format_size_report, keras_file_report
     for i, fold in enumerate(ctx.folds):
-        size = report_for_file(need(ctx.model_path(fold), "learning"))
+        size = keras_file_report(need(ctx.model_path(fold), "learning"))
         if i == 0:  # every fold has the same architecture: the full table once, then one line per fold
             print(f"  Fold {fold}")
             print(format_size_report(size))

@@ -3,8 +3,9 @@ import pytest
 
 from esc50_baseline.training import runtime  # noqa: F401
 from esc50_baseline.errors import UserError
-from esc50_baseline.models.builder import adapt_pool, build_model
-from model_size_calculation import DTYPE_BYTES, keras_size_report
+from esc50_baseline.models.blocks import adapt_pool
+from esc50_baseline.models.builder import build_model
+from esc50_baseline.models.complexity import DTYPE_BYTES, keras_size_report
 
 
 def test_cnn3_has_dcase_parameter_count(defaults):

@@ -11,7 +11,7 @@ from esc50_baseline.models.builder import build_model
 from esc50_baseline.tflite.convert import FORMATS, convert
 from esc50_baseline.tflite.run import TFLiteModel, dequantize, quantize, softmax
 from esc50_baseline.tflite.size import tflite_size_report
-from model_size_calculation import keras_size_report
+from esc50_baseline.models.complexity import keras_size_report
 from test_training import separable, small_learner
 
 

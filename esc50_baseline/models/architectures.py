@@ -5,23 +5,7 @@ Each builder takes the log-mel input tensor (batch, n_mels, n_frames, 1) and its
 layer in float32 (mixed precision keeps the loss stable; the TFLite export strips that softmax).
 """
 from ..errors import UserError
-from .builder import adapt_pool
-
-
-def _conv(L, x, filters, kernel=3, strides=1):
-    x = L.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-    x = L.BatchNormalization()(x)
-    return L.Activation("relu")(x)
-
-
-def _pool(L, x, size):
-    return L.MaxPooling2D(adapt_pool(size, x.shape[1:3]))(x)
-
-
-def _classes(L, x, n_classes, dropout):
-    if dropout:
-        x = L.Dropout(dropout)(x)
-    return L.Dense(n_classes, activation="softmax", dtype="float32", name="classes")(x)
+from .blocks import classifier, conv_bn_relu, max_pool
 
 
 def vgg(L, x, spec, n_classes):
@@ -29,23 +13,23 @@ def vgg(L, x, spec, n_classes):
     after those in `pools`; then global average (or max) pooling and the classifier."""
     strides, pools = set(spec.get("strides", [])), set(spec.get("pools", []))
     for i, filters in enumerate(spec["filters"], start=1):
-        x = _conv(L, x, filters, spec.get("kernel_size", 3), 2 if i in strides else 1)
+        x = conv_bn_relu(L, x, filters, spec.get("kernel_size", 3), 2 if i in strides else 1)
         if i in pools:
-            x = _pool(L, x, 2)
+            x = max_pool(L, x, 2)
     x = L.GlobalMaxPooling2D()(x) if spec.get("pooling") == "max" else L.GlobalAveragePooling2D()(x)
-    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+    return classifier(L, x, n_classes, spec.get("dropout", 0.0))
 
 
 def resnet(L, x, spec, n_classes):
     """ResNet-18 style: a conv stem and a 2x2 max pool, then stages of basic residual blocks (two 3x3
     convs), each stage after the first starting with stride 2; global average pooling."""
-    x = _conv(L, x, spec["stem_filters"])
-    x = _pool(L, x, 2)
+    x = conv_bn_relu(L, x, spec["stem_filters"])
+    x = max_pool(L, x, 2)
     for stage, filters in enumerate(spec["filters"]):
         for block in range(spec["blocks_per_stage"]):
             strides = 2 if stage > 0 and block == 0 else 1
             shortcut = x
-            y = _conv(L, x, filters, strides=strides)
+            y = conv_bn_relu(L, x, filters, strides=strides)
             y = L.Conv2D(filters, 3, padding="same", use_bias=False)(y)
             y = L.BatchNormalization()(y)
             if strides != 1 or shortcut.shape[-1] != filters:
@@ -53,7 +37,7 @@ def resnet(L, x, spec, n_classes):
                 shortcut = L.BatchNormalization()(shortcut)
             x = L.Activation("relu")(L.Add()([y, shortcut]))
     x = L.GlobalAveragePooling2D()(x)
-    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+    return classifier(L, x, n_classes, spec.get("dropout", 0.0))
 
 
 def _frames_as_sequence(L, x):
@@ -66,14 +50,14 @@ def crnn_att(L, x, spec, n_classes):
     """CRNN with attention: conv blocks (conv + 2x2 max pool), the frequency axis averaged away, a
     bidirectional GRU over time, and attention pooling (a softmax over time of a learned score)."""
     for filters in spec["filters"]:
-        x = _conv(L, x, filters)
-        x = _pool(L, x, 2)
+        x = conv_bn_relu(L, x, filters)
+        x = max_pool(L, x, 2)
     x = L.AveragePooling2D((x.shape[1], 1))(x)
     x = _frames_as_sequence(L, x)
     x = L.Bidirectional(L.GRU(spec["gru_units"], return_sequences=True))(x)
     weights = L.Softmax(axis=1)(L.Dense(1)(x))
     x = L.Flatten()(L.Dot(axes=1)([weights, x]))
-    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+    return classifier(L, x, n_classes, spec.get("dropout", 0.0))
 
 
 def lstm(L, x, spec, n_classes):
@@ -82,20 +66,20 @@ def lstm(L, x, spec, n_classes):
     x = _frames_as_sequence(L, x)
     x = L.LSTM(spec["units"])(x)
     x = L.Dense(spec["dense_units"], activation="relu")(x)
-    return _classes(L, x, n_classes, spec.get("dropout", 0.0))
+    return classifier(L, x, n_classes, spec.get("dropout", 0.0))
 
 
 def kumar(L, x, spec, n_classes):
     """Kumar et al. 2018: pairs of 3x3 conv (each pair followed by a 2x2 max pool), then single convs
     (3x3, pooled; the last one 2x2), a 1x1 conv to one map per class, global pooling, softmax."""
     for filters in spec["pairs"]:
-        x = _conv(L, _conv(L, x, filters), filters)
-        x = _pool(L, x, 2)
+        x = conv_bn_relu(L, conv_bn_relu(L, x, filters), filters)
+        x = max_pool(L, x, 2)
     for i, filters in enumerate(spec["convs"]):
         last = i == len(spec["convs"]) - 1
-        x = _conv(L, x, filters, kernel=2 if last else 3)
+        x = conv_bn_relu(L, x, filters, kernel=2 if last else 3)
         if not last:
-            x = _pool(L, x, 2)
+            x = max_pool(L, x, 2)
     if spec.get("dropout"):
         x = L.Dropout(spec["dropout"])(x)
     x = L.Conv2D(n_classes, 1)(x)

@@ -8,6 +8,8 @@ left is clamped to it (DCASE's pools were sized for 500 frames; an ESC-50 clip g
 import copy
 
 from ..errors import UserError
+from . import architectures
+from .blocks import adapt_pool
 
 
 def family_layers(learner, family):
@@ -56,7 +58,6 @@ def build_model(learner, input_shape, n_classes):
     inputs = keras.Input(shape=tuple(input_shape) + (1,), name="log_mel")
     spec = (learner.get("families") or {}).get(learner["model"])
     if isinstance(spec, dict) and spec.get("type", "dcase") != "dcase":
-        from . import architectures
         outputs = architectures.build(keras, inputs, learner["model"], spec, n_classes)
         return keras.Model(inputs, outputs, name=learner["model"])
     x = inputs
@@ -83,13 +84,6 @@ def _make_layer(keras, spec, x, n_classes, last):
         return cls(**config)
     except (TypeError, ValueError) as e:
         raise UserError(f"learner.layers: {name} does not accept config {config} ({e}).")
-
-
-def adapt_pool(pool_size, remaining):
-    """Clamp a 2-D pool to the remaining (freq, time) extent; None means all of it."""
-    if isinstance(pool_size, int):
-        pool_size = [pool_size, pool_size]
-    return tuple(int(r) if p is None else max(1, min(int(p), int(r))) for p, r in zip(pool_size, remaining))
 
 
 def map_config(node, edit):

@@ -5,6 +5,7 @@ import functools
 
 import numpy as np
 
+from ..models.complexity import with_totals
 from ..training import runtime  # noqa: F401  (TensorFlow, imported quietly)
 
 TFLITE_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
@@ -30,7 +31,6 @@ def _constant(model, tensor):
 
 
 def tflite_size_report(path):
-    from model_size_calculation import _with_totals
     from tensorflow.lite.tools import flatbuffer_utils
     model = flatbuffer_utils.read_model(path)
     graph = model.subgraphs[0]
@@ -72,4 +72,4 @@ def tflite_size_report(path):
                      "params": params,
                      "nonzero": nonzero, "bytes": size, "bytes_float32": 4 * nonzero,
                      "bytes_float16": 2 * nonzero, "macs": macs})
-    return _with_totals(rows)
+    return with_totals(rows)

@@ -109,7 +109,7 @@ def do_tflite_evaluation(ctx):
     """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
     from ..training import runtime  # noqa: F401
     import keras
-    from model_size_calculation import keras_size_report
+    from ..models.complexity import keras_size_report
     from .run import TFLiteModel
     from .size import tflite_size_report
     results = evaluate_formats(ctx)

@@ -1,0 +1,74 @@
+"""The package's shape: no import circles between its modules (lazy imports inside functions count too),
+and no library module importing a top-level script."""
+import ast
+import os
+
+from conftest import ROOT
+
+PACKAGE = "esc50_baseline"
+SCRIPTS = {"utils", "task_esc50", "task_esc50_tflite", "model_size_calculation"}
+
+
+def modules():
+    """{dotted module name: path} of every module in the package."""
+    found = {}
+    for here, _dirs, files in os.walk(os.path.join(ROOT, PACKAGE)):
+        for name in files:
+            if name.endswith(".py"):
+                rel = os.path.relpath(os.path.join(here, name), ROOT)[:-3].replace(os.sep, ".")
+                found[rel[:-len(".__init__")] if rel.endswith(".__init__") else rel] = os.path.join(here, name)
+    return found
+
+
+def imports_of(name, path, known):
+    """The package modules (and top-level scripts) that module `name` imports anywhere in its body."""
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                out.add(full if full in known else base)
+    return {m for m in out if m in known or m in SCRIPTS}
+
+
+def graph():
+    known = modules()
+    return {name: imports_of(name, path, known) - {name} for name, path in known.items()}
+
+
+def test_the_import_graph_is_read_correctly():
+    edges = graph()
+    assert "esc50_baseline.models.blocks" in edges["esc50_baseline.models.architectures"]
+    assert "esc50_baseline.models.complexity" in edges["esc50_baseline.tflite.size"]
+    assert "esc50_baseline.training.runtime" in edges["esc50_baseline.tflite.convert"]
+
+
+def test_no_library_module_imports_a_top_level_script():
+    offenders = {name: sorted(deps & SCRIPTS) for name, deps in graph().items() if deps & SCRIPTS}
+    assert offenders == {}
+
+
+def test_no_import_circles():
+    edges = {name: deps - SCRIPTS - {PACKAGE} for name, deps in graph().items()}
+    circles = []
+
+    def visit(node, path):
+        for nxt in sorted(edges.get(node, ())):
+            if nxt in path:
+                circles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in done:
+                visit(nxt, path + [nxt])
+        done.add(node)
+
+    done = set()
+    for start in sorted(edges):
+        if start not in done:
+            visit(start, [start])
+    assert circles == []
