@@ -6,6 +6,7 @@ layer in float32 (mixed precision keeps the loss stable; the TFLite export strip
 """
 from ..errors import UserError
 from .blocks import classifier, conv_bn_relu, max_pool
+from .mobile import mobile
 
 
 def vgg(L, x, spec, n_classes):
@@ -87,7 +88,7 @@ def kumar(L, x, spec, n_classes):
     return L.Activation("softmax", dtype="float32", name="classes")(pool(x))
 
 
-BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar}
+BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar, "mobile": mobile}
 
 
 def build(keras, inputs, family, spec, n_classes):

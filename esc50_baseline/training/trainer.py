@@ -195,7 +195,7 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     with strategy.scope():
         model.compile(optimizer=optimizer(learner, replicas, steps_per_epoch),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=learner["label_smoothing"]),
-                      metrics=["accuracy"])
+                      metrics=["accuracy"], jit_compile=learner["jit_compile"])
     has_val = len(x_val) > 0
     monitor = learner["monitor"]["metric"]
     if monitor != "last" and not has_val:
