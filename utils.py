@@ -5,6 +5,7 @@ Imports stay light here (no TensorFlow, no librosa) so that --help and --show_se
 """
 import glob
 import os
+import signal
 import sys
 
 from absl import app, flags
@@ -17,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def define_flags():
     flags.DEFINE_string("set", None, "Parameter set to run (default: active_set in the YAML).")
-    flags.DEFINE_list("folds", None, "Active folds, e.g. 1,3 (default: general.active_folds).")
+    flags.DEFINE_list("folds", None, "Active folds as the csv names them, e.g. 1,3 (default: general.active_folds).")
     flags.DEFINE_string("dataset_path", None, "An existing ESC-50-layout folder (audio/ + meta/esc50.csv).")
     flags.DEFINE_boolean("overwrite", False, "Recompute every stage, ignoring cached results.")
     flags.DEFINE_boolean("show_sets", False, "List the parameter sets and exit.")
@@ -35,18 +36,31 @@ def define_flags():
 
 
 def run(main):
-    """absl's app.run, with a UserError printed as one line (exit 2) instead of a stack trace."""
+    """absl's app.run, with a UserError or a mistyped flag printed as one line (exit 2) instead of a stack
+    trace, and SIGTERM handled like Ctrl-C: the run stops between two steps, and what it finished is kept."""
+    def terminated(signum, _frame):
+        raise KeyboardInterrupt(signum)
+
     def guarded(argv):
+        signal.signal(signal.SIGTERM, terminated)
         try:
             return main(argv)
         except UserError as e:
             print(f"Error: {e}", file=sys.stderr)
             sys.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             print("\nInterrupted; finished work is cached, so the same command continues from there.",
                   file=sys.stderr)
-            sys.exit(130)
-    app.run(guarded)
+            sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
+    app.run(guarded, flags_parser=parse_flags)
+
+
+def parse_flags(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"Error: {e}; run with --help to see the flags.", file=sys.stderr)
+        sys.exit(2)
 
 
 def start(FLAGS):
@@ -99,14 +113,22 @@ def show_results(params):
     if not files:
         print(f"No evaluated sets under {base} yet; run python task_esc50.py first.")
         return
+    from esc50_baseline.errors import DamagedFile
     from esc50_baseline.results_io import read_yaml
     print(f"   {'Set':<16} {'Hash':<11} {'Folds':<12} {'Accuracy':>9} {'Logloss':>8}  {'Evaluated':<19}  Folder")
     print("   " + "-" * 100)
     for path in files:
-        r = read_yaml(path)
-        folds = ",".join(map(str, r["folds"]))
-        print(f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<12} {100 * r['overall']['accuracy']:>8.1f}% "
-              f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")
+        try:
+            print(_result_line(read_yaml(path), path))
+        except (DamagedFile, KeyError, TypeError) as e:
+            problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
+            print(f"   (unreadable) {path}: {problem}; run that set again to write it anew")
+
+
+def _result_line(r, path):
+    folds = ",".join(map(str, r["folds"]))
+    return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<12} {100 * r['overall']['accuracy']:>8.1f}% "
+            f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")
 
 
 def _application_dir(params):
@@ -131,7 +153,7 @@ def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True, mem
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
-    folds = select_folds(dataset.folds, _fold_flag(FLAGS.folds) if FLAGS.folds else params["general"]["active_folds"])
+    folds = select_folds(dataset.folds, FLAGS.folds if FLAGS.folds is not None else params["general"]["active_folds"])
     # an ensemble's members read the dataset as it does (the parameter check makes sure), so they share it
     member_ctxs = [stages.RunContext(params=m, dataset=dataset, folds=folds, paths=stage_paths(m, dataset),
                                      overwrite=m["general"]["overwrite"]) for m in members]
@@ -177,13 +199,6 @@ def ensemble_paths(params, members):
     return {"recognizer": os.path.join(base, "recognizer", h["recognizer"]),
             "tflite": os.path.join(base, "tflite", h["tflite"]),
             "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}")}
-
-
-def _fold_flag(values):
-    try:
-        return [int(v) for v in values]
-    except ValueError:
-        raise UserError(f"--folds {','.join(values)} must be fold numbers separated by commas, e.g. --folds 1,3.")
 
 
 def _check_writable(folder):

@@ -2,13 +2,18 @@
 
 A reader never sees a half-written file: it sees the old file or the complete new one. A process killed
 mid-write leaves only its temporary file, named `.tmp-<pid>-...`; `remove_stale_temporaries` deletes the
-ones whose writer is no longer running (a run calls it at start).
+ones whose writer is no longer running (a run calls it at start). A full disk stops the run with one
+sentence naming the folder, and leaves no temporary file behind.
 """
 import contextlib
+import errno
 import os
 import tempfile
 
+from .errors import UserError
+
 PREFIX = ".tmp-"
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @contextlib.contextmanager
@@ -21,10 +26,27 @@ def atomic_path(path, suffix=""):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if disk_full(e):
+            raise no_space(folder) from None
         raise
+
+
+def disk_full(error):
+    """True for a full disk or quota, however deep a library wrapped the OSError that said so."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in NO_SPACE or "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def no_space(folder):
+    return UserError(f"The disk holding {os.path.abspath(folder)} is full; free some space there (or set "
+                     "path.application to a folder on another disk) and run the same command again: finished work "
+                     "is kept.")
 
 
 def write_bytes(path, data):

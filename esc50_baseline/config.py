@@ -30,6 +30,81 @@ CHOICES = {
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
 }
 
+TFLITE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")
+
+
+def _positive(v):
+    return v > 0
+
+
+def _at_least(low):
+    return lambda v: v >= low
+
+
+def _time_shifts(v):
+    return bool(v) and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
+
+
+def _formats(v):
+    return bool(v) and all(f in TFLITE_FORMATS for f in v)
+
+
+# Numeric settings and their allowed ranges: (key, test, what it must be).
+RANGES = [
+    ("feature_extractor.fs", _positive, "a positive sample rate in Hz, e.g. 44100"),
+    ("feature_extractor.clip_seconds", _positive, "a positive number of seconds"),
+    ("feature_extractor.win_length_seconds", _positive, "a positive number of seconds"),
+    ("feature_extractor.hop_length_seconds", _positive, "a positive number of seconds"),
+    ("feature_extractor.n_fft", _positive, "a positive number of samples, e.g. 2048"),
+    ("feature_extractor.n_mels", _positive, "at least 1"),
+    ("feature_extractor.fmin", _at_least(0), "0 Hz or more"),
+    ("learner.epochs", _positive, "at least 1"),
+    ("learner.batch_size", _positive, "at least 1"),
+    ("learner.learning_rate", _positive, "a positive number, e.g. 0.001"),
+    ("learner.warmup_epochs", _at_least(0), "0 or more"),
+    ("learner.weight_decay", _at_least(0), "0 or more"),
+    ("learner.gradient_clip_norm", _at_least(0), "0 (off) or more"),
+    ("learner.label_smoothing", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
+    ("learner.validation_amount", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
+    ("learner.augmentation.time_shift", _at_least(0), "0 (off) or more frames"),
+    ("learner.augmentation.freq_masks", _at_least(0), "0 (off) or more"),
+    ("learner.augmentation.time_masks", _at_least(0), "0 (off) or more"),
+    ("learner.augmentation.mixup_alpha", _at_least(0), "0 (off) or more"),
+    ("learner.augmentation.waveform.copies", _at_least(0), "0 (off) or more"),
+    ("learner.monitor.initial_delay", _at_least(0), "0 or more epochs"),
+    ("learner.distillation.temperature", _positive, "a positive number, e.g. 2"),
+    ("learner.distillation.weight", lambda v: 0 <= v <= 1, "from 0 (labels only) to 1 (teacher only)"),
+    ("general.workers", _at_least(0), "0 (one per core) or more"),
+    ("testing.time_shifts", _time_shifts, "a non-empty list of whole frame counts, e.g. [0]"),
+    ("tflite.formats", _formats, f"a non-empty list of {', '.join(TFLITE_FORMATS)}"),
+    ("tflite.representative_samples", _positive, "at least 1"),
+    ("tflite.num_threads", _positive, "at least 1"),
+    ("tflite.latency_clips", _at_least(0), "0 or more"),
+]
+
+
+def check_ranges(params, where):
+    """Reject settings of the right type but an unusable value, naming the key and what it must be."""
+    def fail(key, value, must):
+        raise UserError(f"{key} is {value!r} in {where}; it must be {must} (fix it there, or pass --param {key}=VALUE).")
+    for key, ok, must in RANGES:
+        value = get_path(params, key)
+        if value is not None and not ok(value):
+            fail(key, value, must)
+    fe = params["feature_extractor"]
+    bins = fe["n_fft"] // 2 + 1
+    if fe["n_mels"] > bins:
+        fail("feature_extractor.n_mels", fe["n_mels"], f"at most {bins} (the FFT's {fe['n_fft']} points give {bins} bins)")
+    if int(round(fe["fs"] * fe["win_length_seconds"])) > fe["n_fft"]:
+        fail("feature_extractor.win_length_seconds", fe["win_length_seconds"],
+             f"at most {fe['n_fft'] / fe['fs']:.4g} s (n_fft samples at fs)")
+    if fe["fmax"] is not None and not fe["fmin"] < fe["fmax"] <= fe["fs"] / 2:
+        fail("feature_extractor.fmax", fe["fmax"], f"above fmin and at most fs / 2 = {fe['fs'] / 2:g} Hz")
+    if params["learner"]["jit_compile"] and params["general"]["deterministic"]:
+        fail("learner.jit_compile", True, "false while general.deterministic is true (XLA has no deterministic "
+             "max-pool gradient); set general.deterministic: false to use XLA")
+
+
 # Which sections each stage's cached output depends on (its own and everything upstream of it).
 STAGE_SECTIONS = {
     "features": ["feature_extractor"],
@@ -222,6 +297,7 @@ class Parameters:
             set_path(nested, key, value)
             check_against_schema(nested, self.defaults, f"--param {text}")
             set_path(params, key, value)
+        check_ranges(params, f"set '{set_id}' of {self.path}" + (" with --param overrides" if overrides else ""))
         params["set_id"] = set_id
         params["description"] = self.sets[set_id]["description"]
         params["ensemble"] = list(self.sets[set_id]["ensemble"] or [])
@@ -239,14 +315,26 @@ def _under_free(key):
 
 # Settings that change how a stage reports, not what it computes: left out of the hashes.
 NOT_HASHED = {"learner": ("verbose",)}
+# Settings added after models were trained and cached: at these values they are left out of the hashes,
+# so that adding them did not invalidate anyone's cache.
+NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher")}}
+
+
+def _neutral(section, key, value):
+    test = NEUTRAL.get(section, {}).get(key, _MISSING)
+    return test(value) if callable(test) else value == test
 
 
 def stage_hash(params, stage):
     """A short hash of the parameters `stage` depends on: its cache folder's name."""
     relevant = {section: get_path(params, section) for section in STAGE_SECTIONS[stage]}
-    for section, keys in NOT_HASHED.items():
-        if isinstance(relevant.get(section), dict):
-            relevant[section] = {k: v for k, v in relevant[section].items() if k not in keys}
+    for section in relevant:
+        if isinstance(relevant[section], dict):
+            relevant[section] = {k: v for k, v in relevant[section].items()
+                                 if k not in NOT_HASHED.get(section, ()) and not _neutral(section, k, v)}
+    learner = relevant.get("learner")
+    if isinstance(learner, dict) and isinstance(learner.get("families"), dict):  # only the family it builds
+        learner["families"] = {learner["model"]: learner["families"].get(learner["model"])}
     return text_hash(json.dumps(relevant, sort_keys=True, default=str))
 
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import results_io
 from .errors import UserError
-from .stages import need, section, stale
+from .errors import DamagedFile
+from .stages import need, predictions_cached, section
 
 
 def average_member_predictions(ctx, fold, folder, name, stage):
@@ -17,7 +18,7 @@ def average_member_predictions(ctx, fold, folder, name, stage):
     file is newer."""
     inputs = [need(os.path.join(member.paths[folder], name), stage) for member in ctx.members]
     out = os.path.join(ctx.paths[folder], name)
-    if not ctx.overwrite and not stale(out, *inputs):
+    if predictions_cached(ctx, out, fold, *inputs):
         return out, False
     labels = ctx.dataset.labels
     first_names, truth, total = results_io.read_probabilities(inputs[0], labels)
@@ -74,8 +75,11 @@ def _evaluated(ctx):
     path = os.path.join(ctx.paths["results"], "results.yaml")
     if not os.path.exists(path):
         return None
-    data = results_io.read_yaml(path)
-    return data["overall"] if data.get("folds") == list(map(int, ctx.folds)) else None
+    try:
+        data = results_io.read_yaml(path)
+    except DamagedFile:
+        return None
+    return data.get("overall") if data.get("folds") == list(ctx.folds) else None
 
 
 def do_ensemble_tflite_evaluation(ctx):

@@ -1,8 +1,9 @@
 """Classify arbitrary audio files with a trained set: any rate, channel count or length.
 
-A file is cut into clip-length windows (the last, shorter one kept when it is at least a fifth of a clip,
-or when it is all there is), each window goes through the set's feature extractor, every trained fold's
-normalizer and model (Keras or one TFLite format), and the scores are averaged over models and windows.
+A file is read block by block and cut into clip-length windows (the last, shorter one kept when it is at
+least a fifth of a clip, or when it is all there is); each window goes through the set's feature extractor,
+every trained fold's normalizer and model (Keras or one TFLite format), and the scores are averaged over
+models and windows.
 """
 import json
 import os
@@ -10,11 +11,12 @@ import os
 import numpy as np
 
 from .evaluation import test_time
-from .data.audio import AudioError, read_clip
+from .data.audio import AudioError, Windows
 from .errors import UserError
 from .features.extraction import LogMel
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
+WINDOWS_PER_BATCH = 16  # windows in memory at once: a recording of any length is read a few blocks at a time
 
 
 def find_audio(path):
@@ -29,13 +31,16 @@ def find_audio(path):
     raise UserError(f"--predict {path} does not exist; give an audio file or a folder of them.")
 
 
-def split_windows(y, n_samples):
-    """(windows, n_samples) array: full windows, plus a zero-padded tail of at least a fifth of a clip."""
-    starts = list(range(0, max(len(y) - n_samples + 1, 1), n_samples)) if len(y) >= n_samples else []
-    tail_start = starts[-1] + n_samples if starts else 0
-    if len(y) - tail_start >= n_samples // 5 or not starts:
-        starts.append(tail_start)
-    return np.stack([np.pad(y[s:s + n_samples], (0, max(0, n_samples - len(y[s:s + n_samples])))) for s in starts])
+def batches(items, size):
+    """Lists of up to `size` consecutive items of an iterable."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class Ensemble:
@@ -61,8 +66,7 @@ class Ensemble:
     def _load(path, fmt, ctx):
         if fmt == "keras":
             from .training import runtime, trainer  # noqa: F401
-            import keras
-            model = keras.models.load_model(path, compile=False)
+            model = trainer.load_model(path)
             return lambda x: trainer.predict(model, x)
         from .tflite.run import TFLiteModel
         model = TFLiteModel(path, ctx.params["tflite"]["num_threads"])
@@ -84,14 +88,14 @@ def predict_files(ctx, paths, fmt="keras", per_window=False):
     labels = ctx.dataset.labels
     results = []
     for path in paths:
+        windows = Windows(path, settings.fs, settings.n_samples)
         try:
-            y = read_clip(path, settings.fs)
+            scores = np.concatenate([np.mean([models(np.stack([extract(w) for w in batch])) for extract, models in scorers],
+                                             axis=0) for batch in batches(windows, WINDOWS_PER_BATCH)])
         except AudioError as e:
             results.append({"file": path, "error": e.problem})
             continue
-        windows = split_windows(y, settings.n_samples)
-        scores = np.mean([models(np.stack([extract(w) for w in windows])) for extract, models in scorers], axis=0)
-        entry = {"file": path, "duration_s": round(len(y) / settings.fs, 3), "windows": len(windows),
+        entry = {"file": path, "duration_s": round(windows.samples / settings.fs, 3), "windows": len(scores),
                  "scores": dict(zip(labels, map(float, scores.mean(axis=0))))}
         if per_window:
             entry["window_scores"] = [dict(zip(labels, map(float, s))) for s in scores]

@@ -1,31 +1,60 @@
-"""Result files: probability CSVs and YAML, always written to a temporary name and then renamed."""
-import csv
+"""Result files: probability and result tables (pandas CSV) and YAML, always written to a temporary name
+and then renamed; reading one back tells a damaged file from a good one."""
 import io
 
 import numpy as np
 import yaml
 
 from .atomic import write_text as atomic_write_text
+from .errors import DamagedFile
+
+
+def write_table(path, table, float_format=None):
+    """A pandas DataFrame as CSV (no index column, \\n line ends), written atomically."""
+    atomic_write_text(path, table.to_csv(index=False, lineterminator="\n", float_format=float_format))
+
+
+def write_csv(path, header, rows):
+    import pandas as pd
+    write_table(path, pd.DataFrame(list(rows), columns=header))
 
 
 def write_probabilities(path, filenames, true_labels, probabilities, labels):
     """One row per clip: filename, true and predicted label, then one probability column per class."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["filename", "true_label", "predicted_label"] + list(labels))
-    for name, truth, p in zip(filenames, true_labels, probabilities):
-        writer.writerow([name, truth, labels[int(np.argmax(p))]] + [f"{v:.8g}" for v in p])
-    atomic_write_text(path, out.getvalue())
+    import pandas as pd
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(filenames), len(labels))
+    table = pd.DataFrame({"filename": list(filenames), "true_label": list(true_labels),
+                          "predicted_label": [labels[i] for i in probabilities.argmax(axis=1)]})
+    write_table(path, pd.concat([table, pd.DataFrame(probabilities, columns=list(labels))], axis=1), "%.8g")
 
 
-def read_probabilities(path, labels):
-    """-> (filenames, true labels, probabilities array in `labels` order)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    filenames = [r["filename"] for r in rows]
-    truth = [r["true_label"] for r in rows]
-    probabilities = np.array([[float(r[label]) for label in labels] for r in rows], dtype=np.float64)
-    return filenames, truth, probabilities.reshape(len(rows), len(labels))
+def read_probabilities(path, labels, filenames=None):
+    """-> (filenames, true labels, probabilities array in `labels` order); DamagedFile when the file is cut
+    short, lacks a column, holds rows that are not probabilities, or (given `filenames`) other clips."""
+    import pandas as pd
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if not raw.endswith(b"\n"):
+            raise ValueError("it does not end with a complete line")
+        table = pd.read_csv(io.BytesIO(raw), dtype={"filename": str, "true_label": str, "predicted_label": str},
+                            keep_default_na=False)
+        probabilities = table[list(labels)].to_numpy(dtype=np.float64)
+        if not (np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)):
+            raise ValueError("a row's probabilities do not sum to 1")
+        if filenames is not None and table["filename"].tolist() != list(filenames):
+            raise ValueError(f"it lists {len(table)} clips, not the {len(filenames)} expected")
+    except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DamagedFile(path, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
+    return table["filename"].tolist(), table["true_label"].tolist(), probabilities.reshape(len(table), len(labels))
+
+
+def probabilities_intact(path, labels, filenames=None):
+    try:
+        read_probabilities(path, labels, filenames)
+        return True
+    except DamagedFile:
+        return False
 
 
 def write_yaml(path, data):
@@ -33,13 +62,12 @@ def write_yaml(path, data):
 
 
 def read_yaml(path):
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
-
-
-def write_csv(path, header, rows):
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    atomic_write_text(path, out.getvalue())
+    """A YAML mapping; DamagedFile when the file is not one (cut short, overwritten)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise DamagedFile(path, f"not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise DamagedFile(path, "not a YAML mapping")
+    return data

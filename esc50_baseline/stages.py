@@ -11,8 +11,8 @@ import numpy as np
 
 from . import config, results_io
 from .evaluation import metrics, plots, tables, test_time
-from .data.dataset import validation_split
-from .errors import UserError
+from .data.dataset import fold_seed, validation_split
+from .errors import DamagedFile, UserError
 from .features.extraction import FeatureCache, FeatureSettings, extract_to_cache
 from .features.normalization import Normalizer
 
@@ -41,7 +41,7 @@ class RunContext:
                             f"(e.g. {missing[0]}); enable flow.feature_extraction and run again.")
         for c in clips:
             if c.filename not in self._features:
-                self._features[c.filename] = cache.load(c.filename)
+                self._features[c.filename] = _cached(cache.load, c.filename)
         if not clips:  # e.g. no validation clips (learner.validation_amount: 0)
             shape = next(iter(self._features.values())).shape if self._features else (0, 0)
             return np.zeros((0,) + shape, np.float32)
@@ -64,11 +64,11 @@ class RunContext:
         if missing:
             raise UserError(f"{len(missing)} augmented copies are not in the cache {self.paths['augmented_features']} "
                             f"(e.g. {missing[0]}); enable flow.feature_extraction and run again.")
-        return cache.load_many(names).reshape((copies, len(clips)) + self.settings.shape)
+        return _cached(cache.load_many, names).reshape((copies, len(clips)) + self.settings.shape)
 
     def split(self, fold):
         """(train, validation, test) clips of one fold; validation is drawn from the training folds."""
-        seed = self.params["general"]["seed"] + fold
+        seed = fold_seed(self.params["general"]["seed"], fold)
         train, validation = validation_split(self.dataset.train(fold), self.params["learner"]["validation_amount"], seed)
         return train, validation, self.dataset.test(fold)
 
@@ -82,7 +82,16 @@ class RunContext:
         return self.path("learner", f"model_fold_{fold}.keras")
 
     def normalizer(self, fold):
-        return Normalizer.load(need(self.norm_path(fold), "feature_normalization"))
+        return _cached(Normalizer.load, need(self.norm_path(fold), "feature_normalization"))
+
+
+def _cached(load, *args):
+    """A cache entry read by a later stage; one that was damaged since its stage checked it is named."""
+    try:
+        return load(*args)
+    except DamagedFile as e:
+        raise UserError(f"{e}; run the same command again: the stage that wrote it checks its cache and computes "
+                        "damaged entries again.") from None
 
 
 def section(title, underline="="):
@@ -145,8 +154,10 @@ def do_feature_normalization(ctx):
     for fold in ctx.folds:
         path = ctx.norm_path(fold)
         if os.path.exists(path) and not ctx.overwrite:
-            print(f"  Fold {fold}: cached")
-            continue
+            if Normalizer.intact(path):
+                print(f"  Fold {fold}: cached")
+                continue
+            print(f"  Fold {fold}: the cached {path} is damaged; fitting it again")
         train, _validation, _test = ctx.split(fold)
         Normalizer.fit(ctx.features(train)).save(path)
         print(f"  Fold {fold}: mean and std of {len(train)} training clips")
@@ -160,12 +171,15 @@ def do_learning(ctx):
     for fold in ctx.folds:
         model_path = ctx.model_path(fold)
         if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
-            print(f"  Fold {fold}: trained model cached ({model_path})")
-            continue
+            problem = trainer.model_file_problem(model_path)
+            if not problem:
+                print(f"  Fold {fold}: trained model cached ({model_path})")
+                continue
+            print(f"  Fold {fold}: the cached model {model_path} is damaged ({problem}); training it again")
         import keras
         keras.backend.clear_session()
         # Seeding per fold makes a fold's result independent of which other folds run (--folds).
-        print("  " + runtime.setup(general["seed"] + fold, general["deterministic"], learner["mixed_precision"]))
+        print("  " + runtime.setup(fold_seed(general["seed"], fold), general["deterministic"], learner["mixed_precision"]))
         normalizer = ctx.normalizer(fold)
         train, validation, _test = ctx.split(fold)
         x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
@@ -186,7 +200,7 @@ def do_learning(ctx):
             print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
         history, best_epoch, best = trainer.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
-            len(ctx.dataset.labels), learner, general["seed"] + fold, log_dir, checkpoint_path=checkpoint,
+            len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
             strategy=strategy, train_copies=copies)
         trainer.save_model_atomic(trainer.as_float32(model), model_path)
         trainer.Checkpoint(checkpoint).remove()
@@ -202,6 +216,12 @@ def _print_complexity(model):
     print(f"  Model {model.name}: {total['params']:,} parameters, {total['macs'] / 1e6:.2f} M MACs per clip")
 
 
+def predictions_cached(ctx, out, fold, *inputs):
+    """True when a fold's prediction file can be reused: not --overwrite, newer than its inputs, and intact."""
+    return not ctx.overwrite and not stale(out, *inputs) and results_io.probabilities_intact(
+        out, ctx.dataset.labels, [c.filename for c in ctx.dataset.test(fold)])
+
+
 def need(path, stage):
     if not os.path.exists(path):
         raise UserError(f"{path} does not exist yet; enable flow.{stage} and run again.")
@@ -211,14 +231,13 @@ def need(path, stage):
 def do_testing(ctx):
     section("Testing")
     from .training import runtime, trainer  # noqa: F401  (runtime: quiet TensorFlow start-up)
-    import keras
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
         out = ctx.path("recognizer", f"res_fold_{fold}.csv")
-        if not ctx.overwrite and not stale(out, model_path):
+        if predictions_cached(ctx, out, fold, model_path):
             print(f"  Fold {fold}: predictions cached")
             continue
-        model = keras.models.load_model(model_path, compile=False)
+        model = trainer.load_model(model_path)
         normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
         probabilities = test_time.averaged(lambda x: trainer.predict(model, x), normalizer(ctx.features(test)),
@@ -239,7 +258,8 @@ def load_predictions(ctx, results_dir, name_pattern="res_fold_{fold}.csv"):
     per_fold = {}
     for fold in ctx.folds:
         path = need(os.path.join(results_dir, name_pattern.format(fold=fold)), "testing")
-        _names, truth, probabilities = results_io.read_probabilities(path, labels)
+        _names, truth, probabilities = _cached(results_io.read_probabilities, path, labels,
+                                              [c.filename for c in ctx.dataset.test(fold)])
         index = {label: i for i, label in enumerate(labels)}
         per_fold[fold] = (np.array([index[t] for t in truth], dtype=np.int64), probabilities)
     return per_fold
@@ -285,10 +305,10 @@ def save_result_files(ctx, result, out_dir):
         "description": ctx.params["description"],
         "parameter_hash": config.params_hash(ctx.params),
         "dataset": os.path.abspath(ctx.dataset.root),
-        "folds": list(map(int, ctx.folds)),
+        "folds": list(ctx.folds),
         "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "overall": {"accuracy": float(result["overall_accuracy"]), "logloss": float(result["overall_logloss"])},
-        "folds_results": {int(f): {"accuracy": float(result["fold_accuracy"][f]),
+        "folds_results": {f: {"accuracy": float(result["fold_accuracy"][f]),
                                    "logloss": float(result["fold_logloss"][f])} for f in ctx.folds},
         "class_wise": {label: {"accuracy": float(result["class_accuracy"][i]),
                                "logloss": float(metrics.row_numbers(result, [i])["logloss"])}

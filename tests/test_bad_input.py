@@ -90,3 +90,48 @@ def test_output_folder_not_writable(tmp_path):
     result = run(["--dataset_path", root, "--param", f"path.application={blocker / 'system'}"], tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not writable" in result.stderr and "path.application" in result.stderr
+
+
+def with_list_chunk(path):
+    """Insert a LIST/INFO chunk (as audio editors write) between the fmt and data chunks of a WAV."""
+    data = open(path, "rb").read()
+    at = data.index(b"data")
+    info = b"INFOISFT" + (14).to_bytes(4, "little") + b"some editor\x00\x00\x00"
+    chunk = b"LIST" + len(info).to_bytes(4, "little") + info
+    body = data[12:at] + chunk + data[at:]
+    open(path, "wb").write(b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body)
+
+
+ODD_FILES = [  # name, how it is written, how close it reads back to the 16-bit original
+    ("pcm24.wav", lambda p, y: sf.write(p, y, FS, subtype="PCM_24"), 1e-4),
+    ("float32.wav", lambda p, y: sf.write(p, y, FS, subtype="FLOAT"), 1e-6),
+    ("pcm8.wav", lambda p, y: sf.write(p, y, FS, subtype="PCM_U8"), 1e-2),
+    ("clip.flac", lambda p, y: sf.write(p, y, FS, subtype="PCM_16"), 1e-4),
+    ("clip.ogg", lambda p, y: sf.write(p, y, FS, format="OGG", subtype="VORBIS"), None),
+    ("UPPER.WAV", lambda p, y: sf.write(p, y, FS, subtype="PCM_16"), 1e-4),
+    ("list_chunk.wav", lambda p, y: (sf.write(p, y, FS, subtype="PCM_16"), with_list_chunk(p)), 1e-4),
+]
+
+
+@pytest.mark.parametrize("name, write, tolerance", ODD_FILES)
+def test_audio_formats_read_as_the_same_clip(tmp_path, name, write, tolerance):
+    y = tone(5, FS)
+    path = str(tmp_path / name)
+    write(path, y)
+    read = read_clip(path, FS, N)
+    assert read.shape == (N,)
+    if tolerance is None:  # lossy: the waveform matches closely, not sample for sample
+        assert np.corrcoef(read[1000:-1000], y[1000:-1000])[0, 1] > 0.99
+    else:
+        assert np.max(np.abs(read - y)) < tolerance
+
+
+def test_very_short_and_very_long_clips(tmp_path):
+    short, long = str(tmp_path / "short.wav"), str(tmp_path / "long.wav")
+    sf.write(short, tone(0.05, FS), FS, subtype="FLOAT")
+    y = read_clip(short, FS, N)
+    np.testing.assert_allclose(y[:2205], tone(0.05, FS), atol=1e-7)
+    assert y.shape == (N,) and not y[2205:].any()
+    sf.write(long, tone(180, FS), FS, subtype="PCM_16")
+    y = read_clip(long, FS, N)
+    assert y.shape == (N,) and np.max(np.abs(y - tone(5, FS))) < 1e-4  # its first 5 s

@@ -93,3 +93,54 @@ def test_verbosity_does_not_invalidate_the_model():
     p = config.Parameters(YAML)
     assert config.stage_hash(p.resolve("cnn3"), "learner") == \
         config.stage_hash(p.resolve("cnn3", ["learner.verbose=0"]), "learner")
+
+
+def test_a_model_is_hashed_with_its_own_family_only():
+    p = config.Parameters(YAML)
+    learner = lambda params: config.stage_hash(params, "learner")
+    base = p.resolve("cnn3")
+    assert learner(base) == learner(p.resolve("cnn3", ["learner.families.vgg7.dropout=0.5"]))  # another family
+    assert learner(base) == learner(p.resolve("cnn3", ["learner.families.new_one={type: vgg, filters: [8]}"]))
+    assert learner(base) != learner(p.resolve("cnn3", ["learner.families.cnn3.filters=[16, 16, 64]"]))
+
+
+def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed():
+    p = config.Parameters(YAML)
+    base = p.resolve("cnn3")
+    older = p.resolve("cnn3")
+    del older["learner"]["jit_compile"], older["learner"]["distillation"]  # as a cache made before them saw it
+    for stage in ("learner", "recognizer", "tflite"):
+        assert config.stage_hash(base, stage) == config.stage_hash(older, stage)
+    student = p.resolve("cnn3", ["learner.distillation.teacher=vgg7"])
+    assert config.stage_hash(student, "learner") != config.stage_hash(base, "learner")
+
+
+@pytest.mark.parametrize("override, key, must", [
+    ("learner.epochs=0", "learner.epochs", "at least 1"),
+    ("learner.batch_size=0", "learner.batch_size", "at least 1"),
+    ("learner.batch_size=-8", "learner.batch_size", "at least 1"),
+    ("learner.learning_rate=-0.001", "learner.learning_rate", "a positive number"),
+    ("feature_extractor.fs=0", "feature_extractor.fs", "a positive sample rate"),
+    ("feature_extractor.n_mels=0", "feature_extractor.n_mels", "at least 1"),
+    ("feature_extractor.n_mels=1026", "feature_extractor.n_mels", "at most 1025"),
+    ("feature_extractor.win_length_seconds=0.1", "feature_extractor.win_length_seconds", "at most 0.04644 s"),
+    ("feature_extractor.fmax=30000", "feature_extractor.fmax", "at most fs / 2 = 22050 Hz"),
+    ("testing.time_shifts=[]", "testing.time_shifts", "a non-empty list"),
+    ("testing.time_shifts=[0, 2.5]", "testing.time_shifts", "whole frame counts"),
+    ("tflite.formats=[int8, int4]", "tflite.formats", "float32, float16, dynamic_int8, int8"),
+    ("tflite.formats=[]", "tflite.formats", "a non-empty list"),
+    ("learner.validation_amount=1.0", "learner.validation_amount", "up to \\(not including\\) 1"),
+    ("learner.jit_compile=true", "learner.jit_compile", "false while general.deterministic is true"),
+])
+def test_out_of_range_settings_are_named(override, key, must):
+    with pytest.raises(UserError, match=f"^{key} is .* in set 'quick' of .*task_esc50.yaml with --param overrides; "
+                                        f"it must be .*{must}"):
+        config.Parameters(YAML).resolve("quick", [override])
+
+
+def test_settings_at_the_edge_of_their_range_are_accepted():
+    params = config.Parameters(YAML).resolve("quick", [
+        "learner.epochs=1", "learner.batch_size=1", "feature_extractor.n_mels=1025", "testing.time_shifts=[-3]",
+        "learner.validation_amount=0", "learner.jit_compile=true", "general.deterministic=false",
+        "feature_extractor.fmax=22050"])
+    assert params["learner"]["epochs"] == 1 and params["feature_extractor"]["n_mels"] == 1025

@@ -25,8 +25,11 @@ def test_reads_folds_classes_and_subset(tmp_path):
      r"target\(s\) 77 out of range; targets must be 0\.\.49"),
     (lambda rows: [dict(r, target=1) if i == 0 else r for i, r in enumerate(rows)], r"target 1 is both|has targets 1 and 0"),
     (lambda rows: rows + [rows[0]], r"more than once"),
-    (lambda rows: [dict(r, fold=r["fold"] + 1) for r in rows], r"folds must be numbered 1\.\.k"),
-    (lambda rows: [dict(r, fold="x") if i == 3 else r for i, r in enumerate(rows)], r"line 5: fold is 'x'"),
+    (lambda rows: [dict(r, fold="") if i == 3 else r for i, r in enumerate(rows)], r"line 5: the fold cell is empty"),
+    (lambda rows: [dict(r, target="") if i == 2 else r for i, r in enumerate(rows)], r"line 4: the target cell is empty"),
+    (lambda rows: [dict(r, target="3.5") if i == 1 else r for i, r in enumerate(rows)], r"line 3: target is '3\.5', not a whole"),
+    (lambda rows: [dict(r, target="two") if i == 1 else r for i, r in enumerate(rows)], r"line 3: target is 'two', not a whole"),
+    (lambda rows: [dict(r, fold="a/b") if i == 0 else r for i, r in enumerate(rows)], r"line 2: fold 'a/b' holds a path sep"),
 ])
 def test_bad_metadata_is_named(tmp_path, change, message):
     root = str(tmp_path / "d")
@@ -106,3 +109,69 @@ def test_esc10_subset_keeps_esc50_targets_and_custom_targets_may_skip(tmp_path):
     custom = [{k: v for k, v in r.items() if k != "esc10"} for r in rows]
     write_meta(root, [dict(r, target=r["target"] + 100) for r in custom])
     assert Dataset(root).targets == [100, 110, 120]
+
+
+@pytest.mark.parametrize("written, labels", [
+    (lambda fold: fold + 3, [4, 5]),                   # ESC-50 filtered to folds 4 and 5
+    (lambda fold: fold - 1, [0, 1]),                   # numbered from 0
+    (lambda fold: f"0{fold}", [1, 2]),                 # leading zeros: still numbers
+    (lambda fold: "AB"[fold - 1], ["A", "B"]),         # named folds
+    (lambda fold: f"fold {fold}", ["fold 1", "fold 2"]),
+])
+def test_folds_are_group_labels_as_written(tmp_path, written, labels):
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=2, seconds=0.2)
+    write_meta(root, [dict(r, fold=written(r["fold"])) for r in rows])
+    ds = Dataset(root)
+    assert ds.folds == labels
+    first = labels[0]
+    assert len(ds.test(first)) == 4 and len(ds.train(first)) == 4
+    assert {c.filename for c in ds.test(first)} == {r["filename"] for r in rows if r["fold"] == 1}
+    assert select_folds(ds.folds, [str(labels[1])]) == [labels[1]]   # --folds gives text
+    assert select_folds(ds.folds, "last") == [labels[1]]
+
+
+def test_fold_seeds_keep_numbers_and_give_names_distinct_stable_seeds():
+    from esc50_baseline.data.dataset import fold_seed
+    assert fold_seed(0, 4) == 4 and fold_seed(10, 1) == 11   # as before: a numbered fold's results are unchanged
+    named = [fold_seed(0, name) for name in ("A", "B", "fold 1")]
+    assert len(set(named)) == 3 and named == [fold_seed(0, name) for name in ("A", "B", "fold 1")]
+
+
+def test_csv_oddities_are_read_as_meant(tmp_path):
+    """A byte-order mark, CRLF line ends, extra columns, spaces around cells, a target written 3.0, and file
+    names with spaces and non-ASCII characters."""
+    root = tmp_path / "d"
+    make_dataset(str(root), n_classes=2, n_folds=2, per_fold=1, seconds=0.2)
+    lines = ["filename,fold,target,category,notes,src_file",
+             "1-100-A-0.wav , 1 ,0.0,dog,first take,100",
+             "chien aboie é.wav,1,1,cat,,101",
+             "2-102-A-0.wav,2,0,dog,\"quoted, with comma\",102",
+             "2-103-A-1.wav,2,1.0,cat,x,103"]
+    (root / "meta" / "esc50.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    ds = Dataset(str(root))
+    assert [c.filename for c in ds.clips] == ["1-100-A-0.wav", "chien aboie é.wav", "2-102-A-0.wav", "2-103-A-1.wav"]
+    assert [c.target for c in ds.clips] == [0, 1, 0, 1] and ds.folds == [1, 2] and ds.labels == ["dog", "cat"]
+    assert [c.src_file for c in ds.clips] == ["100", "101", "102", "103"]
+
+
+def test_header_only_and_non_utf8_csv_are_named(tmp_path):
+    root = tmp_path / "d"
+    make_dataset(str(root), seconds=0.2)
+    meta = root / "meta" / "esc50.csv"
+    meta.write_text("filename,fold,target,category\n")
+    with pytest.raises(UserError, match="has no rows"):
+        Dataset(str(root))
+    meta.write_bytes("filename,fold,target,category\nb\xe9b\xe9.wav,1,0,dog\n".encode("latin-1"))
+    with pytest.raises(UserError, match="is not UTF-8 text.*save it as UTF-8"):
+        Dataset(str(root))
+    meta.write_text("filename;fold;target;category\na.wav;1;0;dog\n")
+    with pytest.raises(UserError, match=r"lacks the column\(s\) filename, fold, target, category.*'filename;fold"):
+        Dataset(str(root))
+
+
+def test_no_fold_named_is_an_error():
+    with pytest.raises(UserError, match="No fold is named"):
+        select_folds([1, 2], [])
+    with pytest.raises(UserError, match=r"Fold\(s\) 7 are not in the dataset, which holds folds 1, 2"):
+        select_folds([1, 2], ["7"])

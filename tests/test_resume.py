@@ -50,3 +50,55 @@ def test_killed_runs_resume_to_the_same_numbers(tmp_path):
     assert final_numbers(app) == final_numbers(tmp_path / "a")
     leftovers = [p for p in app.rglob("*") if p.name.startswith(".tmp-") or p.name.startswith("checkpoint_")]
     assert not leftovers
+
+
+TFLITE_SCRIPT = os.path.join(ROOT, "task_esc50_tflite.py")
+
+
+def tflite_command(dataset, app_dir):
+    return [sys.executable, TFLITE_SCRIPT, "--dataset_path", dataset, "--set", "quick",
+            "--param", "learner.epochs=3", "--param", "learner.augmentation.waveform.copies=2",
+            "--param", "tflite.formats=[float32, float16, dynamic_int8, int8]",
+            "--param", f"path.application={app_dir}"]
+
+
+def tflite_numbers(app_dir):
+    """Everything but the latency: each format's predictions and the comparison's accuracy and log loss."""
+    files = sorted(app_dir.glob("tflite/*/res_fold_*.csv")) + sorted(app_dir.glob("recognizer/*/res_fold_*.csv"))
+    comparison = next(app_dir.glob("evaluator/quick_*/tflite_comparison.csv")).read_text().splitlines()
+    return [f.read_text() for f in files], [",".join(row.split(",")[:6]) for row in comparison]
+
+
+def interrupt_when(command, ready, sig):
+    """Start the command, send `sig` as soon as `ready()` holds, and return its exit status and stderr."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not ready() and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before the moment to interrupt it"
+    process.send_signal(sig)
+    _out, err = process.communicate(timeout=120)
+    return process.returncode, err
+
+
+def test_sigterm_in_feature_extraction_and_ctrl_c_in_conversion_resume_to_the_same_numbers(tmp_path):
+    dataset = str(tmp_path / "d")
+    make_dataset(dataset, n_classes=3, n_folds=3, per_fold=3, seconds=2.0)
+    straight = subprocess.run(tflite_command(dataset, tmp_path / "a"), capture_output=True, text=True, timeout=900)
+    assert straight.returncode == 0, straight.stderr
+
+    app = tmp_path / "b"
+    status, err = interrupt_when(tflite_command(dataset, app), lambda: list(app.glob("features_augmented/*/*.npy")),
+                                 signal.SIGTERM)
+    assert status == 128 + signal.SIGTERM and "Interrupted; finished work is cached" in err
+    copies = list(app.glob("features_augmented/*/*.npy"))
+    assert 0 < len(copies) < 36, "the extraction was not cut off in the middle"
+    status, err = interrupt_when(tflite_command(dataset, app), lambda: list(app.glob("tflite/*/*.tflite")),
+                                 signal.SIGINT)
+    assert status == 128 + signal.SIGINT and "Interrupted; finished work is cached" in err
+    assert len(list(app.glob("tflite/*/*.tflite"))) < 4, "the conversion was not cut off in the middle"
+    final = subprocess.run(tflite_command(dataset, app), capture_output=True, text=True, timeout=900)
+    assert final.returncode == 0, final.stderr
+    assert tflite_numbers(app) == tflite_numbers(tmp_path / "a")
+    assert not [p for p in app.rglob("*") if p.name.startswith(".tmp-")]

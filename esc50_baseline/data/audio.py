@@ -35,6 +35,52 @@ def read_clip(path, fs, n_samples=None):
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+class Windows:
+    """A recording's clip-length windows at `fs`, read and resampled block by block, so that a long file
+    never sits in memory whole: `for window in Windows(path, fs, n)`. Full windows follow each other; the
+    last, shorter one is zero-padded and kept when it is at least a fifth of a clip, or when it is all there
+    is. After the loop, `samples` is the recording's length at `fs`."""
+
+    def __init__(self, path, fs, n_samples):
+        self.path, self.fs, self.n = path, fs, n_samples
+        self.samples = 0
+
+    def __iter__(self):
+        _check_complete(self.path)
+        pending, emitted = np.zeros(0, np.float32), 0
+        for block in self._blocks():
+            self.samples += len(block)
+            pending = np.concatenate([pending, block])
+            while len(pending) >= self.n:
+                yield pending[:self.n]
+                pending, emitted = pending[self.n:], emitted + 1
+        if self.samples == 0:
+            raise AudioError(self.path, "no samples")
+        if len(pending) >= self.n // 5 or not emitted:
+            yield np.pad(pending, (0, self.n - len(pending)))
+
+    def _blocks(self):
+        """Mono float32 blocks at self.fs."""
+        try:
+            f = sf.SoundFile(self.path)
+        except sf.LibsndfileError as e:
+            raise AudioError(self.path, f"not readable as audio: {_short(e)}")
+        except (RuntimeError, ValueError, EOFError) as e:
+            raise AudioError(self.path, f"not readable as audio: {e}")
+        with f:
+            stream = None
+            if f.samplerate != self.fs:
+                import soxr
+                stream = soxr.ResampleStream(f.samplerate, self.fs, 1, dtype="float32", quality="HQ")
+            for block in f.blocks(blocksize=max(f.samplerate, 1) * 10, dtype="float32", always_2d=True):
+                if not np.isfinite(block).all():
+                    raise AudioError(self.path, "NaN or infinite samples")
+                y = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                yield stream.resample_chunk(y) if stream else y
+            if stream:
+                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
 def _check_complete(path):
     """libsndfile reads a truncated WAV without complaint, returning the samples that are there; the RIFF
     header tells how long the file should be."""

@@ -1,10 +1,13 @@
 """The dataset: ESC-50 layout (audio/*.wav + meta/esc50.csv), its folds, splits, and the download.
 
 Any folder in that layout works, with any number of folds and classes: the csv needs the columns
-filename, fold, target and category; esc10, src_file and take are optional.
+filename, fold, target and category; esc10, src_file and take are optional, other columns are ignored.
+A fold is a group label, as written in the csv: whole numbers (1..5, 0..9, 4 and 5 alone) stay numbers,
+anything else ("A", "B", "fold1") is kept as text.
 """
-import csv
 import os
+import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,16 +17,30 @@ from ..errors import UserError
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
 ESC50_CLASSES = 50
 META_FILE = os.path.join("meta", "esc50.csv")
+WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
 
 
 @dataclass(frozen=True)
 class Clip:
     filename: str
-    fold: int
+    fold: object  # int, or str where the csv names folds with text
     target: int
     category: str
     src_file: str
     esc10: bool
+
+
+def fold_seed(seed, fold):
+    """The seed of one fold's random draws: seed + fold for a numbered fold (as always), a stable number
+    derived from the label for a named one."""
+    return seed + (fold if isinstance(fold, int) else zlib.crc32(str(fold).encode()) % 100_000)
+
+
+def fold_labels(values):
+    """The csv's fold cells as labels: all whole numbers -> ints, otherwise the stripped text."""
+    if all(WHOLE_NUMBER.match(v) for v in values):
+        return [int(v) for v in values]
+    return list(values)
 
 
 class Dataset:
@@ -52,36 +69,39 @@ class Dataset:
         if not os.path.exists(self.meta_path):
             raise UserError(f"{self.meta_path} is missing; a dataset folder needs its metadata csv there "
                             "(or set dataset.meta_file to where it is).")
-        try:
-            with open(self.meta_path, newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-                columns = rows[0].keys() if rows else []
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise UserError(f"{self.meta_path} is not a readable CSV file ({e}); fix or replace it.")
-        if not rows:
+        table = read_table(self.meta_path)
+        if table.empty:
             raise UserError(f"{self.meta_path} has no rows; it must list one clip per row.")
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if missing:
             raise UserError(f"{self.meta_path} lacks the column(s) {', '.join(missing)}; it needs "
-                            f"{', '.join(REQUIRED_COLUMNS)} (esc10, src_file and take are optional).")
-        self.has_esc10_column = "esc10" in columns
-        clips = [self._clip(row, line) for line, row in enumerate(rows, start=2)]
+                            f"{', '.join(REQUIRED_COLUMNS)} (esc10, src_file and take are optional); its header "
+                            f"holds {', '.join(map(repr, table.columns))}.")
+        self.has_esc10_column = "esc10" in table.columns
+        for column in ("filename", "fold", "target"):
+            empty = table.index[table[column] == ""]
+            if len(empty):
+                raise UserError(f"{self.meta_path} line {empty[0] + 2}: the {column} cell is empty; fill it in or "
+                                "remove the row.")
+        folds = fold_labels(table["fold"].tolist())
+        rows = table.to_dict("records")
+        clips = [self._clip(row, fold, line) for line, (row, fold) in enumerate(zip(rows, folds), start=2)]
         self._check(clips)
         return clips
 
-    def _clip(self, row, line):
-        def integer(column):
-            try:
-                return int(str(row[column]).strip())
-            except (TypeError, ValueError):
-                raise UserError(f"{self.meta_path} line {line}: {column} is {row[column]!r}, not a whole number.")
-        filename = (row["filename"] or "").strip()
-        if not filename:
-            raise UserError(f"{self.meta_path} line {line} has an empty filename.")
-        return Clip(filename=filename, fold=integer("fold"), target=integer("target"),
-                    category=(row["category"] or "").strip() or str(row["target"]),
-                    src_file=(row.get("src_file") or "").strip() or filename,
-                    esc10=str(row.get("esc10", "")).strip().lower() == "true")
+    def _clip(self, row, fold, line):
+        try:
+            target = float(row["target"])
+        except ValueError:
+            target = float("nan")
+        if not target.is_integer():
+            raise UserError(f"{self.meta_path} line {line}: target is {row['target']!r}, not a whole number.")
+        if "/" in str(fold) or "\\" in str(fold):
+            raise UserError(f"{self.meta_path} line {line}: fold {fold!r} holds a path separator; name folds "
+                            "without / or \\.")
+        filename = row["filename"]
+        return Clip(filename=filename, fold=fold, target=int(target), category=row["category"] or row["target"],
+                    src_file=row.get("src_file") or filename, esc10=row.get("esc10", "").lower() == "true")
 
     def _check(self, clips):
         seen = set()
@@ -105,10 +125,6 @@ class Dataset:
             allowed = f"0..{highest} (ESC-50's classes)" if highest is not None else "whole numbers from 0 up"
             raise UserError(f"{self.meta_path}: target(s) {', '.join(map(str, bad))} out of range; targets "
                             f"must be {allowed}.")
-        folds = sorted({c.fold for c in clips})
-        if folds != list(range(1, len(folds) + 1)):
-            raise UserError(f"{self.meta_path}: the fold column holds {folds}; folds must be numbered "
-                            f"1..k without gaps.")
 
     def audio_path(self, clip):
         return os.path.join(self.audio_folder, clip.filename)
@@ -131,6 +147,20 @@ class Dataset:
         """Drop clips (e.g. unreadable ones that the YAML says to skip)."""
         dropped = set(filenames)
         self.clips = [c for c in self.clips if c.filename not in dropped]
+
+
+def read_table(path):
+    """A csv as a pandas DataFrame of stripped text cells (nothing turned into numbers or NaN), whatever
+    its byte-order mark or line endings."""
+    import pandas as pd
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 and run again.")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise UserError(f"{path} is not a readable CSV file ({str(e).strip()}); fix or replace it.")
+    table.columns = [str(c).strip() for c in table.columns]
+    return table.apply(lambda column: column.str.strip())
 
 
 def validation_split(clips, amount, seed):
@@ -167,17 +197,21 @@ def validation_split(clips, amount, seed):
 
 
 def select_folds(available, wanted):
-    """Resolve `general.active_folds` / --folds against the folds the csv holds."""
+    """Resolve `general.active_folds` / --folds against the fold labels the csv holds. Labels may be
+    written as numbers or text: 4 and "4" name the same numbered fold."""
     if wanted in (None, "all"):
         return list(available)
     if wanted == "last":
         return [available[-1]]
-    if isinstance(wanted, int):
+    if not isinstance(wanted, (list, tuple)):
         wanted = [wanted]
-    if not isinstance(wanted, (list, tuple)) or not all(isinstance(f, int) for f in wanted):
-        raise UserError(f"Active folds {wanted!r} must be all, last or a list of fold numbers like [1, 3].")
-    unknown = [f for f in wanted if f not in available]
+    if not wanted:
+        raise UserError("No fold is named (an empty --folds or general.active_folds); name one or more of "
+                        f"{', '.join(map(str, available))}, or use all.")
+    by_text = {str(f): f for f in available}
+    unknown = [str(f) for f in wanted if str(f).strip() not in by_text]
     if unknown:
-        raise UserError(f"Fold(s) {', '.join(map(str, unknown))} are not in the dataset, which holds folds "
+        raise UserError(f"Fold(s) {', '.join(unknown)} are not in the dataset, which holds folds "
                         f"{', '.join(map(str, available))}; pick from those.")
-    return sorted(set(wanted))
+    chosen = {by_text[str(f).strip()] for f in wanted}
+    return [f for f in available if f in chosen]

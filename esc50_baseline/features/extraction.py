@@ -8,13 +8,17 @@ extraction of the whole dataset take seconds. Like librosa on float32 audio, the
 is taken in float64, so log(0 + eps) of a silent band is exact.
 """
 import contextlib
+import io
 import os
+import signal
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
 
-from ..atomic import atomic_path
+from ..atomic import write_bytes as atomic_write_bytes
+from ..errors import DamagedFile
 from ..data.audio import AudioError, read_clip
 from ..progress import Progress
 
@@ -105,36 +109,58 @@ class LogMel:
 
 
 class FeatureCache:
-    """One .npy per clip in a folder named by the feature parameters' hash; writes are atomic. A clip is
+    """One file per clip in a folder named by the feature parameters' hash; writes are atomic. A clip is
     named by its path relative to the dataset's audio folder, and the cache mirrors those sub-folders,
-    so two clips of one name in different sub-folders never share an entry."""
+    so two clips of one name in different sub-folders (or with different extensions) never share an
+    entry. Each file is an .npy array followed by a CRC-32 of it, so that a file damaged on disk
+    (truncated, or bytes overwritten) is recognised and computed again, never read as features."""
+
+    SUFFIX = ".npy"
+    TRAILER = b"ESC50CRC"
 
     def __init__(self, folder):
         self.folder = folder
 
     def path(self, name):
-        return os.path.join(self.folder, os.path.splitext(os.path.normpath(name))[0] + ".npy")
+        return os.path.join(self.folder, os.path.normpath(name) + self.SUFFIX)
 
     def has(self, filename):
         return os.path.exists(self.path(filename))
 
     def save(self, filename, features):
-        atomic_save_npy(self.path(filename), features)
+        buffer = io.BytesIO()
+        np.save(buffer, features)
+        data = buffer.getvalue()
+        atomic_write_bytes(self.path(filename), data + self.TRAILER + zlib.crc32(data).to_bytes(4, "little"))
 
     def load(self, filename):
-        return np.load(self.path(filename))
+        path = self.path(filename)
+        with open(path, "rb") as f:
+            data = f.read()
+        body, trailer, crc = data[:-12], data[-12:-4], data[-4:]
+        if trailer != self.TRAILER or zlib.crc32(body).to_bytes(4, "little") != crc:
+            raise DamagedFile(path, "its checksum does not match its contents")
+        return np.load(io.BytesIO(body))
+
+    def intact(self, filename):
+        """True when the entry exists and reads back as written."""
+        try:
+            self.load(filename)
+            return True
+        except (OSError, DamagedFile):
+            return False
 
     def load_many(self, filenames):
         return np.stack([self.load(f) for f in filenames])
 
 
-def atomic_save_npy(path, array):
-    with atomic_path(path, ".npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, array)
-
-
 # Worker-process state: the extractor is built once per process, not once per clip.
 _worker = {}
+
+
+def _init_pool_worker(*args):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent too, which stops the pool
+    _init_worker(*args)
 
 
 def _init_worker(extractor, cache_folder, augmentation=None):
@@ -169,7 +195,10 @@ def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, 
     the clips that could not be read. With waveform `augmentation` settings, the values are augmented
     copies' jobs instead (see waveform_augmentation.jobs)."""
     cache = FeatureCache(cache_folder)
-    todo = [(name, job) for name, job in clips.items() if overwrite or not cache.has(name)]
+    todo = [(name, job) for name, job in clips.items() if overwrite or not cache.intact(name)]
+    damaged = [name for name, _job in todo if cache.has(name)] if not overwrite else []
+    if damaged and show_progress:
+        print(f"  {len(damaged)} cached file(s) are damaged (e.g. {cache.path(damaged[0])}); computing them again")
     if not todo:
         return {}
     os.makedirs(cache_folder, exist_ok=True)
@@ -184,7 +213,7 @@ def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, 
     # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive a fork.
     ctx = multiprocessing.get_context("spawn")
     with _single_threaded_blas():
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(extractor, cache_folder, augmentation))
+        pool = ctx.Pool(workers, initializer=_init_pool_worker, initargs=(extractor, cache_folder, augmentation))
     with pool:
         return _collect(pool.imap_unordered(_extract_one, todo, chunksize=16), progress)
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..atomic import atomic_path
+from ..errors import DamagedFile
 
 
 class Normalizer:
@@ -25,5 +26,18 @@ class Normalizer:
 
     @classmethod
     def load(cls, path):
-        with np.load(path) as data:
-            return cls(data["mean"], data["std"])
+        """The saved statistics; DamagedFile when the file is not the complete archive that was written
+        (an .npz is a zip: every member carries a CRC-32, checked as it is read)."""
+        try:
+            with np.load(path) as data:
+                return cls(data["mean"], data["std"])
+        except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
+            raise DamagedFile(path, str(e) or type(e).__name__) from None
+
+    @classmethod
+    def intact(cls, path):
+        try:
+            cls.load(path)
+            return True
+        except DamagedFile:
+            return False

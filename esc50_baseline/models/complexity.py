@@ -87,6 +87,5 @@ def format_size_report(report, size_key="bytes"):
 
 def keras_file_report(path):
     """The report of a saved .keras model."""
-    from ..training import runtime  # noqa: F401  (quiet TensorFlow logs)
-    import keras
-    return keras_size_report(keras.models.load_model(path, compile=False))
+    from ..training import trainer
+    return keras_size_report(trainer.load_model(path))

@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 
+from ..config import TFLITE_FORMATS as FORMATS
 from ..training.runtime import quiet_native_output, tf
 
-FORMATS = ("float32", "float16", "dynamic_int8", "int8")
 
 
 def logits_model(model):

@@ -3,6 +3,8 @@ import time
 
 import numpy as np
 
+from ..errors import UserError
+
 
 def quantize(x, scale, zero_point, dtype=np.int8):
     """Real values -> integers: round(x / scale) + zero_point, saturated to the integer type's range."""
@@ -31,11 +33,25 @@ def ends_in_softmax(path):
     return bool(last) and op_name(model, last[0]) == "SOFTMAX"
 
 
+def model_problem(path):
+    """Why LiteRT cannot run a .tflite file (truncated, not a model), or None when it loads and allocates."""
+    from ai_edge_litert.interpreter import Interpreter
+    try:
+        Interpreter(model_path=path).allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return None
+
+
 class TFLiteModel:
     """model = TFLiteModel(path); model.predict(features) -> probabilities (clips, classes)."""
 
     def __init__(self, path, num_threads=1):
         from ai_edge_litert.interpreter import Interpreter
+        problem = model_problem(path)
+        if problem:
+            raise UserError(f"The TFLite model {path} is damaged ({problem}); delete it and run task_esc50_tflite.py "
+                            "again to convert it anew.")
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]

@@ -8,8 +8,8 @@ import numpy as np
 
 from .. import atomic, results_io
 from ..evaluation import metrics, test_time
-from ..errors import UserError
-from ..stages import need, stale, do_evaluation, section, write_fold_predictions
+from ..data.dataset import fold_seed
+from ..stages import need, predictions_cached, stale, do_evaluation, section, write_fold_predictions
 
 COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms"]
 
@@ -19,30 +19,26 @@ def tflite_path(ctx, fold, fmt):
 
 
 def formats(ctx):
-    from .convert import FORMATS
-    chosen = ctx.params["tflite"]["formats"]
-    unknown = [f for f in chosen if f not in FORMATS]
-    if unknown or not chosen:
-        raise UserError(f"tflite.formats holds {unknown or chosen}; choose from {', '.join(FORMATS)}.")
-    return list(chosen)
+    return list(ctx.params["tflite"]["formats"])  # checked with the other settings (config.check_ranges)
 
 
 def do_tflite_conversion(ctx):
     section("TFLite conversion")
-    from ..training import runtime, trainer  # noqa: F401
-    import keras
+    from ..training import trainer
     from .convert import convert, representative_sample
+    from .run import model_problem
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
-        todo = [f for f in formats(ctx) if ctx.overwrite or stale(tflite_path(ctx, fold, f), model_path)]
+        todo = [f for f in formats(ctx) if ctx.overwrite or stale(tflite_path(ctx, fold, f), model_path)
+                or model_problem(tflite_path(ctx, fold, f))]
         if not todo:
             print(f"  Fold {fold}: converted models cached")
             continue
-        model = trainer.as_float32(keras.models.load_model(model_path, compile=False))
+        model = trainer.as_float32(trainer.load_model(model_path))
         train, _validation, _test = ctx.split(fold)
         normalizer = ctx.normalizer(fold)
         representative = normalizer(representative_sample(ctx.features(train), ctx.params["tflite"]["representative_samples"],
-                                                          ctx.params["general"]["seed"] + fold))
+                                                          fold_seed(ctx.params["general"]["seed"], fold)))
         for fmt in todo:
             path = tflite_path(ctx, fold, fmt)
             atomic.write_bytes(path, convert(model, fmt, representative, ctx.params["tflite"]["strip_strings"]))
@@ -73,7 +69,7 @@ def do_tflite_testing(ctx):
         for fmt in formats(ctx):
             model_path = need(tflite_path(ctx, fold, fmt), "tflite_conversion")
             out = os.path.join(ctx.paths["tflite"], f"res_fold_{fold}_{fmt}.csv")
-            if not ctx.overwrite and not stale(out, model_path):
+            if predictions_cached(ctx, out, fold, model_path):
                 print(f"  Fold {fold}: {fmt} predictions cached")
                 continue
             model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
@@ -107,8 +103,7 @@ def evaluate_formats(ctx, title_suffix=""):
 
 def do_tflite_evaluation(ctx):
     """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
-    from ..training import runtime  # noqa: F401
-    import keras
+    from ..training import trainer
     from ..models.complexity import keras_size_report
     from .run import TFLiteModel
     from .size import tflite_size_report
@@ -120,7 +115,7 @@ def do_tflite_evaluation(ctx):
         normalizer = ctx.normalizer(fold)
         x = normalizer(ctx.features(ctx.dataset.test(fold)))
         keras_path = ctx.model_path(fold)
-        model = keras.models.load_model(keras_path, compile=False)
+        model = trainer.load_model(keras_path)
         keras_predicted = keras_result["per_fold"][fold][1].argmax(axis=1)
         for fmt, result in results.items():
             true, probabilities = result["per_fold"][fold]

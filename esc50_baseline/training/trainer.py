@@ -9,6 +9,7 @@ final weights are the same as those of an uninterrupted run.
 import io
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -111,17 +112,22 @@ class Checkpoint:
         """Load the state into a freshly built, compiled model; returns (epochs done, history)."""
         if not os.path.exists(self.path):
             return 0, {}
-        with np.load(self.path) as data:
-            state = json.loads(str(data["state"]))
-            model.optimizer.build(model.trainable_variables)
-            if not self._fits(data, model):
-                print(f"  {self.path} was written by a different model or optimizer; training starts over")
-                return 0, {}
-            for i, v in enumerate(model.variables):
-                v.assign(data[f"model_{i}"])
-            for i, v in enumerate(model.optimizer.variables):
-                v.assign(data[f"optimizer_{i}"])
-            best = [data[f"best_{i}"] for i in range(len(model.get_weights()))] if "best_0" in data else None
+        try:  # read (and so CRC-check) every array before assigning any
+            with np.load(self.path) as data:
+                arrays = {key: data[key] for key in data.files}
+            state = json.loads(str(arrays["state"]))
+        except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
+            print(f"  {self.path} is damaged ({e or type(e).__name__}); training starts over")
+            return 0, {}
+        model.optimizer.build(model.trainable_variables)
+        if not self._fits(arrays, model):
+            print(f"  {self.path} was written by a different model or optimizer; training starts over")
+            return 0, {}
+        for i, v in enumerate(model.variables):
+            v.assign(arrays[f"model_{i}"])
+        for i, v in enumerate(model.optimizer.variables):
+            v.assign(arrays[f"optimizer_{i}"])
+        best = [arrays[f"best_{i}"] for i in range(len(model.get_weights()))] if "best_0" in arrays else None
         keeper.best, keeper.best_epoch, keeper.best_weights = state["best"], state["best_epoch"], best
         return state["epoch"], state["history"]
 
@@ -129,7 +135,7 @@ class Checkpoint:
     def _fits(data, model):
         """True when the saved arrays have the shapes of this model's and optimizer's variables."""
         for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
-            saved = [k for k in data.files if k.startswith(prefix + "_")]
+            saved = [k for k in data if k.startswith(prefix + "_")]
             if len(saved) != len(variables):
                 return False
             if any(data[f"{prefix}_{i}"].shape != tuple(v.shape) for i, v in enumerate(variables)):
@@ -243,6 +249,27 @@ def as_float32(model):
 def save_model_atomic(model, path):
     with atomic_path(path, ".keras") as tmp:  # Keras insists on the .keras suffix
         model.save(tmp)
+
+
+def model_file_problem(path):
+    """Why a saved .keras file cannot be what was written (None when it is whole): it is a zip archive,
+    and every member's CRC-32 is checked."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
+        return str(e) or type(e).__name__
+    return f"its member {bad} fails its CRC check" if bad else None
+
+
+def load_model(path, stage="learning"):
+    """A saved model for testing, conversion or prediction; a damaged file is named, with what to do."""
+    import keras
+    problem = model_file_problem(path)
+    if problem:
+        raise UserError(f"The model {path} is damaged ({problem}); delete it and run task_esc50.py again with "
+                        f"flow.{stage} on to make it anew.")
+    return keras.models.load_model(path, compile=False)
 
 
 def predict(model, x, batch_size=64):

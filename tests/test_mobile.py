@@ -1,0 +1,93 @@
+"""The efficient family: its complexity by hand, its shortcuts, and full-integer TFLite that agrees with Keras."""
+import numpy as np
+import pytest
+
+from esc50_baseline.training import runtime, trainer
+from esc50_baseline.models.builder import build_model
+from esc50_baseline.models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_size_report
+from esc50_baseline.tflite.convert import convert
+from esc50_baseline.tflite.run import TFLiteModel
+from esc50_baseline.tflite.size import tflite_size_report
+
+
+def textures(n_per_class, rng):
+    """Four classes of local texture anywhere in the image: vertical stripes, horizontal stripes, a
+    checkerboard and plain noise (the family's global average head is blind to where a pattern is)."""
+    rows, cols = np.indices((40, 50))
+    patterns = [np.where(cols % 2, 1.5, -1.5), np.where(rows % 2, 1.5, -1.5), np.where((rows + cols) % 2, 1.5, -1.5),
+                np.zeros((40, 50))]
+    y = np.repeat(np.arange(4), n_per_class)
+    x = rng.normal(0, 1, size=(len(y), 40, 50)) + np.stack([patterns[k] for k in y])
+    return x.astype(np.float32), y
+
+TINY = {"type": "mobile", "base_filters": 8, "width_multiplier": 2.0, "expansion": 2.0, "blocks": [1, 1],
+        "strides": {2: [2, 2]}, "stem_strides": [[2, 2]], "dropout": 0.0}
+
+
+def build(spec, input_shape=(8, 16), n_classes=5):
+    return build_model({"model": "m", "families": {"m": spec}}, input_shape, n_classes)
+
+
+def layer_kinds(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_tiny_network_macs_and_shortcuts_by_hand():
+    model = build(TINY)
+    stem = (4 * 8) * 8 * 9                        # 3x3 conv, stride 2: 4 x 8 positions, 1 -> 8 channels
+    block1 = (32 * 16 * 8) + (32 * 16 * 9) + (32 * 8 * 16)   # expand 8->16, depthwise 3x3, project 16->8
+    block2 = (32 * 16 * 8) + (8 * 16 * 9) + (8 * 16 * 16)    # expand, depthwise with stride 2 (2 x 4 out), project ->16
+    head = 8 * 5 * 16                             # 1x1 conv to one map per class
+    assert keras_size_report(model)["total"]["macs"] == stem + block1 + block2 + head
+    kinds = layer_kinds(model)
+    assert kinds.count("DepthwiseConv2D") == 2 and kinds.count("Add") == 1  # block 2 changes width: no shortcut
+    assert "AveragePooling2D" not in kinds and model.output_shape == (None, 5)
+    strided_same_width = build(dict(TINY, blocks=[2], strides={2: [2, 1]}))
+    kinds = layer_kinds(strided_same_width)
+    assert kinds.count("Add") == 2 and kinds.count("AveragePooling2D") == 1  # the strided block pools its input
+
+
+def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defaults, tmp_path):
+    runtime.setup(0)
+    learner = dict(defaults["learner"], model="mobile_lc")
+    model = build_model(learner, (40, 251), 50)
+    keras_total = keras_size_report(model)["total"]
+    assert keras_total["macs"] == 17_743_104 and keras_total["params"] == 112_688
+    x = np.random.default_rng(0).standard_normal((8, 40, 251)).astype(np.float32)
+    path = str(tmp_path / "mobile_lc_int8.tflite")
+    with open(path, "wb") as f:
+        f.write(convert(model, "int8", representative=x))
+    total = tflite_size_report(path)["total"]
+    assert total["macs"] == keras_total["macs"]  # batch norm folds into the convolutions; no MAC is lost
+    assert total["bytes"] <= DCASE_SIZE_LIMIT_BYTES and total["macs"] <= DCASE_MACS_LIMIT
+
+
+@pytest.fixture(scope="module")
+def trained_tiny(tmp_path_factory):
+    import os
+    import yaml
+    from conftest import ROOT
+    with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
+        defaults = yaml.safe_load(f)["defaults"]
+    runtime.setup(0)
+    rng = np.random.default_rng(0)
+    x, y = textures(20, rng)
+    spec = dict(TINY, blocks=[1, 1], base_filters=16)
+    learner = dict(defaults["learner"], model="m", families={"m": spec}, epochs=12, batch_size=16, verbose=0,
+                   learning_rate=0.01, validation_amount=0.0, monitor={"metric": "last", "initial_delay": 0})
+    model = build_model(learner, x.shape[1:], 4)
+    trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path_factory.mktemp("log")))
+    return model, x, textures(10, np.random.default_rng(9))
+
+
+def test_full_integer_tflite_of_the_family_agrees_with_keras(trained_tiny, tmp_path):
+    model, x, (xt, yt) = trained_tiny
+    keras_predicted = trainer.predict(model, xt).argmax(axis=1)
+    assert np.mean(keras_predicted == yt) >= 0.9  # it learned the bands
+    path = str(tmp_path / "int8.tflite")
+    with open(path, "wb") as f:
+        f.write(convert(model, "int8", representative=x))
+    int8 = TFLiteModel(path)
+    assert int8.input["dtype"] == np.int8 and int8.output["dtype"] == np.int8
+    probabilities, _seconds = int8.predict(xt)
+    assert np.mean(probabilities.argmax(axis=1) == keras_predicted) >= 0.9
