@@ -43,10 +43,18 @@ def run_flow(ctx, flow=STAGES):
 
 def run_set(ctx, flow=STAGES, ensemble_flow=ENSEMBLE_STAGES):
     for member in ctx.members:
-        description = member.params["description"]
-        stages.section(f"Member set {member.params['set_id']}" + (f": {description}" if description else ""), "#")
-        run_flow(member, flow)
+        stages.section(f"Member set {title(member)}", "#")
+        run_set(member, flow, ensemble_flow)
+    if ctx.teacher:  # trained (or read from the cache) first; a teacher runs the float flow only
+        stages.section(f"Teacher set {title(ctx.teacher)}", "#")
+        run_set(ctx.teacher)
+        stages.section(f"Student set {title(ctx)}", "#")
     run_flow(ctx, ensemble_flow if ctx.members else flow)
+
+
+def title(ctx):
+    description = ctx.params["description"]
+    return ctx.params["set_id"] + (f": {description}" if description else "")
 
 
 def main(argv):

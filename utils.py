@@ -70,17 +70,16 @@ def start(FLAGS):
         return show_sets(parameters)
     if FLAGS.show_results:
         return show_results(params)
-    members = [overwritten(m, FLAGS) for m in parameters.members(params["set_id"], FLAGS.param)]
     if FLAGS.predict:
-        return predict(params, members, FLAGS)
-    return prepare_run(params, FLAGS, members=members)
+        return predict(parameters, params, FLAGS)
+    return prepare_run(parameters, params, FLAGS)
 
 
-def predict(params, members, FLAGS):
+def predict(parameters, params, FLAGS):
     from esc50_baseline import predict as prediction
     paths = prediction.find_audio(FLAGS.predict)
     # the dataset's csv gives the labels and, with the parameters, the folders of the trained models
-    ctx = prepare_run(params, FLAGS, quiet=FLAGS.json, check_audio=False, download=False, members=members)
+    ctx = prepare_run(parameters, params, FLAGS, quiet=FLAGS.json, check_audio=False, download=False)
     result = prediction.predict_files(ctx, paths, FLAGS.predict_format, FLAGS.windows)
     print(prediction.as_json(result, FLAGS.top_k) if FLAGS.json else prediction.as_table(result, FLAGS.top_k))
     if all("error" in entry for entry in result["files"]):
@@ -136,10 +135,9 @@ def _application_dir(params):
     return base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
 
 
-def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True, members=()):
+def prepare_run(parameters, params, FLAGS, quiet=False, check_audio=True, download=True):
     """Locate (or download) the dataset, check it, pick the folds and name every stage's folder; for an
-    ensemble, the same for each member set (on the ensemble's folds)."""
-    from esc50_baseline import stages
+    ensemble's members and a student's teacher, the same (on the same folds)."""
     from esc50_baseline.data.dataset import Dataset, select_folds
     root = FLAGS.dataset_path or params["path"]["dataset"]
     if not FLAGS.dataset_path and download:
@@ -154,33 +152,47 @@ def prepare_run(params, FLAGS, quiet=False, check_audio=True, download=True, mem
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     folds = select_folds(dataset.folds, FLAGS.folds if FLAGS.folds is not None else params["general"]["active_folds"])
-    # an ensemble's members read the dataset as it does (the parameter check makes sure), so they share it
-    member_ctxs = [stages.RunContext(params=m, dataset=dataset, folds=folds, paths=stage_paths(m, dataset),
-                                     overwrite=m["general"]["overwrite"]) for m in members]
-    paths = ensemble_paths(params, member_ctxs) if members else stage_paths(params, dataset)
-    ctx = stages.RunContext(params=params, dataset=dataset, folds=folds, paths=paths,
-                            overwrite=params["general"]["overwrite"], members=member_ctxs)
+    ctx = run_context(parameters, params, FLAGS.param, FLAGS, dataset, folds)
     from esc50_baseline.atomic import remove_stale_temporaries
-    for folder in {_application_dir(p) for p in [params] + list(members)}:
+    for folder in {_application_dir(c.params) for c in ctx.every_set()}:
         _check_writable(folder)
         remove_stale_temporaries(folder)  # left by runs that were killed mid-write
     if quiet:
         return ctx
     print(f"Set {params['set_id']}: {params['description']}")
-    if members:
-        print(f"Ensemble of {len(members)} sets, their predictions averaged: {', '.join(params['ensemble'])}")
+    if ctx.members:
+        print(f"Ensemble of {len(ctx.members)} sets, their predictions averaged: {', '.join(params['ensemble'])}")
+    if ctx.teacher:
+        print(f"Learns from the teacher set {ctx.teacher.params['set_id']} (trained first, or read from the cache)")
     print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
           f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")
     return ctx
 
 
-def stage_paths(params, dataset):
+def run_context(parameters, params, overrides, FLAGS, dataset, folds):
+    """The RunContext of a set, with those of its ensemble members and its teacher. Members and teachers
+    read the dataset as the set does (the parameter checks make sure), so they share it."""
+    from esc50_baseline import stages
+    overwritten(params, FLAGS)
+    members = [run_context(parameters, m, overrides, FLAGS, dataset, folds)
+               for m in parameters.members(params["set_id"], overrides)]
+    teacher_params, teacher_overrides = parameters.teacher(params, overrides) if not members else (None, ())
+    teacher = teacher_params and run_context(parameters, teacher_params, teacher_overrides, FLAGS, dataset, folds)
+    paths = ensemble_paths(params, members) if members else stage_paths(params, dataset, teacher)
+    return stages.RunContext(params=params, dataset=dataset, folds=folds, paths=paths,
+                             overwrite=params["general"]["overwrite"], members=members, teacher=teacher)
+
+
+def stage_paths(params, dataset, teacher=None):
     base = _application_dir(params)
     # The dataset's location is part of every hash: two copies never share a cache.
     identity = {"dataset_root": os.path.realpath(dataset.root)}
     feature_params = dict(params, feature_extractor=dict(params["feature_extractor"], **identity))
     h = {stage: config.stage_hash(feature_params, stage) for stage in config.STAGE_SECTIONS}
-    return {
+    teacher_models = " ".join(os.path.basename(t.paths["learner"]) for t in teacher.sets()) if teacher else ""
+    for stage in ("learner", "recognizer", "tflite") if teacher else ():  # a student is as its teacher taught it
+        h[stage] = config.text_hash(f"{h[stage]} {teacher_models}")
+    paths = {
         "features": os.path.join(base, "features", h["features"]),
         "augmented_features": os.path.join(base, "features_augmented", h["augmented_features"]),
         "normalization": os.path.join(base, "normalization", h["normalization"]),
@@ -189,6 +201,10 @@ def stage_paths(params, dataset):
         "tflite": os.path.join(base, "tflite", h["tflite"]),
         "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
     }
+    if teacher:  # the teacher's predictions, named by its models and by the clips and copies it predicts
+        names = [teacher_models, os.path.basename(paths["features"]), os.path.basename(paths["augmented_features"])]
+        paths["teacher_targets"] = os.path.join(base, "teacher_targets", config.text_hash(" ".join(names)))
+    return paths
 
 
 def ensemble_paths(params, members):

@@ -270,6 +270,29 @@ class Parameters:
             raise UserError(f"{where}: member '{differing[0]}' reads the dataset differently from '{members[0]}' "
                             "(its dataset: settings); an ensemble's members must classify the same clips.")
 
+    def teacher(self, params, overrides=()):
+        """(the resolved teacher set of a student, the overrides it takes), or (None, ()) without one. The
+        student's --param overrides apply to its teacher too, but for its distillation settings."""
+        teacher_id = params["learner"]["distillation"]["teacher"]
+        if not teacher_id:
+            return None, ()
+        where = f"learner.distillation.teacher of set '{params['set_id']}'"
+        if teacher_id not in self.sets:
+            near = difflib.get_close_matches(str(teacher_id), list(self.sets), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise UserError(f"{where} is '{teacher_id}', which is not a defined set{hint}.")
+        kept = [o for o in overrides if not parse_param_override(o)[0].startswith("learner.distillation")]
+        teacher = self.resolve(teacher_id, kept)
+        for t in self.members(teacher_id, kept) or [teacher]:
+            if t["learner"]["distillation"]["teacher"]:
+                raise UserError(f"{where} is '{teacher_id}', which learns from a teacher itself; name a set "
+                                "without one.")
+            for section in ("feature_extractor", "dataset"):
+                if t[section] != params[section]:
+                    raise UserError(f"{where} is '{teacher_id}', whose {section} settings differ from the student's; "
+                                    "a teacher must read the clips as its student does.")
+        return teacher, kept
+
     def members(self, set_id=None, overrides=()):
         """The resolved parameters of an ensemble's member sets (each with the same --param overrides);
         [] for a set that is not an ensemble."""

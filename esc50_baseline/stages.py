@@ -26,7 +26,18 @@ class RunContext:
     paths: dict
     overwrite: bool = False
     members: list = field(default_factory=list)  # an ensemble's member sets (their RunContexts)
+    teacher: object = None  # the RunContext of the set this one learns from (learner.distillation.teacher)
     _features: dict = field(default_factory=dict)
+
+    def sets(self):
+        """The trained sets whose predictions this set's are: its members, or itself."""
+        return self.members or [self]
+
+    def every_set(self):
+        """This set, its members and its teacher, and theirs."""
+        yield self
+        for other in self.members + ([self.teacher] if self.teacher else []):
+            yield from other.every_set()
 
     @property
     def settings(self):
@@ -201,13 +212,45 @@ def do_learning(ctx):
         history, best_epoch, best = trainer.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
             len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
-            strategy=strategy, train_copies=copies)
+            strategy=strategy, train_copies=copies, teacher=teacher_targets(ctx, fold, train, validation))
         trainer.save_model_atomic(trainer.as_float32(model), model_path)
         trainer.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                                   f"{ctx.params['set_id']}, fold {fold}")
         kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
         print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s, kept {kept}")
+
+
+def teacher_targets(ctx, fold, train, validation):
+    """The teacher's targets at the distillation temperature for (training rows, copies' rows after them;
+    validation rows), or None without a teacher. Its predictions of all the fold's training clips and
+    their copies are computed once and cached."""
+    if not ctx.teacher:
+        return None
+    from .training import distillation, trainer
+    pool = ctx.dataset.train(fold)  # every training-fold clip: the validation split does not change them
+    names = [c.filename for c in pool]
+
+    def predict():
+        copies = ctx.augmented_features(pool)
+        print(f"  Fold {fold}: the teacher predicts {len(pool)} training clips"
+              + (f" and their {len(copies)} copies each" if copies is not None else ""), flush=True)
+        clips, copied = 0.0, 0.0
+        for teacher in ctx.teacher.sets():  # an ensemble teacher: its members' mean
+            model, normalizer = trainer.load_model(teacher.model_path(fold)), teacher.normalizer(fold)
+            clips = clips + trainer.predict(model, normalizer(ctx.features(pool)))
+            if copies is not None:
+                flat = normalizer(copies.reshape((-1,) + copies.shape[2:]))
+                copied = copied + trainer.predict(model, flat).reshape(copies.shape[:2] + (-1,))
+        n = len(ctx.teacher.sets())
+        return clips / n, (copied / n if copies is not None else np.zeros((0, len(pool), clips.shape[1])))
+
+    clips, copies = distillation.TeacherTargets(ctx.paths["teacher_targets"]).get(fold, names, predict)
+    row = {name: i for i, name in enumerate(names)}
+    rows, val_rows = [row[c.filename] for c in train], [row[c.filename] for c in validation]
+    temperature = ctx.params["learner"]["distillation"]["temperature"]
+    train_targets = np.concatenate([clips[rows]] + [copy[rows] for copy in copies])
+    return distillation.soften(train_targets, temperature), distillation.soften(clips[val_rows], temperature)
 
 
 def _print_complexity(model):

@@ -188,20 +188,21 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
 
 
 def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, checkpoint_path=None,
-               extra_callbacks=(), strategy=None, train_copies=None):
+               extra_callbacks=(), strategy=None, train_copies=None, teacher=None):
     """Fit `model` in place, resuming from `checkpoint_path` when it exists; returns
     (history dict, best epoch or None, monitored value). Under a distribution `strategy` (the model must
     have been built in its scope) learner.batch_size is per replica, and the learning rate scales too.
-    `train_copies` (copies, clips, n_mels, n_frames): augmented versions of x_train to draw from."""
+    `train_copies` (copies, clips, n_mels, n_frames): augmented versions of x_train to draw from.
+    `teacher` (training targets, validation targets): a teacher's softened predictions, one row per
+    training row (the clips, then each copy's) and per validation clip, for the distillation loss."""
     import keras
     import tensorflow as tf
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     steps_per_epoch = -(-len(x_train) // (learner["batch_size"] * replicas))
     with strategy.scope():
-        model.compile(optimizer=optimizer(learner, replicas, steps_per_epoch),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=learner["label_smoothing"]),
-                      metrics=["accuracy"], jit_compile=learner["jit_compile"])
+        model.compile(optimizer=optimizer(learner, replicas, steps_per_epoch), jit_compile=learner["jit_compile"],
+                      **loss_and_metrics(learner, n_classes, teacher))
     has_val = len(x_val) > 0
     monitor = learner["monitor"]["metric"]
     if monitor != "last" and not has_val:
@@ -222,14 +223,32 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
                           np.asarray(y_train) if learner["sampling"] == "balanced" else None)
     if versions > 1:
         x_train = np.concatenate([x_train[np.newaxis], train_copies]).reshape((-1,) + x_train.shape[1:])
-    train = training_batches(x_train, one_hot(np.tile(y_train, versions), n_classes), batch_size, orders, seed,
-                             first_epoch, learner["augmentation"])
-    val = evaluation_batches(x_val, one_hot(y_val, n_classes), batch_size) if has_val else None
+    train_targets = targets(np.tile(y_train, versions), n_classes, teacher and teacher[0])
+    train = training_batches(x_train, train_targets, batch_size, orders, seed, first_epoch, learner["augmentation"])
+    val = evaluation_batches(x_val, targets(y_val, n_classes, teacher and teacher[1]), batch_size) if has_val else None
     callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
     model.fit(train, validation_data=val, epochs=epochs, initial_epoch=first_epoch,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks + list(extra_callbacks),
               shuffle=False, verbose=learner["verbose"])  # the batches are already in each epoch's order
     return history, keeper.best_epoch, keeper.best
+
+
+def loss_and_metrics(learner, n_classes, teacher):
+    import keras
+    if teacher is None:
+        return {"loss": keras.losses.CategoricalCrossentropy(label_smoothing=learner["label_smoothing"]),
+                "metrics": ["accuracy"]}
+    from . import distillation
+    settings = learner["distillation"]
+    return {"loss": distillation.DistillationLoss(n_classes, settings["temperature"], settings["weight"],
+                                                  learner["label_smoothing"]),
+            "metrics": [distillation.label_accuracy(n_classes)]}
+
+
+def targets(labels, n_classes, teacher=None):
+    """One-hot labels, followed by the teacher's targets when there is a teacher: [labels | teacher]."""
+    y = one_hot(labels, n_classes)
+    return y if teacher is None else np.concatenate([y, np.asarray(teacher, dtype=np.float32)], axis=1)
 
 
 def as_float32(model):

@@ -1,0 +1,101 @@
+"""Knowledge distillation: a student set learns from the labels and from a trained teacher set's
+predictions (Hinton et al. 2015), the recipe behind the DCASE low-complexity winners (CPJKU's students
+of PaSST and CP-ResNet ensembles).
+
+The teacher (any trained set, an ensemble too) predicts every training clip of a fold and every cached
+waveform copy of it once; those predictions are cached per fold, in a folder named by the teacher's
+trained models and the student's features. The student's loss is
+
+    (1 - weight) * crossentropy(labels, student) + weight * T^2 * KL(teacher_T || student_T)
+
+where x_T = softmax(log x / T): both distributions softened by the temperature T (the log of a softmax
+output differs from the logits by a constant per clip, which the softmax cancels). The targets travel as
+one row [labels | teacher_T] per clip, so mixup mixes the teacher's targets with the labels' weights.
+"""
+import os
+
+import keras
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import DamagedFile
+
+FLOOR = 1e-7  # as Keras clips probabilities for its crossentropy
+
+
+def soften(probabilities, temperature):
+    """softmax(log p / T) per row, in float64: the teacher's targets at temperature T."""
+    z = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-30, 1.0)) / temperature
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="esc50")
+class DistillationLoss(keras.losses.Loss):
+    """y_true: [one-hot labels | teacher targets at T] (batch, 2 * classes); y_pred: probabilities."""
+
+    def __init__(self, n_classes, temperature, weight, label_smoothing=0.0, name="distillation", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.n_classes, self.temperature, self.weight = n_classes, temperature, weight
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        ops, n, t = keras.ops, self.n_classes, self.temperature
+        labels, teacher = y_true[:, :n], y_true[:, n:]
+        if self.label_smoothing:
+            labels = labels * (1.0 - self.label_smoothing) + self.label_smoothing / n
+        log_p = ops.log(ops.clip(ops.cast(y_pred, "float32"), FLOOR, 1.0))
+        crossentropy = -ops.sum(labels * log_p, axis=-1)
+        log_student = ops.log_softmax(log_p / t, axis=-1)
+        kl = ops.sum(teacher * (ops.log(ops.clip(teacher, 1e-30, 1.0)) - log_student), axis=-1)
+        return (1.0 - self.weight) * crossentropy + self.weight * t * t * kl
+
+    def get_config(self):
+        return dict(super().get_config(), n_classes=self.n_classes, temperature=self.temperature,
+                    weight=self.weight, label_smoothing=self.label_smoothing)
+
+
+def label_accuracy(n_classes):
+    """Accuracy against the label part of [labels | teacher] targets, reported as plain 'accuracy'."""
+    def accuracy(y_true, y_pred):
+        return keras.metrics.categorical_accuracy(y_true[:, :n_classes], y_pred)
+    return keras.metrics.MeanMetricWrapper(accuracy, name="accuracy")
+
+
+class TeacherTargets:
+    """The teacher's predictions for one fold's training-fold clips and their waveform copies, computed
+    once and cached as one .npz per fold (written atomically; a damaged one is computed again)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def path(self, fold):
+        return os.path.join(self.folder, f"teacher_fold_{fold}.npz")
+
+    def load(self, fold, names):
+        path = self.path(fold)
+        try:
+            with np.load(path) as data:
+                saved = {key: data[key] for key in data.files}
+        except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
+            raise DamagedFile(path, str(e) or type(e).__name__) from None
+        if saved["names"].tolist() != list(names):
+            raise DamagedFile(path, "it holds other clips than this fold's training clips")
+        return saved["clips"], saved["copies"]
+
+    def save(self, fold, names, clips, copies):
+        with atomic_path(self.path(fold), ".npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, names=np.array(names), clips=clips, copies=copies)
+
+    def get(self, fold, names, compute):
+        """(clips, copies) probabilities: from the cache, or `compute()`d and cached."""
+        if os.path.exists(self.path(fold)):
+            try:
+                clips, copies = self.load(fold, names)
+                print(f"  Fold {fold}: teacher targets cached ({self.path(fold)})")
+                return clips, copies
+            except DamagedFile as e:
+                print(f"  {e}; the teacher predicts again")
+        clips, copies = compute()
+        self.save(fold, names, clips, copies)
+        return clips, copies

@@ -1,0 +1,120 @@
+"""Knowledge distillation: the loss by hand, the teacher's targets under mixup, and the teacher cache."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, make_dataset
+from esc50_baseline.training import runtime  # noqa: F401
+from esc50_baseline.training.distillation import DistillationLoss, soften
+
+SCRIPT = os.path.join(ROOT, "task_esc50.py")
+
+
+def test_the_loss_of_a_known_teacher_and_student_by_hand():
+    teacher = np.array([0.7, 0.2, 0.1])
+    student = np.array([0.5, 0.3, 0.2])
+    label = np.array([1.0, 0.0, 0.0])
+    t, w = 2.0, 0.5
+    p_t = teacher ** (1 / t) / np.sum(teacher ** (1 / t))  # softmax(log p / T)
+    q_t = student ** (1 / t) / np.sum(student ** (1 / t))
+    expected = (1 - w) * -np.log(0.5) + w * t * t * np.sum(p_t * np.log(p_t / q_t))
+    loss = DistillationLoss(3, t, w)(np.concatenate([label, soften(teacher, t)])[None].astype(np.float32),
+                                     student[None].astype(np.float32))
+    assert abs(float(loss) - expected) < 1e-5
+    np.testing.assert_allclose(soften(teacher, t), p_t)
+
+
+def test_weight_zero_is_the_label_crossentropy_with_smoothing():
+    import keras
+    rng = np.random.default_rng(0)
+    student = rng.dirichlet(np.ones(5), size=8).astype(np.float32)
+    labels = np.eye(5, dtype=np.float32)[rng.integers(0, 5, 8)]
+    teacher = rng.dirichlet(np.ones(5), size=8).astype(np.float32)
+    ours = DistillationLoss(5, 3.0, 0.0, label_smoothing=0.1)(np.concatenate([labels, teacher], axis=1), student)
+    plain = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(labels, student)
+    assert abs(float(ours) - float(plain)) < 1e-5
+    matched = DistillationLoss(5, 3.0, 1.0)(np.concatenate([labels, soften(student, 3.0)], axis=1), student)
+    assert abs(float(matched)) < 1e-5  # a student that is its teacher has nothing to learn from it
+
+
+def test_soften_is_softmax_of_tempered_logits():
+    logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    tempered = np.exp(logits / 4.0) / np.exp(logits / 4.0).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(soften(p, 4.0), tempered)
+    np.testing.assert_allclose(soften(p, 1.0), p)
+
+
+def test_mixup_mixes_the_teachers_targets_with_the_labels_weights():
+    import tensorflow as tf
+    from esc50_baseline.features.spectrogram_augmentation import augment
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 4, 5, 1)).astype(np.float32)
+    labels = np.eye(3, dtype=np.float32)[[0, 0, 1, 2, 1, 2]]  # every clip's mixup partner is of another class
+    teacher = rng.dirichlet(np.ones(3), size=6).astype(np.float32)
+    settings = {"time_shift": 0, "freq_masks": 0, "time_masks": 0, "mixup_alpha": 0.4}
+    _x, y = augment(tf.constant(x), tf.constant(np.concatenate([labels, teacher], axis=1)), tf.constant([3, 7]), settings)
+    y = np.asarray(y)
+    partner = np.arange(6)[::-1]
+    lam = y[np.arange(6), labels.argmax(axis=1)]  # the label part: lam on the clip's class, 1 - lam on its partner's
+    np.testing.assert_allclose(y[:, :3], lam[:, None] * labels + (1 - lam[:, None]) * labels[partner], atol=1e-6)
+    assert ((lam > 0.01) & (lam < 0.99)).any()
+    np.testing.assert_allclose(y[:, 3:], lam[:, None] * teacher + (1 - lam[:, None]) * teacher[partner], atol=1e-6)
+
+
+def command(dataset, app, *extra):
+    return [sys.executable, SCRIPT, "--dataset_path", dataset, "--set", "quick", "--param", "learner.epochs=3",
+            "--param", "learner.distillation.teacher=cnn3", "--param", f"path.application={app}", *extra]
+
+
+def final_numbers(app):
+    data = yaml.safe_load(open(glob.glob(os.path.join(app, "evaluator", "quick_*", "results.yaml"))[0]))
+    return data["overall"], data["class_wise"]
+
+
+def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
+    dataset = str(tmp_path / "d")
+    make_dataset(dataset, n_classes=3, n_folds=3, per_fold=3, seconds=1.0)
+    app = str(tmp_path / "a")
+    first = subprocess.run(command(dataset, app), capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    reference = final_numbers(app)
+    out = first.stdout
+    assert "Teacher set cnn3" in out and out.index("Teacher set cnn3") < out.index("Student set quick")
+    assert "Fold 3: the teacher predicts 18 training clips" in out
+    [cached] = glob.glob(f"{app}/teacher_targets/*/teacher_fold_3.npz")
+    with np.load(cached) as data:
+        names, clips = data["names"].tolist(), data["clips"]
+    assert len(names) == 18 and all(not n.startswith("3-") for n in names)  # fold 3's training clips only
+    np.testing.assert_allclose(clips.sum(axis=1), 1.0, rtol=1e-5)
+    stamp = os.path.getmtime(cached)
+
+    again = subprocess.run(command(dataset, app, "--param", "learner.distillation.weight=0.8"),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "teacher targets cached" in again.stdout and "Epoch 1/3" in again.stdout  # a new student, the old targets
+    assert os.path.getmtime(cached) == stamp
+    other_teacher = subprocess.run(command(dataset, app, "--param", "learner.epochs=2"),
+                                   capture_output=True, text=True, timeout=600)
+    assert other_teacher.returncode == 0, other_teacher.stderr
+    assert len(glob.glob(f"{app}/teacher_targets/*/teacher_fold_3.npz")) == 2  # another teacher: other targets
+
+    # killed once the teacher's model exists (teacher done, student not yet): the same numbers in the end
+    killed = str(tmp_path / "b")
+    process = subprocess.Popen(command(dataset, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not glob.glob(f"{killed}/learner/*/model_fold_3.keras") and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    final = subprocess.run(command(dataset, killed), capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    assert final_numbers(killed) == reference
