@@ -114,8 +114,8 @@ def show_results(params):
         return
     from esc50_baseline.errors import DamagedFile
     from esc50_baseline.results_io import read_yaml
-    print(f"   {'Set':<16} {'Hash':<11} {'Folds':<12} {'Accuracy':>9} {'Logloss':>8}  {'Evaluated':<19}  Folder")
-    print("   " + "-" * 100)
+    print(f"   {'Set':<16} {'Hash':<11} {'Folds':<14} {'Accuracy':>19} {'Logloss':>8}  {'Evaluated':<19}  Folder")
+    print("   " + "-" * 110)
     for path in files:
         try:
             print(_result_line(read_yaml(path), path))
@@ -125,8 +125,15 @@ def show_results(params):
 
 
 def _result_line(r, path):
-    folds = ",".join(map(str, r["folds"]))
-    return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<12} {100 * r['overall']['accuracy']:>8.1f}% "
+    """One evaluated set: a k-fold result as mean +- std over its folds, a one-fold result marked as such."""
+    folds = f"{len(r['folds'])} ({','.join(map(str, r['folds']))})"
+    per_fold = [v["accuracy"] for v in r["folds_results"].values()]
+    if len(per_fold) > 1:
+        import statistics
+        accuracy = f"{100 * statistics.mean(per_fold):.1f} +- {100 * statistics.stdev(per_fold):.1f} %"
+    else:
+        accuracy = f"{100 * r['overall']['accuracy']:.1f} % (one fold)"
+    return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<14} {accuracy:>19} "
             f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")
 
 

@@ -1,18 +1,23 @@
 """Atomic file writing: write under a temporary name in the same folder, then rename over the target.
 
 A reader never sees a half-written file: it sees the old file or the complete new one. A process killed
-mid-write leaves only its temporary file, named `.tmp-<pid>-...`; `remove_stale_temporaries` deletes the
-ones whose writer is no longer running (a run calls it at start). A full disk stops the run with one
+mid-write leaves only its temporary file, named `.tmp-<pid>@<host>@...`; `remove_stale_temporaries` deletes
+the ones whose writer is no longer running on this host (a run calls it at start). It leaves another
+host's alone: on a disk shared by several machines, their writes in progress are not its to judge. A full disk stops the run with one
 sentence naming the folder, and leaves no temporary file behind.
 """
 import contextlib
 import errno
 import os
+import re
+import socket
 import tempfile
 
 from .errors import UserError
 
 PREFIX = ".tmp-"
+HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
+WRITER = re.compile(r"^\.tmp-(\d+)(?:@([^@]+)@)?")  # pid, and the host (absent in older names: this one)
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -21,7 +26,7 @@ def atomic_path(path, suffix=""):
     """Yields a temporary path to write to; renamed to `path` when the block finishes without error."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{PREFIX}{os.getpid()}-", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{PREFIX}{os.getpid()}@{HOST}@", suffix=suffix)
     os.close(fd)
     try:
         yield tmp
@@ -70,14 +75,28 @@ def _alive(pid):
 
 
 def remove_stale_temporaries(folder):
-    """Delete temporary files left by killed writers below `folder`; returns how many."""
+    """Delete temporary files left by killed writers of this host below `folder`; returns how many."""
     removed = 0
     for here, _dirs, files in os.walk(folder):
         for name in files:
-            if not name.startswith(PREFIX):
-                continue
-            pid = name[len(PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
-                os.remove(os.path.join(here, name))
-                removed += 1
+            writer = WRITER.match(name)
+            if writer and (writer.group(2) or HOST) == HOST and not _alive(int(writer.group(1))):
+                with contextlib.suppress(FileNotFoundError):  # another process of this host removed it first
+                    os.remove(os.path.join(here, name))
+                    removed += 1
     return removed
+
+
+@contextlib.contextmanager
+def exclusive(path):
+    """Hold an exclusive lock on `path` (created if missing) for the block: processes that share a disk
+    take turns, the others waiting (flock: every process of a host; hosts too on NFS v4 and most cluster
+    file systems)."""
+    import fcntl
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -317,16 +317,23 @@ def do_evaluation(ctx, results_dir=None, predictions_dir=None, name_pattern="res
     if ctx.dataset.has_esc10_column:  # the major categories are ESC-50's; other datasets have no such grouping
         parts.append(tables.format_table(result, metrics.category_rows(ctx.dataset.targets), "Category"))
     parts.append(tables.prf_table(result))
+    cv = metrics.cross_validation(result)
+    if cv["folds"] > 1:
+        parts.append(f"   Cross-validation summary\n\n{tables.cross_validation_table(cv)}")
     text = "\n\n".join(parts)
     print(text)
     results_io.atomic_write_text(os.path.join(out_dir, "tables.txt"), text + "\n")
-    save_result_files(ctx, result, out_dir)
-    print(f"\n  Accuracy {100 * result['overall_accuracy']:.1f} %, log loss {result['overall_logloss']:.3f} "
-          f"over fold(s) {', '.join(map(str, ctx.folds))}; results in {out_dir}")
+    save_result_files(ctx, result, cv, out_dir)
+    summary = (f"{cv['folds']}-fold cross-validation: accuracy {100 * cv['accuracy_mean']:.1f} +- "
+               f"{100 * cv['accuracy_std']:.1f} % (mean +- std over folds), log loss {cv['logloss_mean']:.3f}"
+               if cv["folds"] > 1 else
+               f"One fold ({ctx.folds[0]}), not a cross-validation result: accuracy "
+               f"{100 * result['overall_accuracy']:.1f} %, log loss {result['overall_logloss']:.3f}")
+    print(f"\n  {summary}; results in {out_dir}")
     return result
 
 
-def save_result_files(ctx, result, out_dir):
+def save_result_files(ctx, result, cv, out_dir):
     labels = result["labels"]
     results_io.write_csv(os.path.join(out_dir, "confusion_matrix.csv"), ["true \\ predicted"] + labels,
                          [[label] + list(map(int, row)) for label, row in zip(labels, result["confusion"])])
@@ -343,6 +350,9 @@ def save_result_files(ctx, result, out_dir):
                                    f"{ctx.params['set_id']}: confusion matrix, fold {fold}")
     plots.class_accuracy_png(np.nan_to_num(result["class_accuracy"]), labels,
                              os.path.join(out_dir, "class_accuracy.png"), f"{ctx.params['set_id']}: class accuracy")
+    if cv["folds"] > 1:
+        plots.cross_validation_png(cv, os.path.join(out_dir, "cross_validation.png"),
+                                   f"{ctx.params['set_id']}: {cv['folds']}-fold cross-validation")
     results_io.write_yaml(os.path.join(out_dir, "results.yaml"), {
         "set_id": ctx.params["set_id"],
         "description": ctx.params["description"],
@@ -353,6 +363,9 @@ def save_result_files(ctx, result, out_dir):
         "overall": {"accuracy": float(result["overall_accuracy"]), "logloss": float(result["overall_logloss"])},
         "folds_results": {f: {"accuracy": float(result["fold_accuracy"][f]),
                                    "logloss": float(result["fold_logloss"][f])} for f in ctx.folds},
+        "cross_validation": {"folds": cv["folds"], "accuracy_mean": cv["accuracy_mean"],
+                             "accuracy_std": cv["accuracy_std"], "logloss_mean": cv["logloss_mean"],
+                             "logloss_std": cv["logloss_std"], "pooled_accuracy": cv["pooled_accuracy"]},
         "class_wise": {label: {"accuracy": float(result["class_accuracy"][i]),
                                "logloss": float(metrics.row_numbers(result, [i])["logloss"])}
                        for i, label in enumerate(labels)},

@@ -1,3 +1,4 @@
+import pytest
 import math
 
 import numpy as np
@@ -72,3 +73,20 @@ def test_test_time_shifts_average_the_rolled_predictions():
     # rolled by +1 frame 0 holds the last frame; by -1 it holds frame 1
     np.testing.assert_allclose(averaged(first_frame, x, [0, 1, -1]), (x[:, :, 0] + x[:, :, 4] + x[:, :, 1]) / 3)
     np.testing.assert_array_equal(averaged(first_frame, x, []), x[:, :, 0])
+
+
+def test_cross_validation_summary_by_hand():
+    def probs(predicted, n=2):
+        return np.eye(n)[predicted] * 0.8 + 0.1
+    per_fold = {1: (np.array([0, 1, 0, 1]), probs([0, 1, 1, 1])),   # 3 of 4; class accuracies 1/2 and 2/2
+                2: (np.array([0, 1]), probs([0, 0]))}               # 1 of 2; class accuracies 1/1 and 0/1
+    cv = metrics.cross_validation(metrics.evaluate(per_fold, ["a", "b"]))
+    assert cv["folds"] == 2 and cv["clips"] == {1: 4, 2: 2}
+    assert cv["accuracy"] == pytest.approx({1: 0.75, 2: 0.5})
+    assert abs(cv["accuracy_mean"] - 0.625) < 1e-12
+    assert abs(cv["accuracy_std"] - np.sqrt(((0.75 - 0.625) ** 2 + (0.5 - 0.625) ** 2) / 1)) < 1e-12  # n - 1
+    assert abs(cv["pooled_accuracy"] - 4 / 6) < 1e-12
+    table = tables.cross_validation_table(cv)
+    assert "Mean +- std over 2 folds: accuracy 62.5 +- 17.7 %" in table and "Pooled over all 6 test clips: accuracy 66.7 %" in table
+    single = metrics.cross_validation(metrics.evaluate({3: per_fold[1]}, ["a", "b"]))
+    assert single["folds"] == 1 and single["accuracy_std"] == 0.0

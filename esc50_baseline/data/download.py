@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 import zipfile
 
+from ..atomic import exclusive
 from .dataset import META_FILE, Dataset
 from ..errors import UserError
 from ..progress import Progress
@@ -28,9 +29,12 @@ def ensure_dataset(target_dir, url, show_progress=True):
         raise UserError(f"Cannot create the dataset folder {parent} ({e.strerror}); set path.dataset "
                         "to a writable place or pass --dataset_path.")
     archive = os.path.abspath(target_dir) + ".zip"
-    if not _valid_zip(archive):
-        _download(url, archive, show_progress)
-    _unpack(archive, target_dir)
+    with exclusive(archive + ".lock"):  # runs started together: one downloads and unpacks, the others wait
+        if os.path.exists(os.path.join(target_dir, META_FILE)):
+            return target_dir
+        if not _valid_zip(archive):
+            _download(url, archive, show_progress)
+        _unpack(archive, target_dir)
     return target_dir
 
 

@@ -75,6 +75,23 @@ def evaluate(per_fold, labels, clip=1e-15):
     }
 
 
+def cross_validation(result):
+    """The numbers the field reports for k-fold cross-validation: accuracy and log loss per fold, their
+    mean and standard deviation over the folds (n - 1 in the denominator; 0 for one fold), and the pooled
+    accuracy: the share of all test clips classified correctly."""
+    folds = result["folds"]
+    accuracy = np.array([result["fold_accuracy"][f] for f in folds])
+    logloss = np.array([result["fold_logloss"][f] for f in folds])
+    std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    return {"folds": len(folds),
+            "clips": {f: int(len(result["per_fold"][f][0])) for f in folds},
+            "accuracy": {f: float(a) for f, a in zip(folds, accuracy)},
+            "logloss": {f: float(v) for f, v in zip(folds, logloss)},
+            "accuracy_mean": float(accuracy.mean()), "accuracy_std": std(accuracy),
+            "logloss_mean": float(logloss.mean()), "logloss_std": std(logloss),
+            "pooled_accuracy": float(np.mean(result["probabilities"].argmax(axis=1) == result["true"]))}
+
+
 def row_numbers(result, classes):
     """Numbers of one table row for a set of class indices: log loss over all folds and per fold,
     and accuracy as the mean of its classes' accuracies."""

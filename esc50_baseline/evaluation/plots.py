@@ -53,6 +53,24 @@ def class_accuracy_png(accuracies, labels, path, title):
     _save(fig, path)
 
 
+def cross_validation_png(cv, path, title):
+    """Accuracy per fold as bars, with the mean and a band of +- one standard deviation."""
+    plt = _pyplot()
+    folds = list(cv["accuracy"])
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(folds) + 2), 3.5))
+    ax.bar(range(len(folds)), [100 * cv["accuracy"][f] for f in folds], color="tab:blue")
+    mean, std = 100 * cv["accuracy_mean"], 100 * cv["accuracy_std"]
+    ax.axhline(mean, color="tab:red", label=f"mean {mean:.1f} +- {std:.1f} %")
+    ax.axhspan(mean - std, mean + std, color="tab:red", alpha=0.15)
+    ax.set_xticks(range(len(folds)), [str(f) for f in folds])
+    ax.set_xlabel("test fold")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    _save(fig, path)
+
+
 def training_curves_png(history, path, title):
     """history: {'loss': [...], 'val_loss': [...], 'accuracy': [...], 'val_accuracy': [...]}."""
     plt = _pyplot()

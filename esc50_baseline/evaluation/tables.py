@@ -47,6 +47,19 @@ def class_table(result):
     return format_table(result, {label: [i] for i, label in enumerate(result["labels"])}, "Class")
 
 
+def cross_validation_table(cv):
+    """Per fold, then mean +- std over the folds and the pooled accuracy, as the field reports k-fold results."""
+    lines = [f"   {'Fold':<12} | {'Clips':>6} | {'Accuracy':>9} | {'Logloss':>7}", "   " + "-" * 44]
+    for fold in cv["accuracy"]:
+        lines.append(f"   {str(fold):<12} | {cv['clips'][fold]:>6} | {100 * cv['accuracy'][fold]:>8.1f}% | "
+                     f"{cv['logloss'][fold]:>7.3f}")
+    lines.append("   " + "-" * 44)
+    lines.append(f"   Mean +- std over {cv['folds']} folds: accuracy {100 * cv['accuracy_mean']:.1f} +- "
+                 f"{100 * cv['accuracy_std']:.1f} %, log loss {cv['logloss_mean']:.3f} +- {cv['logloss_std']:.3f}")
+    lines.append(f"   Pooled over all {sum(cv['clips'].values())} test clips: accuracy {100 * cv['pooled_accuracy']:.1f} %")
+    return "\n".join(lines)
+
+
 def prf_table(result):
     lines = ["   Class                        Precision   Recall       F1",
              "   " + "-" * 58]

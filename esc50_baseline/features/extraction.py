@@ -10,6 +10,7 @@ is taken in float64, so log(0 + eps) of a silent band is exact.
 import contextlib
 import io
 import os
+import random
 import signal
 import zlib
 from dataclasses import dataclass
@@ -163,7 +164,8 @@ def _init_pool_worker(*args):
     _init_worker(*args)
 
 
-def _init_worker(extractor, cache_folder, augmentation=None):
+def _init_worker(extractor, cache_folder, augmentation=None, recheck=False):
+    _worker["recheck"] = recheck
     _worker["extract"] = extractor
     _worker["settings"] = extractor.s
     _worker["cache"] = FeatureCache(cache_folder)
@@ -171,8 +173,11 @@ def _init_worker(extractor, cache_folder, augmentation=None):
 
 
 def _extract_one(item):
-    """Extract and cache one clip (or one augmented copy of it); returns (name, None) or (name, error)."""
+    """Extract and cache one clip (or one augmented copy of it); returns (name, error or None, whether it
+    was computed here: not when another process sharing the cache made it meanwhile)."""
     name, job = item
+    if _worker["recheck"] and _worker["cache"].intact(name):
+        return name, None, False
     s = _worker["settings"]
     try:
         if isinstance(job, str):
@@ -184,16 +189,18 @@ def _extract_one(item):
             background = read_clip(background_path, s.fs, s.n_samples) if background_path else None
             y = waveform_augmentation.augment(y, background, seed, _worker["augmentation"], s.fs)
     except AudioError as e:
-        return name, str(e)
+        return name, str(e), True
     _worker["cache"].save(name, _worker["extract"](y))
-    return name, None
+    return name, None, True
 
 
 def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, show_progress=True,
                      augmentation=None, label="features"):
     """Extract every clip of {name: audio path} not yet cached, in parallel; returns {name: error} for
     the clips that could not be read. With waveform `augmentation` settings, the values are augmented
-    copies' jobs instead (see waveform_augmentation.jobs)."""
+    copies' jobs instead (see waveform_augmentation.jobs). Several processes may fill one cache at once
+    (one per fold, say): each takes the clips in its own random order and skips a clip that another has
+    made meanwhile, so that at most a race's few clips are computed twice."""
     cache = FeatureCache(cache_folder)
     todo = [(name, job) for name, job in clips.items() if overwrite or not cache.intact(name)]
     damaged = [name for name, _job in todo if cache.has(name)] if not overwrite else []
@@ -201,19 +208,21 @@ def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, 
         print(f"  {len(damaged)} cached file(s) are damaged (e.g. {cache.path(damaged[0])}); computing them again")
     if not todo:
         return {}
+    random.Random(os.getpid()).shuffle(todo)
     os.makedirs(cache_folder, exist_ok=True)
     workers = workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(todo) // 8 or 1))
     progress = Progress(len(todo), label) if show_progress else None
     extractor = LogMel(settings)  # built once here; workers get a copy, so they never import librosa
+    init = (extractor, cache_folder, augmentation, not overwrite)
     if workers == 1:
-        _init_worker(extractor, cache_folder, augmentation)
+        _init_worker(*init)
         return _collect(map(_extract_one, todo), progress)
     import multiprocessing
     # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive a fork.
     ctx = multiprocessing.get_context("spawn")
     with _single_threaded_blas():
-        pool = ctx.Pool(workers, initializer=_init_pool_worker, initargs=(extractor, cache_folder, augmentation))
+        pool = ctx.Pool(workers, initializer=_init_pool_worker, initargs=init)
     with pool:
         return _collect(pool.imap_unordered(_extract_one, todo, chunksize=16), progress)
 
@@ -236,10 +245,14 @@ def _single_threaded_blas():
 
 
 def _collect(results, progress):
-    failures = {}
-    for name, error in results:
+    failures, elsewhere = {}, 0
+    for name, error, computed in results:
         if error:
             failures[name] = error
+        elsewhere += not computed
         if progress:
             progress.update()
+    if elsewhere and progress:
+        print(f"  {progress.label}: {progress.total - elsewhere} computed here, {elsewhere} made meanwhile by "
+              "another process sharing the cache")
     return failures

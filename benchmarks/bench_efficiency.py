@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Training cost of parameter sets side by side, and one fold per core against one fold on every core.
+
+    python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,vgg7_small,low_complexity]
+        [--fold 4] [--epochs 2] [--parallel_set low_complexity]
+
+Each set trains through the project's own loop (trainer.train_fold, the set's whole recipe: its model,
+batch size, spectrogram augmentation, mixup, optimizer and precision policy) on the normalized features of
+one fold's training clips, for one warm-up epoch and `--epochs` timed ones. The cost of a set is its time per
+epoch times its epochs; the ratio is against the first set, measured in the same run. Then the last part:
+`--parallel_set` trained by two processes at once, each on its own core with one thread, against one process
+using every core: the folds' throughput of the two ways of running a cross-validation on this machine.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from _common import ROOT, machine, parser
+
+
+def fold_features(dataset_path, fold, params):
+    from bench_training import prepared_fold
+    _dataset, (x, y), _val, _test = prepared_fold(dataset_path, fold, params)
+    return x, y
+
+
+def samples_per_second(set_id, dataset_path, fold, epochs, threads=0):
+    """Train one set's recipe for 1 + `epochs` epochs; its throughput over the timed ones."""
+    from esc50_baseline import config
+    from esc50_baseline.training import runtime, trainer
+    from esc50_baseline.models.builder import build_model
+    from bench_training import epoch_timer
+    import tensorflow as tf
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    params = config.Parameters(os.path.join(ROOT, "task_esc50.yaml")).resolve(set_id)
+    x, y = fold_features(dataset_path, fold, params)
+    learner = dict(params["learner"], epochs=1 + epochs, verbose=0)
+    runtime.setup(0, params["general"]["deterministic"], learner["mixed_precision"])
+    n_classes = int(y.max()) + 1
+    model = build_model(learner, x.shape[1:], n_classes)
+    timer = epoch_timer()
+    with tempfile.TemporaryDirectory() as logs:
+        trainer.train_fold(model, x, y, x[:0], y[:0], n_classes, learner, 0, logs, extra_callbacks=[timer])
+    return len(x) / float(np.mean(timer.times[1:])), len(x), params["learner"]["epochs"]
+
+
+def child(args):
+    """One measurement in a process of its own (for the parallel comparison): prints JSON."""
+    rate, n, epochs = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads)
+    print(json.dumps({"rate": rate, "clips": n, "epochs": epochs}))
+
+
+def run_child(set_id, args, threads, core=None):
+    command = [sys.executable, os.path.abspath(__file__), "--dataset_path", args.dataset_path, "--child", set_id,
+               "--fold", str(args.fold), "--epochs", str(args.epochs), "--threads", str(threads)]
+    if core is not None:
+        command = ["taskset", "-c", str(core)] + command
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def measured(process):
+    out, _ = process.communicate()
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--sets", default="vgg7,vgg7_small,low_complexity")
+    p.add_argument("--fold", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up epoch)")
+    p.add_argument("--parallel_set", default="low_complexity")
+    p.add_argument("--child", default=None, help=argparse_hidden())
+    p.add_argument("--threads", type=int, default=0, help=argparse_hidden())
+    args = p.parse_args()
+    if args.child:
+        return child(args)
+    print(f"Machine: {machine()}; AMX: {'yes' if 'amx_bf16' in open('/proc/cpuinfo').read() else 'no'}")
+    print(f"\n{'set':<16} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}")
+    first = None
+    for set_id in args.sets.split(","):
+        m = measured(run_child(set_id, args, 0))
+        rate, n, epochs = m["rate"], m["clips"], m["epochs"]
+        cost = n / rate * epochs
+        first = first or cost
+        print(f"{set_id:<16} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x",
+              flush=True)
+    cores = os.cpu_count() or 1
+    if cores >= 2 and args.parallel_set:
+        one = measured(run_child(args.parallel_set, args, 0))["rate"]
+        started = time.perf_counter()
+        pair = [run_child(args.parallel_set, args, 1, core) for core in range(2)]
+        rates = [measured(process)["rate"] for process in pair]
+        print(f"\n{args.parallel_set}: one process on all {cores} cores {one:.1f} samples/s; two processes, one core "
+              f"and one thread each, {rates[0]:.1f} + {rates[1]:.1f} = {sum(rates):.1f} samples/s together "
+              f"({sum(rates) / one:.2f}x; {time.perf_counter() - started:.0f} s)")
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()
