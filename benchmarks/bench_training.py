@@ -31,7 +31,8 @@ def prepared_fold(dataset_path, fold, params):
     train, val = validation_split(dataset.train(fold), params["learner"]["validation_amount"], params["general"]["seed"] + fold)
     test = dataset.test(fold)
     norm = Normalizer.fit(cache.load_many([c.filename for c in train]))
-    load = lambda clips: norm(cache.load_many([c.filename for c in clips]))
+    shape = norm.mean.shape + (cache.load(train[0].filename).shape[1],)
+    load = lambda clips: norm(cache.load_many([c.filename for c in clips])) if clips else np.zeros((0,) + shape, np.float32)
     return dataset, (load(train), dataset.target_index(train)), (load(val), dataset.target_index(val)), \
         (load(test), dataset.target_index(test))
 

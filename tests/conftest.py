@@ -55,8 +55,13 @@ def tiny_dataset(tmp_path):
     return str(root)
 
 
-@pytest.fixture
-def defaults():
+def shipped_defaults():
+    """The `defaults` section of the shipped task_esc50.yaml."""
     import yaml
     with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
         return yaml.safe_load(f)["defaults"]
+
+
+@pytest.fixture
+def defaults():
+    return shipped_defaults()

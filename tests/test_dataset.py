@@ -82,6 +82,36 @@ def test_select_folds():
         select_folds([1, 2, 3, 4], [5])
 
 
+def test_the_normalization_stage_fits_on_the_fold_s_training_clips_only(tmp_path, defaults):
+    """Clips of each fold at another level: the statistics of fold 2 are those of its training clips
+    (folds 1 and 3, less the validation clips), not of all clips and not of the test fold."""
+    import soundfile as sf
+    from esc50_baseline import stages
+    from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, extract_to_cache
+    root = str(tmp_path / "d")
+    rows = make_dataset(root, n_classes=2, n_folds=3, per_fold=3, seconds=5.0)
+    for row in rows:  # fold k: k times as loud
+        path = os.path.join(root, "audio", row["filename"])
+        y, fs = sf.read(path)
+        sf.write(path, y * row["fold"] / 3, fs, subtype="FLOAT")
+    dataset = Dataset(root)
+    params = dict(defaults, general=dict(defaults["general"], seed=0), learner=dict(defaults["learner"], validation_amount=0.2))
+    paths = {"features": str(tmp_path / "features"), "normalization": str(tmp_path / "norm")}
+    extract_to_cache({c.filename: dataset.audio_path(c) for c in dataset.clips},
+                     FeatureSettings.from_params(params["feature_extractor"]), paths["features"], show_progress=False)
+    ctx = stages.RunContext(params=params, dataset=dataset, folds=[2], paths=paths)
+    stages.do_feature_normalization(ctx)
+    train, validation, test = ctx.split(2)
+    assert validation and {c.fold for c in train} == {1, 3} and {c.fold for c in test} == {2}
+    cache = FeatureCache(paths["features"])
+    expected = cache.load_many([c.filename for c in train]).astype(np.float64)
+    saved = Normalizer.load(ctx.norm_path(2))
+    np.testing.assert_allclose(saved.mean, expected.mean(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(saved.std, expected.std(axis=(0, 2)), rtol=1e-5)
+    everything = cache.load_many([c.filename for c in dataset.clips]).astype(np.float64)
+    assert np.abs(saved.mean - everything.mean(axis=(0, 2))).min() > 0.02  # the test fold would shift every band
+
+
 def test_normalization_uses_training_folds_only():
     rng = np.random.default_rng(0)
     train = rng.normal(2.0, 3.0, size=(30, 4, 10))

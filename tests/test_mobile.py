@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import shipped_defaults
 from esc50_baseline.training import runtime, trainer
 from esc50_baseline.models.builder import build_model
 from esc50_baseline.models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_size_report
@@ -64,11 +65,7 @@ def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defa
 
 @pytest.fixture(scope="module")
 def trained_tiny(tmp_path_factory):
-    import os
-    import yaml
-    from conftest import ROOT
-    with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
-        defaults = yaml.safe_load(f)["defaults"]
+    defaults = shipped_defaults()
     runtime.setup(0)
     rng = np.random.default_rng(0)
     x, y = textures(20, rng)

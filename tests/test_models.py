@@ -44,6 +44,27 @@ def test_explicit_layer_list(defaults):
         build_model(dict(learner, layers=[{"class_name": "Conv9D"}]), (40, 251), 7)
 
 
+@pytest.mark.parametrize("family, params_in_readme, macs_in_readme", [("vgg7", 1_178_066, 415.4e6),
+                                                                      ("vgg7_small", 108_802, 52.3e6)])
+def test_vgg_families_by_an_independent_formula(defaults, family, params_in_readme, macs_in_readme):
+    """The default and the small set's networks: 3x3 conv-BN-ReLU layers with 2x2 max pools after the 1st,
+    3rd and 5th, global average pooling and a dense softmax, counted here from the filter list alone."""
+    spec = defaults["learner"]["families"][family]
+    model = build_model(dict(defaults["learner"], model=family), (40, 251), 50)
+    freq, time, channels, macs, params = 40, 251, 1, 0, 0
+    for i, filters in enumerate(spec["filters"], start=1):
+        macs += freq * time * filters * 9 * channels
+        params += 9 * channels * filters + 4 * filters  # no conv bias; batch norm: gamma, beta, mean, variance
+        channels = filters
+        if i in spec["pools"]:
+            freq, time = freq // 2, time // 2
+    macs += channels * 50
+    params += channels * 50 + 50
+    report = keras_size_report(model)["total"]
+    assert report["macs"] == macs and model.count_params() == params == params_in_readme
+    assert abs(macs - macs_in_readme) < 0.05e6  # the README's Models table
+
+
 def test_cnn3_macs_and_dcase_size_by_hand(defaults):
     model = build_model(defaults["learner"], (40, 251), 50)
     report = keras_size_report(model)

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, make_dataset
+from conftest import ROOT, make_dataset, shipped_defaults
 from esc50_baseline.training import runtime, trainer
 from esc50_baseline.models.builder import build_model
 from esc50_baseline.tflite.convert import FORMATS, convert
@@ -17,9 +17,7 @@ from test_training import separable, small_learner
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    import yaml
-    with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
-        defaults = yaml.safe_load(f)["defaults"]
+    defaults = shipped_defaults()
     runtime.setup(0)
     rng = np.random.default_rng(0)
     x, y = separable(20, 4, rng)

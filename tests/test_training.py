@@ -48,6 +48,8 @@ def test_same_seed_same_weights_on_cpu(defaults, tmp_path):
     second = fit(defaults, tmp_path / "b", seed=5)[0].get_weights()
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+    other = fit(defaults, tmp_path / "c", seed=6)[0].get_weights()  # code that ignored the seed would pass above
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other))
 
 
 def test_model_saved_atomically_and_reloads(defaults, tmp_path):
@@ -60,6 +62,44 @@ def test_model_saved_atomically_and_reloads(defaults, tmp_path):
     x = np.zeros((1, 40, 50), np.float32)
     np.testing.assert_allclose(trainer.predict(keras.models.load_model(path), x), trainer.predict(model, x),
                                rtol=1e-6)
+    # a save cut off half-way (here: the disk fills after 1000 bytes) leaves the old model whole, and no temporary file
+    good = open(path, "rb").read()
+    other = build_model(learner, (40, 50), 4)
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 1000:
+                raise OSError(28, "No space left on device")
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+    import builtins
+    from esc50_baseline.errors import UserError
+
+    def cut_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return FullDisk(f) if "w" in mode and str(file).endswith(".keras") else f
+    builtins.open = cut_open
+    try:
+        with pytest.raises(UserError, match="is full"):
+            trainer.save_model_atomic(other, path)
+    finally:
+        builtins.open = real_open
+    assert open(path, "rb").read() == good
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.keras"]
 
 
 import pytest
