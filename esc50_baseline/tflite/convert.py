@@ -1,6 +1,8 @@
 """Keras model -> TFLite flatbuffer in four formats: float32, float16, dynamic-range int8, full int8."""
 import contextlib
 import io
+import signal
+import threading
 import warnings
 
 import numpy as np
@@ -48,10 +50,30 @@ def convert(model, fmt, representative=None, strip_strings=True):
     elif fmt != "float32":
         raise ValueError(f"unknown TFLite format {fmt!r}; use one of {', '.join(FORMATS)}")
     # The converter prints the traced signature and calibration notices; none of it is for the user.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native_output((1, 2)):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native_output((1, 2)), \
+            signals_deferred():
         warnings.simplefilter("ignore")
         flatbuffer = converter.convert()
     return _strip_strings(flatbuffer) if strip_strings else flatbuffer
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C and SIGTERM wait until the block is done, then stop the run as usual. An interrupt raised in the
+    middle of the converter (C++ calling back into Python) once ended a test run with SIGSEGV instead."""
+    received = []
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals
+        return
+    handlers = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) != signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt(received[0])
 
 
 def _strip_strings(flatbuffer):
