@@ -1,12 +1,43 @@
-"""Result files: probability and result tables (pandas CSV) and YAML, always written to a temporary name
-and then renamed; reading one back tells a damaged file from a good one."""
+"""Result and state files: probability and result tables (pandas CSV), YAML, and named arrays (.npz),
+always written to a temporary name and then renamed; reading one back tells a damaged file from a good one."""
 import io
 
 import numpy as np
 import yaml
 
+from .atomic import write_bytes as atomic_write_bytes
 from .atomic import write_text as atomic_write_text
 from .errors import DamagedFile
+
+
+def intact(read, *args):
+    """True when `read(*args)` gives back what was written: the file is there and not damaged."""
+    try:
+        read(*args)
+        return True
+    except (DamagedFile, OSError):
+        return False
+
+
+def write_arrays(path, **arrays):
+    """Named arrays as one .npz file."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_arrays(path, required=()):
+    """{name: array} of an .npz file, every member read, so every member's CRC-32 checked (an .npz is a zip);
+    DamagedFile when it is not the whole archive that was written, or lacks a `required` array."""
+    try:
+        with np.load(path) as data:
+            arrays = {key: data[key] for key in data.files}
+    except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
+        raise DamagedFile(path, str(e) or type(e).__name__) from None
+    missing = [key for key in required if key not in arrays]
+    if missing:
+        raise DamagedFile(path, f"it lacks {', '.join(missing)}")
+    return arrays
 
 
 def write_table(path, table, float_format=None):
@@ -50,11 +81,7 @@ def read_probabilities(path, labels, filenames=None):
 
 
 def probabilities_intact(path, labels, filenames=None):
-    try:
-        read_probabilities(path, labels, filenames)
-        return True
-    except DamagedFile:
-        return False
+    return intact(read_probabilities, path, labels, filenames)
 
 
 def write_yaml(path, data):

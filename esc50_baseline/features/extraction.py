@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
+from .. import results_io
 from ..atomic import write_bytes as atomic_write_bytes
 from ..errors import DamagedFile
 from ..data.audio import AudioError, read_clip
@@ -145,11 +146,7 @@ class FeatureCache:
 
     def intact(self, filename):
         """True when the entry exists and reads back as written."""
-        try:
-            self.load(filename)
-            return True
-        except (OSError, DamagedFile):
-            return False
+        return results_io.intact(self.load, filename)
 
     def load_many(self, filenames):
         return np.stack([self.load(f) for f in filenames])

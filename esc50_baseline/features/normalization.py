@@ -1,8 +1,7 @@
 """Per-mel-band mean and standard deviation, fitted on one fold's training clips only."""
 import numpy as np
 
-from ..atomic import atomic_path
-from ..errors import DamagedFile
+from .. import results_io
 
 
 class Normalizer:
@@ -21,23 +20,14 @@ class Normalizer:
         return ((features - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
 
     def save(self, path):
-        with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as f:
-            np.savez(f, mean=self.mean, std=self.std)
+        results_io.write_arrays(path, mean=self.mean, std=self.std)
 
     @classmethod
     def load(cls, path):
-        """The saved statistics; DamagedFile when the file is not the complete archive that was written
-        (an .npz is a zip: every member carries a CRC-32, checked as it is read)."""
-        try:
-            with np.load(path) as data:
-                return cls(data["mean"], data["std"])
-        except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
-            raise DamagedFile(path, str(e) or type(e).__name__) from None
+        """The saved statistics; DamagedFile when the file is not the whole archive that was written."""
+        arrays = results_io.read_arrays(path, required=("mean", "std"))
+        return cls(arrays["mean"], arrays["std"])
 
     @classmethod
     def intact(cls, path):
-        try:
-            cls.load(path)
-            return True
-        except DamagedFile:
-            return False
+        return results_io.intact(cls.load, path)

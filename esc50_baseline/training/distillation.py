@@ -17,7 +17,7 @@ import os
 import keras
 import numpy as np
 
-from ..atomic import atomic_path
+from .. import results_io
 from ..errors import DamagedFile
 
 FLOOR = 1e-7  # as Keras clips probabilities for its crossentropy
@@ -74,18 +74,13 @@ class TeacherTargets:
 
     def load(self, fold, names):
         path = self.path(fold)
-        try:
-            with np.load(path) as data:
-                saved = {key: data[key] for key in data.files}
-        except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
-            raise DamagedFile(path, str(e) or type(e).__name__) from None
+        saved = results_io.read_arrays(path, required=("names", "clips", "copies"))
         if saved["names"].tolist() != list(names):
             raise DamagedFile(path, "it holds other clips than this fold's training clips")
         return saved["clips"], saved["copies"]
 
     def save(self, fold, names, clips, copies):
-        with atomic_path(self.path(fold), ".npz") as tmp, open(tmp, "wb") as f:
-            np.savez(f, names=np.array(names), clips=clips, copies=copies)
+        results_io.write_arrays(self.path(fold), names=np.array(names), clips=clips, copies=copies)
 
     def get(self, fold, names, compute):
         """(clips, copies) probabilities: from the cache, or `compute()`d and cached."""

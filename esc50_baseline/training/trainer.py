@@ -6,7 +6,6 @@ state, the best-epoch keeper's state and the history. Each epoch's shuffling is 
 and the epoch number only, so a resumed run continues exactly where the interrupted one was: on CPU the
 final weights are the same as those of an uninterrupted run.
 """
-import io
 import json
 import os
 import zipfile
@@ -14,9 +13,8 @@ import zipfile
 import numpy as np
 
 from ..atomic import atomic_path
-from ..errors import UserError
-from ..atomic import write_bytes as atomic_write_bytes
-from ..results_io import write_csv
+from ..errors import DamagedFile, UserError
+from ..results_io import read_arrays, write_arrays, write_csv
 
 
 def one_hot(indices, n_classes):
@@ -104,21 +102,18 @@ class Checkpoint:
         arrays.update({f"best_{i}": w for i, w in enumerate(keeper.best_weights or [])})
         state = {"epoch": epoch, "history": history, "best": keeper.best, "best_epoch": keeper.best_epoch}
         arrays["state"] = np.array(json.dumps(state))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write_bytes(self.path, buffer.getvalue())
+        write_arrays(self.path, **arrays)
 
     def restore(self, model, keeper):
         """Load the state into a freshly built, compiled model; returns (epochs done, history)."""
         if not os.path.exists(self.path):
             return 0, {}
         try:  # read (and so CRC-check) every array before assigning any
-            with np.load(self.path) as data:
-                arrays = {key: data[key] for key in data.files}
-            state = json.loads(str(arrays["state"]))
-        except Exception as e:  # noqa: BLE001  (zipfile meets damage with a dozen exception types)
-            print(f"  {self.path} is damaged ({e or type(e).__name__}); training starts over")
+            arrays = read_arrays(self.path, required=("state",))
+        except DamagedFile as e:
+            print(f"  {e}; training starts over")
             return 0, {}
+        state = json.loads(str(arrays["state"]))
         model.optimizer.build(model.trainable_variables)
         if not self._fits(arrays, model):
             print(f"  {self.path} was written by a different model or optimizer; training starts over")
