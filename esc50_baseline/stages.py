@@ -192,7 +192,8 @@ def do_learning(ctx):
         # Seeding per fold makes a fold's result independent of which other folds run (--folds).
         print("  " + runtime.setup(fold_seed(general["seed"], fold), general["deterministic"], learner["mixed_precision"]))
         normalizer = ctx.normalizer(fold)
-        train, validation, _test = ctx.split(fold)
+        train, validation, test = ctx.split(fold)
+        write_split(ctx.path("learner", f"split_fold_{fold}.csv"), train, validation, test)
         x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
         copies = ctx.augmented_features(train)
         copies = normalizer(copies) if copies is not None else None
@@ -219,6 +220,14 @@ def do_learning(ctx):
                                   f"{ctx.params['set_id']}, fold {fold}")
         kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
         print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s, kept {kept}")
+
+
+def write_split(path, train, validation, test):
+    """Which clips one fold trained, validated and tested on, so that a reader can check the split."""
+    results_io.write_csv(path, ["filename", "fold", "src_file", "category", "role"],
+                         [[c.filename, c.fold, c.src_file, c.category, role]
+                          for role, clips in (("train", train), ("validation", validation), ("test", test))
+                          for c in clips])
 
 
 def teacher_targets(ctx, fold, train, validation):

@@ -19,8 +19,9 @@ def class_signal(target, n, fs, rng):
     return y + 0.01 * rng.standard_normal(n)
 
 
-def make_dataset(root, n_classes=3, n_folds=2, per_fold=2, seconds=5.0, fs=44100, seed=0, names=None):
-    """Write root/audio/*.wav and root/meta/esc50.csv; returns the csv rows."""
+def make_dataset(root, n_classes=3, n_folds=2, per_fold=2, seconds=5.0, fs=44100, seed=0, names=None, takes=1):
+    """Write root/audio/*.wav and root/meta/esc50.csv; returns the csv rows. Clips of one class and fold
+    come `takes` at a time from one source recording (src_file), as ESC-50's takes A, B, C do."""
     rng = np.random.default_rng(seed)
     os.makedirs(os.path.join(root, "audio"), exist_ok=True)
     os.makedirs(os.path.join(root, "meta"), exist_ok=True)
@@ -29,13 +30,13 @@ def make_dataset(root, n_classes=3, n_folds=2, per_fold=2, seconds=5.0, fs=44100
     for fold in range(1, n_folds + 1):
         for target in range(n_classes):
             for i in range(per_fold):
-                src = f"{fold}{target:02d}{i:02d}"
-                name = f"{fold}-{src}-A-{target}.wav"
+                src, take = f"{fold}{target:02d}{i // takes:02d}", "ABCDEFGH"[i % takes]
+                name = f"{fold}-{src}-{take}-{target}.wav"
                 y = class_signal(target, n, fs, rng)
                 sf.write(os.path.join(root, "audio", name), (y * 32767).astype(np.int16), fs, subtype="PCM_16")
                 label = names[target] if names else f"class_{target}"
                 rows.append({"filename": name, "fold": fold, "target": target, "category": label,
-                             "esc10": str(target % 2 == 0), "src_file": src, "take": "A"})
+                             "esc10": str(target % 2 == 0), "src_file": src, "take": take})
     write_meta(root, rows)
     return rows
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from esc50_baseline.training import runtime  # noqa: F401
 from esc50_baseline.features.spectrogram_augmentation import augment
@@ -7,7 +8,7 @@ OFF = {"time_shift": 0, "freq_masks": 0, "freq_mask_width": 8, "time_masks": 0, 
        "mixup_alpha": 0.0}
 
 
-def batch(n=6, mels=12, frames=30):
+def batch(n=16, mels=12, frames=30):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, mels, frames, 1)).astype(np.float32) + 5.0  # no zeros of its own
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
@@ -20,34 +21,67 @@ def run(settings, seed=(1, 2)):
     return x, y, np.asarray(ax), np.asarray(ay)
 
 
-def test_time_shift_rolls_each_clip_within_the_bound():
+def test_time_shift_rolls_each_clip_by_its_own_amount_within_the_bound():
     x, y, ax, ay = run({"time_shift": 4})
+    shifts = []
     for original, shifted in zip(x, ax):
         matches = [s for s in range(-4, 5) if np.array_equal(np.roll(original, s, axis=1), shifted)]
         assert len(matches) == 1
+        shifts += matches
+    # 16 draws from -4..4: both directions occur, and the clips are not all shifted alike
+    assert min(shifts) < 0 < max(shifts) and len(set(shifts)) >= 4
     np.testing.assert_array_equal(ay, y)
 
 
-def test_masks_zero_whole_bands_no_wider_than_allowed():
-    x, _, ax, _ = run({"freq_masks": 2, "freq_mask_width": 3, "time_masks": 1, "time_mask_width": 5})
+def masked(clip):
+    """(rows, columns) that are zero across the whole clip."""
+    return np.where((clip == 0).all(axis=1))[0], np.where((clip == 0).all(axis=0))[0]
+
+
+def runs_of(indices):
+    """Lengths of the runs of consecutive indices."""
+    return [len(run) for run in np.split(indices, np.where(np.diff(indices) != 1)[0] + 1) if len(run)]
+
+
+@pytest.mark.parametrize("axis", ["freq", "time"])
+def test_each_mask_kind_zeroes_whole_bands_of_its_own_axis_no_wider_than_allowed(axis):
+    width = 3 if axis == "freq" else 5
+    x, _, ax, _ = run({f"{axis}_masks": 1, f"{axis}_mask_width": width})
+    widths = []
     for clip in ax[..., 0]:
-        zero_rows = np.where((clip == 0).all(axis=1))[0]
-        zero_cols = np.where((clip == 0).all(axis=0))[0]
-        assert len(zero_rows) <= 2 * 3 and len(zero_cols) <= 5
-        untouched = np.ix_(np.setdiff1d(np.arange(12), zero_rows), np.setdiff1d(np.arange(30), zero_cols))
+        rows, cols = masked(clip)
+        bands, other = (rows, cols) if axis == "freq" else (cols, rows)
+        assert len(other) == 0  # the other axis is untouched
+        assert len(runs_of(bands)) <= 1 and len(bands) <= width  # one contiguous band
+        untouched = np.ix_(np.setdiff1d(np.arange(12), rows), np.setdiff1d(np.arange(30), cols))
         assert (clip[untouched] != 0).all()  # only whole bands are masked
-    assert (ax == 0).any()
+        widths.append(len(bands))
+    assert max(widths) > 0 and len(set(widths)) > 1  # widths are drawn per clip
+
+
+def test_two_masks_of_both_kinds_stay_within_their_total_width():
+    x, _, ax, _ = run({"freq_masks": 2, "freq_mask_width": 3, "time_masks": 2, "time_mask_width": 5})
+    for clip in ax[..., 0]:
+        rows, cols = masked(clip)
+        assert len(rows) <= 2 * 3 and len(cols) <= 2 * 5 and len(runs_of(rows)) <= 2 and len(runs_of(cols)) <= 2
+    assert any(len(masked(c)[0]) for c in ax[..., 0]) and any(len(masked(c)[1]) for c in ax[..., 0])
 
 
 def test_mixup_mixes_inputs_and_labels_alike():
     x, y, ax, ay = run({"mixup_alpha": 0.4})
     np.testing.assert_allclose(ay.sum(axis=1), 1.0, rtol=1e-6)
     partner = x[::-1]
+    lams = []
     for i in range(len(x)):
         # x_i = lam * x_i + (1 - lam) * x_partner: recover lam from one value, check it everywhere
         lam = (ax[i, 0, 0, 0] - partner[i, 0, 0, 0]) / (x[i, 0, 0, 0] - partner[i, 0, 0, 0])
         np.testing.assert_allclose(ax[i], lam * x[i] + (1 - lam) * partner[i], rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(ay[i], lam * y[i] + (1 - lam) * y[::-1][i], rtol=1e-4, atol=1e-4)
+        lams.append(lam)
+    lams = np.array(lams)
+    # Beta(0.4, 0.4) weights: in [0, 1], one per clip, and most clips really mixed
+    assert (lams >= -1e-4).all() and (lams <= 1 + 1e-4).all()
+    assert np.mean((lams > 0.02) & (lams < 0.98)) >= 0.5 and np.ptp(lams) > 0.3
 
 
 def test_same_seed_same_augmentation():

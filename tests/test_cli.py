@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -33,7 +35,16 @@ def test_quick_set_end_to_end_then_cached(cli_dataset, tmp_path):
     results = list((tmp_path / "system" / "evaluator").glob("quick_*/results.yaml"))
     assert len(results) == 1
     data = yaml.safe_load(results[0].read_text())
-    assert data["folds"] == [3] and 0.0 <= data["overall"]["accuracy"] <= 1.0
+    # the reported figures are those of the written predictions, recomputed here from the CSV
+    predictions = pd.read_csv(next((tmp_path / "system" / "recognizer").glob("*/res_fold_3.csv")))
+    assert len(predictions) == 9 and set(predictions["filename"].str[:2]) == {"3-"}
+    true_probability = predictions.apply(lambda row: row[row["true_label"]], axis=1)
+    assert data["folds"] == [3]
+    assert data["overall"]["accuracy"] == pytest.approx((predictions["true_label"] == predictions["predicted_label"]).mean())
+    assert data["overall"]["logloss"] == pytest.approx(-np.log(true_probability).mean(), rel=1e-4)
+    # the three synthetic classes take ESC-50 targets 0-2, all of them animals: one category row, the overall figures
+    category = out[out.index("Category"):].splitlines()[2].split("|")
+    assert category[0].strip() == "Animals" and category[-1].strip() == f"{100 * data['overall']['accuracy']:.1f}%"
     for name in ("confusion_matrix.csv", "confusion_matrix.png", "class_metrics.csv", "tables.txt"):
         assert (results[0].parent / name).exists()
     second = run(args, tmp_path)
@@ -45,15 +56,15 @@ def test_quick_set_end_to_end_then_cached(cli_dataset, tmp_path):
     assert "trained model cached" in shifted.stdout and "predictions cached" not in shifted.stdout
     shown = run(["--show_results", "--param", f"path.application={tmp_path / 'system'}"], tmp_path)
     assert "quick" in shown.stdout and "%" in shown.stdout
-    check_predict(cli_dataset, args, tmp_path)
+    check_predict(cli_dataset, args, tmp_path, predictions)
 
 
-def check_predict(dataset, args, tmp_path):
-    """--predict with the model the run above trained: a folder (one file unreadable) and a long file."""
+def check_predict(dataset, args, tmp_path, predictions):
+    """--predict with the model the run above trained: a folder (one file unreadable) and a long file.
+    On test clips of fold 3 it says what the testing stage wrote for them."""
     import json
-    import numpy as np
     import soundfile as sf
-    clips = sorted(os.listdir(os.path.join(dataset, "audio")))[:3]
+    clips = sorted(name for name in os.listdir(os.path.join(dataset, "audio")) if name.startswith("3-"))[:3]
     folder = tmp_path / "to_classify"
     folder.mkdir()
     for name in clips[:2]:
@@ -62,6 +73,16 @@ def check_predict(dataset, args, tmp_path):
     table = run(args + ["--predict", str(folder)], tmp_path)
     assert table.returncode == 0, table.stderr
     assert clips[0] in table.stdout and "broken.wav" in table.stdout and "error:" in table.stdout
+    listed = run(args + ["--predict", str(folder), "--json", "--top_k", "3"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    by_name = predictions.set_index("filename")
+    answered = {os.path.basename(entry["file"]): entry for entry in json.loads(listed.stdout)["files"]
+                if "top" in entry}
+    assert sorted(answered) == clips[:2]
+    for name, entry in answered.items():
+        assert entry["top"][0]["label"] == by_name.loc[name, "predicted_label"]
+        for guess in entry["top"]:
+            assert guess["probability"] == pytest.approx(by_name.loc[name, guess["label"]], abs=1e-5)
     # 15 s, stereo, 22.05 kHz: three 5 s windows
     audio = np.concatenate([sf.read(os.path.join(dataset, "audio", name))[0] for name in clips])
     long_file = str(tmp_path / "long.wav")
@@ -164,3 +185,34 @@ def test_waveform_copies_and_no_validation_split(cli_dataset, tmp_path):
     cached = list((system / "features_augmented").glob("*/*.npy"))
     assert len(cached) == 36 and all(".copy" in p.name for p in cached)
     assert "Accuracy" in result.stdout
+
+
+def test_grouped_validation_split_then_overwrite_recomputes_the_same_numbers(tmp_path):
+    """Takes of one recording share a src_file: the validation clips of a real run are whole recordings.
+    --overwrite recomputes every stage (features, model, predictions) and, seeded, gets the same numbers."""
+    root = str(tmp_path / "takes")
+    make_dataset(root, n_classes=3, n_folds=3, per_fold=4, takes=2, seconds=2.0)
+    system = tmp_path / "system"
+    args = ["--dataset_path", root, "--set", "quick", "--param", "learner.epochs=2",
+            "--param", "learner.validation_amount=0.25", "--param", f"path.application={system}"]
+    first = run(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    split = pd.read_csv(next(system.glob("learner/*/split_fold_3.csv")))
+    roles = split.groupby("src_file")["role"].unique()
+    assert (roles.str.len() == 1).all()  # no recording straddles two roles
+    validation = split[split["role"] == "validation"]
+    # a quarter of each class's 8 training clips, and each class's validation clips are one recording's takes
+    assert sorted(validation.groupby("category").size()) == [2, 2, 2]
+    assert (validation.groupby("category")["src_file"].nunique() == 1).all()
+    assert set(split.loc[split["role"] == "test", "fold"]) == {3} and 3 not in set(split.loc[split["role"] != "test", "fold"])
+
+    feature_file = next(system.glob("features/*/*.npy"))
+    model_file = next(system.glob("learner/*/model_fold_3.keras"))
+    predictions = next(system.glob("recognizer/*/res_fold_3.csv"))
+    stamps = [p.stat().st_mtime_ns for p in (feature_file, model_file, predictions)]
+    before = predictions.read_text()
+    again = run(args + ["--overwrite"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Epoch 1/" in again.stdout and "cached" not in again.stdout
+    assert all(p.stat().st_mtime_ns > stamp for p, stamp in zip((feature_file, model_file, predictions), stamps))
+    assert predictions.read_text() == before

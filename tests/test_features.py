@@ -1,7 +1,9 @@
 import os
+import types
 
 import librosa
 import numpy as np
+import pytest
 import scipy.signal
 import soundfile as sf
 
@@ -79,11 +81,51 @@ def test_cache_hit_miss_and_invalidation(tmp_path, defaults):
     np.testing.assert_array_equal(cache.load(first_name), first)
     assert not [f for f in os.listdir(folder) if f.startswith(".tmp-")]  # no temporary files left
 
-    changed = dict(defaults["feature_extractor"], n_mels=64)
-    new_hash = config.stage_hash({"feature_extractor": changed}, "features")
-    assert not folder.endswith(new_hash)  # a changed parameter names a new cache folder
-    assert config.stage_hash({"feature_extractor": dict(defaults["feature_extractor"])}, "features") == \
-        os.path.basename(folder)
+    # a changed parameter: the features stage's folder (as a run names it) changes, and a run there
+    # computes the new features while the old folder stays as it was
+    import utils
+    dataset = types.SimpleNamespace(root=root)
+    params = dict(shipped_params(defaults), feature_extractor=dict(defaults["feature_extractor"], n_mels=64))
+    new_folder = utils.stage_paths(params, dataset)["features"]
+    assert new_folder != utils.stage_paths(shipped_params(defaults), dataset)["features"]
+    extract_to_cache(paths, FeatureSettings.from_params(params["feature_extractor"]), new_folder, workers=1,
+                     show_progress=False)
+    assert FeatureCache(new_folder).load(first_name).shape[0] == 64
+    assert [os.path.getmtime(cache.path(name)) for name in paths] == stamps
+
+
+def shipped_params(defaults, **changes):
+    """The shipped defaults as a run resolves them, with `section.key` changes."""
+    params = {section: dict(value) if isinstance(value, dict) else value for section, value in defaults.items()}
+    params.update(set_id="t", description="")
+    for key, value in changes.items():
+        section, name = key.split(".", 1)
+        params[section] = dict(params[section], **{name: value})
+    return params
+
+
+EVERY_STAGE = {"features", "augmented_features", "normalization", "learner", "recognizer", "tflite"}
+TRAINED = {"learner", "recognizer", "tflite"}
+
+
+@pytest.mark.parametrize("change, stages", [
+    ({"feature_extractor.n_mels": 64}, EVERY_STAGE),
+    ({"general.seed": 7}, EVERY_STAGE - {"features"}),
+    ({"learner.validation_amount": 0.5}, {"normalization"} | TRAINED),
+    ({"learner.epochs": 3}, TRAINED),
+    ({"testing.time_shifts": [0, 5]}, {"recognizer", "tflite"}),
+    ({"tflite.representative_samples": 10}, {"tflite"}),
+    ({"general.workers": 7}, set()),
+    ({"learner.verbose": 0}, set()),
+])
+def test_a_setting_invalidates_the_caches_of_the_stages_that_read_it_and_no_others(defaults, tmp_path, change, stages):
+    import utils
+    dataset = types.SimpleNamespace(root=str(tmp_path))
+    before = utils.stage_paths(shipped_params(defaults), dataset)
+    after = utils.stage_paths(shipped_params(defaults, **change), dataset)
+    assert {stage for stage in EVERY_STAGE if before[stage] != after[stage]} == stages
+    elsewhere = utils.stage_paths(shipped_params(defaults), types.SimpleNamespace(root=str(tmp_path / "copy")))
+    assert all(before[stage] != elsewhere[stage] for stage in EVERY_STAGE)  # another dataset copy: all new
 
 
 def test_parallel_extraction_equals_serial(tmp_path, defaults):

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -99,6 +100,23 @@ def test_tflite_script_end_to_end(tmp_path):
     assert [line.split(",")[1] for line in lines[1:]] == ["keras", "float32", "int8"]
     keras_row, float_row = lines[1].split(","), lines[2].split(",")
     assert float(float_row[6]) == 1.0 and float(float_row[4]) == float(keras_row[4])
+    # the int8 row is the int8 model's predictions of fold 2's clips, as written, recomputed here
+    import pandas as pd
+    int8 = pd.read_csv(next((tmp_path / "s" / "tflite").glob("*/res_fold_2_int8.csv")))
+    assert len(int8) == 9 and (int8["filename"].str[:2] == "2-").all()
+    int8_row = lines[3].split(",")
+    assert float(int8_row[4]) == pytest.approx((int8["true_label"] == int8["predicted_label"]).mean(), abs=1e-4)
+    assert "int8" in result.stdout.split("TFLite comparison")[0]  # its DCASE tables come before the comparison
+    # --predict_format int8 runs that model on a user's file and says what the testing stage said
+    clip = int8["filename"][0]
+    predicted = subprocess.run([sys.executable, os.path.join(ROOT, "task_esc50.py")] + args[2:-4] + [
+        "--predict", os.path.join(root, "audio", clip), "--predict_format", "int8", "--json", "--top_k", "3"],
+        capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert predicted.returncode == 0, predicted.stderr
+    answer = json.loads(predicted.stdout)
+    assert answer["format"] == "int8" and answer["models"][0].endswith("model_fold_2_int8.tflite")
+    for guess in answer["files"][0]["top"]:
+        assert guess["probability"] == pytest.approx(int8.loc[0, guess["label"]], abs=1e-5)
 
 
 def test_recurrent_family_converts_unrolled_and_matches_keras(defaults, tmp_path):

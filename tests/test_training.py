@@ -242,25 +242,39 @@ def test_bfloat16_training_skips_a_non_finite_step(defaults, tmp_path):
     runtime.setup(0)
 
 
-def test_checkpoint_of_another_optimizer_is_not_restored(defaults, tmp_path):
-    """A checkpoint written under float32 (plain Adam) is ignored by a bfloat16 run (loss-scale optimizer)."""
+def test_checkpoint_of_another_optimizer_is_not_restored(defaults, tmp_path, capsys):
+    """A checkpoint written under float32 (plain Adam) resumes a float32 run but is ignored by a bfloat16
+    run (loss-scale optimizer), which trains from its first epoch."""
     import keras
 
-    class StopAfterFirstEpoch(keras.callbacks.Callback):
+    class Epochs(keras.callbacks.Callback):
+        def __init__(self, stop_after_first=False):
+            super().__init__()
+            self.started, self.stop_after_first = [], stop_after_first
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started.append(epoch + 1)
+
         def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = True
+            self.model.stop_training = self.stop_after_first
 
     x, y = separable(4, 4, np.random.default_rng(0))
     learner = small_learner(defaults, epochs=2)
-    runtime.setup(0)
-    model = build_model(learner, x.shape[1:], 4)
-    trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "a"),
-                        checkpoint_path=str(tmp_path / "c.npz"), extra_callbacks=[StopAfterFirstEpoch()])
-    assert (tmp_path / "c.npz").exists()
-    runtime.setup(0, mixed_precision="mixed_bfloat16")
-    model = build_model(learner, x.shape[1:], 4)
-    history, _best_epoch, _best = trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "b"),
-                                                      checkpoint_path=str(tmp_path / "c.npz"))
-    assert len(history["loss"]) == 2  # both epochs trained, none restored
-    runtime.setup(0)
 
+    def train(folder, precision, checkpoint, stop_after_first=False):
+        runtime.setup(0, mixed_precision=precision)
+        epochs = Epochs(stop_after_first)
+        model = build_model(learner, x.shape[1:], 4)
+        trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / folder),
+                           checkpoint_path=str(tmp_path / checkpoint), extra_callbacks=[epochs])
+        return epochs.started
+
+    try:
+        assert train("a", "float32", "c.npz", stop_after_first=True) == [1]
+        (tmp_path / "copy.npz").write_bytes((tmp_path / "c.npz").read_bytes())
+        assert train("b", "float32", "copy.npz") == [2]  # the same optimizer resumes at epoch 2
+        capsys.readouterr()
+        assert train("c", "mixed_bfloat16", "c.npz") == [1, 2]  # another optimizer starts over
+        assert "written by a different model or optimizer" in capsys.readouterr().out
+    finally:
+        runtime.setup(0)

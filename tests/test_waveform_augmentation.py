@@ -39,11 +39,21 @@ def test_pitch_shift_moves_the_tone_within_the_range_and_keeps_length():
     assert 0.05 < abs(semitones) <= 2.1
 
 
-def test_stretch_keeps_length_and_pitch():
-    y = tone(440)
-    out = wa.augment(y, None, [0, 1, 1], settings(stretch=(0.8, 0.8)), FS)
-    assert len(out) == len(y)
-    assert abs(peak_hz(out[:FS // 2]) - 440) < 5
+def onset_s(y, frame=160):
+    """The first 10 ms frame whose RMS reaches half the loudest frame's, in seconds."""
+    envelope = np.sqrt(np.mean(y[:len(y) // frame * frame].reshape(-1, frame) ** 2, axis=1))
+    return np.argmax(envelope >= 0.5 * envelope.max()) * frame / FS
+
+
+def test_stretch_moves_events_in_time_and_keeps_length_and_pitch():
+    t = np.arange(2 * FS) / FS
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) * (t >= 1.0)).astype(np.float32)  # silence, then a tone at 1 s
+    slower = wa.augment(y, None, [0, 1, 1], settings(stretch=(0.8, 0.8)), FS)
+    assert len(slower) == len(y)
+    assert abs(onset_s(slower) - 1.0 / 0.8) < 0.03  # rate 0.8: what was at 1 s is now at 1.25 s
+    assert abs(peak_hz(slower[int(1.4 * FS):]) - 440) < 5
+    faster = wa.augment(y, None, [0, 1, 1], settings(stretch=(1.25, 1.25)), FS)
+    assert len(faster) == len(y) and abs(onset_s(faster) - 1.0 / 1.25) < 0.05
 
 
 def test_noise_and_background_at_the_drawn_level():
