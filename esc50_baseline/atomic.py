@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 
 from .errors import UserError
 
@@ -75,12 +76,15 @@ def _alive(pid):
 
 
 def remove_stale_temporaries(folder):
-    """Delete temporary files left by killed writers of this host below `folder`; returns how many."""
+    """Delete temporary files left by killed writers of this host below `folder`, and claims that no
+    longer stand; returns how many."""
     removed = 0
     for here, _dirs, files in os.walk(folder):
         for name in files:
             writer = WRITER.match(name)
-            if writer and (writer.group(2) or HOST) == HOST and not _alive(int(writer.group(1))):
+            dead_writer = writer and (writer.group(2) or HOST) == HOST and not _alive(int(writer.group(1)))
+            dead_claim = name.startswith(CLAIM) and not claim_stands(os.path.join(here, name[len(CLAIM):]))
+            if dead_writer or dead_claim:
                 with contextlib.suppress(FileNotFoundError):  # another process of this host removed it first
                     os.remove(os.path.join(here, name))
                     removed += 1
@@ -100,3 +104,53 @@ def exclusive(path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# Claims: a process that is about to make a file another process may also be about to make (processes
+# sharing one cache) first creates `.claim-<name>` beside it, holding `<pid>@<host>`; the others leave
+# the file to it. A claim whose writer died on this host, or that is older than CLAIM_STALE_S (another
+# host's writer that died), no longer stands.
+CLAIM, CLAIM_STALE_S = ".claim-", 60.0
+
+
+def claim_path(path):
+    return os.path.join(os.path.dirname(path), CLAIM + os.path.basename(path))
+
+
+def claim(path):
+    """True when this process now holds the claim on making `path`; False when another process does."""
+    claim_file = claim_path(path)
+    os.makedirs(os.path.dirname(claim_file) or ".", exist_ok=True)
+    try:
+        fd = os.open(claim_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}@{HOST}")
+    return True
+
+
+def release(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(claim_path(path))
+
+
+def claim_stands(path):
+    """True while another living process's claim on making `path` stands."""
+    claim_file = claim_path(path)
+    try:
+        with open(claim_file) as f:
+            owner = f.read()
+        age = time.time() - os.path.getmtime(claim_file)
+    except FileNotFoundError:
+        return False
+    pid, _, host = owner.partition("@")
+    if host == HOST and pid.isdigit() and not _alive(int(pid)):
+        return False
+    return age <= CLAIM_STALE_S
+
+
+def wait_for_claim(path, poll_s=0.05):
+    """Wait while another process's claim on making `path` stands."""
+    while claim_stands(path):
+        time.sleep(poll_s)

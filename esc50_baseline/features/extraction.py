@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from .. import results_io
+from .. import atomic, results_io
 from ..atomic import write_bytes as atomic_write_bytes
 from ..errors import DamagedFile
 from ..data.audio import AudioError, read_clip
@@ -169,12 +169,29 @@ def _init_worker(extractor, cache_folder, augmentation=None, recheck=False):
     _worker["augmentation"] = augmentation
 
 
-def _extract_one(item):
+def _extract_one(item, wait=False):
     """Extract and cache one clip (or one augmented copy of it); returns (name, error or None, whether it
-    was computed here: not when another process sharing the cache made it meanwhile)."""
+    was computed here: False when another process sharing the cache made it meanwhile, None when another
+    process is making it now). With `wait`, waits for such a process instead, and takes over a stale claim."""
     name, job = item
-    if _worker["recheck"] and _worker["cache"].intact(name):
+    cache = _worker["cache"]
+    if not _worker["recheck"]:
+        return _compute(name, job)
+    if wait:
+        atomic.wait_for_claim(cache.path(name))
+    if cache.intact(name):
         return name, None, False
+    if not atomic.claim(cache.path(name)) and not wait:
+        return name, None, None  # another process is making it: left to the end (_collect)
+    try:
+        if cache.intact(name):  # made and released by another process since the check above
+            return name, None, False
+        return _compute(name, job)
+    finally:
+        atomic.release(cache.path(name))
+
+
+def _compute(name, job):
     s = _worker["settings"]
     try:
         if isinstance(job, str):
@@ -196,8 +213,9 @@ def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, 
     """Extract every clip of {name: audio path} not yet cached, in parallel; returns {name: error} for
     the clips that could not be read. With waveform `augmentation` settings, the values are augmented
     copies' jobs instead (see waveform_augmentation.jobs). Several processes may fill one cache at once
-    (one per fold, say): each takes the clips in its own random order and skips a clip that another has
-    made meanwhile, so that at most a race's few clips are computed twice."""
+    (one per fold, say): each takes the clips in its own random order, skips a clip that another has
+    made meanwhile and claims each clip it makes (atomic.claim); a clip another process is making is
+    left to the end, then waited for, or made here if that process died."""
     cache = FeatureCache(cache_folder)
     todo = [(name, job) for name, job in clips.items() if overwrite or not cache.intact(name)]
     damaged = [name for name, _job in todo if cache.has(name)] if not overwrite else []
@@ -214,14 +232,16 @@ def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, 
     init = (extractor, cache_folder, augmentation, not overwrite)
     if workers == 1:
         _init_worker(*init)
-        return _collect(map(_extract_one, todo), progress)
+        return _collect(map(_extract_one, todo), progress, dict(todo))
     import multiprocessing
     # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive a fork.
     ctx = multiprocessing.get_context("spawn")
     with _single_threaded_blas():
         pool = ctx.Pool(workers, initializer=_init_pool_worker, initargs=init)
     with pool:
-        return _collect(pool.imap_unordered(_extract_one, todo, chunksize=16), progress)
+        results = pool.imap_unordered(_extract_one, todo, chunksize=16)
+        _init_worker(*init)  # for the entries left to this process (_collect)
+        return _collect(results, progress, dict(todo))
 
 
 @contextlib.contextmanager
@@ -241,9 +261,21 @@ def _single_threaded_blas():
                 os.environ[n] = v
 
 
-def _collect(results, progress):
-    failures, elsewhere = {}, 0
+def _collect(results, progress, jobs):
+    """{name: error} of the clips that failed. The entries another process was making are waited for
+    at the end, and made here if that process died."""
+    failures, elsewhere, deferred = {}, 0, []
     for name, error, computed in results:
+        if computed is None:
+            deferred.append(name)
+            continue
+        if error:
+            failures[name] = error
+        elsewhere += not computed
+        if progress:
+            progress.update()
+    for name in deferred:
+        name, error, computed = _extract_one((name, jobs[name]), wait=True)
         if error:
             failures[name] = error
         elsewhere += not computed
