@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from esc50_baseline.training import runtime  # noqa: F401
-from esc50_baseline.features.spectrogram_augmentation import augment
+from esc50_baseline.features.spectrogram_augmentation import augment, enabled
 
 OFF = {"time_shift": 0, "freq_masks": 0, "freq_mask_width": 8, "time_masks": 0, "time_mask_width": 25,
        "mixup_alpha": 0.0}
@@ -22,14 +22,14 @@ def run(settings, seed=(1, 2)):
 
 
 def test_time_shift_rolls_each_clip_by_its_own_amount_within_the_bound():
-    x, y, ax, ay = run({"time_shift": 4})
+    x, y = batch(n=64)
+    ax, ay = (np.asarray(a) for a in augment(x, y, np.array((1, 2), np.int32), dict(OFF, time_shift=4)))
     shifts = []
     for original, shifted in zip(x, ax):
-        matches = [s for s in range(-4, 5) if np.array_equal(np.roll(original, s, axis=1), shifted)]
+        matches = [s for s in range(-6, 7) if np.array_equal(np.roll(original, s, axis=1), shifted)]
         assert len(matches) == 1
         shifts += matches
-    # 16 draws from -4..4: both directions occur, and the clips are not all shifted alike
-    assert min(shifts) < 0 < max(shifts) and len(set(shifts)) >= 4
+    assert set(shifts) == set(range(-4, 5))  # 64 draws: every shift from -4 to 4 occurs, none beyond
     np.testing.assert_array_equal(ay, y)
 
 
@@ -57,6 +57,26 @@ def test_each_mask_kind_zeroes_whole_bands_of_its_own_axis_no_wider_than_allowed
         assert (clip[untouched] != 0).all()  # only whole bands are masked
         widths.append(len(bands))
     assert max(widths) > 0 and len(set(widths)) > 1  # widths are drawn per clip
+
+
+def test_mask_widths_and_positions_are_uniform():
+    """One mask of up to 3 bands over 12: each width 0..3 equally likely, and a band of width 3 starts at
+    each of the 10 positions where it fits, equally likely (4000 draws)."""
+    import tensorflow as tf
+    from esc50_baseline.features.spectrogram_augmentation import _masks
+    keep = _masks(tf, tf.constant([5, 6]), 4000, 12, 1, 3).numpy()
+    widths = (keep == 0).sum(axis=1)
+    for width in range(4):
+        assert abs(np.mean(widths == width) - 0.25) < 0.04
+    starts = (keep[widths == 3] == 0).argmax(axis=1)
+    for start in range(10):
+        assert abs(np.mean(starts == start) - 0.1) < 0.04
+
+
+def test_enabled_is_true_when_any_augmentation_is_on():
+    assert not enabled(OFF)
+    for key in ("time_shift", "freq_masks", "time_masks", "mixup_alpha"):
+        assert enabled(dict(OFF, **{key: 1}))
 
 
 def test_two_masks_of_both_kinds_stay_within_their_total_width():

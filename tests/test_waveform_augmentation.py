@@ -31,12 +31,27 @@ def test_all_off_is_the_identity():
     np.testing.assert_array_equal(wa.augment(y, None, [0, 1, 1], settings(), FS), y)
 
 
-def test_pitch_shift_moves_the_tone_within_the_range_and_keeps_length():
+def test_pitch_shifts_are_drawn_up_and_down_across_the_whole_range_and_keep_length():
     y = tone(440)
-    out = wa.augment(y, None, [0, 1, 1], settings(pitch_semitones=2.0), FS)
-    assert len(out) == len(y)
-    semitones = 12 * np.log2(peak_hz(out) / 440)
-    assert 0.05 < abs(semitones) <= 2.1
+    shifts = []
+    for copy in range(1, 25):
+        out = wa.augment(y, None, [0, 1, copy], settings(pitch_semitones=2.0), FS)
+        assert len(out) == len(y) and out.dtype == np.float32
+        shifts.append(12 * np.log2(peak_hz(out) / 440))
+    shifts = np.array(shifts)
+    # 24 draws of up to 2 semitones either way: within the range, both ways, and beyond one semitone
+    assert np.abs(shifts).max() <= 2.1 and shifts.min() < -1 and shifts.max() > 1
+
+
+def test_settings_are_read_from_the_yaml_section(defaults):
+    section = defaults["learner"]["augmentation"]["waveform"]
+    s = wa.WaveformSettings.from_params(dict(section, copies=3, stretch=[0.9, 1.1], noise_snr_db=[]))
+    assert s == wa.WaveformSettings(copies=3, stretch=(0.9, 1.1), pitch_semitones=float(section["pitch_semitones"]),
+                                    background_probability=float(section["background_probability"]),
+                                    background_snr_db=tuple(section["background_snr_db"]),
+                                    gain_db=float(section["gain_db"]), noise_snr_db=())
+    assert wa.WaveformSettings.from_params(dict(section, stretch=None, noise_snr_db=[20, 30])).stretch == ()
+    assert wa.WaveformSettings.from_params(dict(section, noise_snr_db=[20, 30])).noise_snr_db == (20, 30)
 
 
 def onset_s(y, frame=160):
@@ -56,20 +71,30 @@ def test_stretch_moves_events_in_time_and_keeps_length_and_pitch():
     assert len(faster) == len(y) and abs(onset_s(faster) - 1.0 / 1.25) < 0.05
 
 
-def test_noise_and_background_at_the_drawn_level():
+def test_noise_is_white_at_the_drawn_level_and_background_at_its_level():
     y, background = tone(440), tone(3000)
-    noisy = wa.augment(y, None, [0, 1, 1], settings(noise_snr_db=(20, 20)), FS)
-    snr = 10 * np.log10(np.mean(y.astype(float) ** 2) / np.mean((noisy - y).astype(float) ** 2))
-    assert abs(snr - 20) < 0.5
+    noisy = wa.augment(y, None, [0, 1, 1], settings(noise_snr_db=(30, 30)), FS)
+    noise = (noisy - y).astype(float)
+    snr = 10 * np.log10(np.mean(y.astype(float) ** 2) / np.mean(noise ** 2))
+    assert abs(snr - 30) < 0.5
+    assert abs(noise.mean()) < 0.1 * noise.std() and abs(np.corrcoef(noise[:-1], noise[1:])[0, 1]) < 0.05  # white
     mixed = wa.augment(y, background, [0, 1, 1], settings(), FS)
     np.testing.assert_allclose(mixed - y, background * 10 ** (-10 / 20), atol=1e-6)
+    silent = np.zeros_like(y)
+    np.testing.assert_array_equal(wa.augment(y, silent, [0, 1, 1], settings(), FS), y)  # nothing to mix in
 
 
-def test_gain_scales_by_at_most_the_range():
+def test_gain_scales_the_whole_clip_by_one_factor_drawn_across_the_range():
     y = tone(440)
-    out = wa.augment(y, None, [0, 1, 1], settings(gain_db=6.0), FS)
-    ratio_db = 20 * np.log10(np.abs(out).max() / np.abs(y).max())
-    assert 0 < abs(ratio_db) <= 6.0
+    gains = []
+    for copy in range(1, 401):
+        out = wa.augment(y, None, [0, 1, copy], settings(gain_db=6.0), FS)
+        factor = out[100] / y[100]
+        np.testing.assert_allclose(out, y * factor, rtol=1e-5, atol=1e-7)
+        gains.append(20 * np.log10(factor))
+    gains = np.array(gains)
+    assert np.abs(gains).max() <= 6.0 and gains.min() < -5.8 and gains.max() > 5.8
+    assert abs(np.mean(gains > 0) - 0.5) < 0.1  # up as often as down
 
 
 def test_same_seed_same_copy_other_copy_differs():
@@ -90,6 +115,10 @@ def test_backgrounds_come_from_the_clips_own_fold_never_itself():
             assert job_path == path and background in mates[fold] and background != path
     none = wa.jobs(clips, mates, settings(copies=1, background_probability=0.0), seed=0)
     assert all(background is None for _p, background, _s in none.values())
+    half = settings(copies=3, background_probability=0.5)
+    drawn = wa.jobs(clips, mates, half, seed=0)
+    assert drawn == wa.jobs(clips, mates, half, seed=0)  # reproducible
+    assert 0.3 < np.mean([background is not None for _p, background, _s in drawn.values()]) < 0.7
 
 
 def test_copies_are_extracted_to_the_cache_in_parallel(tmp_path, defaults):

@@ -6,7 +6,7 @@ pin down. This is a tool, not part of CI: a full run takes about an hour on two 
 
     pip install mutmut==3.8.1
     python tools/mutation_testing.py                      # the working tree's code and tests
-    python tools/mutation_testing.py --commit 75f40d5     # the code and tests of an older commit
+    python tools/mutation_testing.py --commit ea0721c     # the code and tests of an older commit
     python tools/mutation_testing.py --modules atomic     # some of the modules (names below)
 
 The run happens in a temporary copy (mutmut writes a `mutants/` folder beside the code), so the checkout
@@ -24,14 +24,15 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# module name -> (source file, the in-process tests that exercise it, mutant-name pattern or None = all)
+# module name -> (source file, the tests that exercise it, mutant-name pattern or None = all). Tests that run
+# a task script in a subprocess are left out (SUBPROCESS_TESTS): mutmut cannot follow a mutant there.
 MODULES = {
     "spectrogram_augmentation": ("esc50_baseline/features/spectrogram_augmentation.py",
                                  ["tests/test_augmentation.py"], None),
     "waveform_augmentation": ("esc50_baseline/features/waveform_augmentation.py",
                               ["tests/test_waveform_augmentation.py"], None),
-    "atomic": ("esc50_baseline/atomic.py",
-               ["tests/test_damaged_files.py", "tests/test_training.py", "tests/test_parallel_folds.py"], None),
+    "atomic": ("esc50_baseline/atomic.py", ["tests/test_damaged_files.py", "tests/test_training.py",
+                                            "tests/test_parallel_folds.py", "tests/test_features.py"], None),
     "normalization": ("esc50_baseline/features/normalization.py", ["tests/test_dataset.py"], None),
     "metrics": ("esc50_baseline/evaluation/metrics.py", ["tests/test_evaluation.py"], None),
     "checkpoint": ("esc50_baseline/training/trainer.py",
@@ -39,14 +40,19 @@ MODULES = {
     "tflite_evaluation": ("esc50_baseline/tflite/run.py", ["tests/test_tflite.py"], None),
 }
 
+SUBPROCESS_TESTS = "not script_end_to_end and not two_processes"
 STATUS = re.compile(r"^\s*(\S+__mutmut_\d+): (\w[\w ]*)$")
 
 
 def export(commit, into):
     """The tree of `commit` (or the working tree when None) copied into `into`."""
-    if commit is None:
-        shutil.copytree(ROOT, into, ignore=shutil.ignore_patterns(".git", "mutants", "__pycache__", "*.pyc"),
-                        dirs_exist_ok=True)
+    if commit is None:  # the files git would see: tracked or new, not ignored (no caches, no results)
+        listed = subprocess.run(["git", "-C", ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                check=True, capture_output=True, text=True).stdout
+        for name in filter(None, listed.split("\0")):
+            if os.path.exists(os.path.join(ROOT, name)):
+                os.makedirs(os.path.dirname(os.path.join(into, name)) or into, exist_ok=True)
+                shutil.copy2(os.path.join(ROOT, name), os.path.join(into, name))
         return
     archive = subprocess.run(["git", "-C", ROOT, "archive", commit], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
@@ -54,14 +60,15 @@ def export(commit, into):
 
 def write_config(folder, names):
     sources = sorted({MODULES[n][0] for n in names})
-    tests = sorted({t for n in names for t in MODULES[n][1]})
+    # an older commit may lack some of today's test files
+    tests = sorted({t for n in names for t in MODULES[n][1] if os.path.exists(os.path.join(folder, t))})
     with open(os.path.join(folder, "setup.cfg"), "w") as f:
         f.write("[mutmut]\nsource_paths=esc50_baseline\n")
         f.write("only_mutate=\n" + "".join(f"    {s}\n" for s in sources))
         f.write("also_copy=\n    task_esc50.py\n    task_esc50_tflite.py\n    utils.py\n    task_esc50.yaml\n"
                 "    model_size_calculation.py\n    pytest.ini\n")
         f.write("pytest_add_cli_args_test_selection=\n" + "".join(f"    {t}\n" for t in tests))
-        f.write("pytest_add_cli_args=\n    -p\n    no:cacheprovider\n    -x\n")
+        f.write(f"pytest_add_cli_args=\n    -p\n    no:cacheprovider\n    -x\n    -k\n    {SUBPROCESS_TESTS}\n")
         f.write("process_isolation=forkserver\n")
 
 
