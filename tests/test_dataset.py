@@ -119,8 +119,21 @@ def test_normalization_uses_training_folds_only():
     np.testing.assert_allclose(norm.mean, train.mean(axis=(0, 2)), rtol=1e-5)
     np.testing.assert_allclose(norm.std, train.std(axis=(0, 2)), rtol=1e-5)
     out = norm(train)
+    assert out.dtype == np.float32
     np.testing.assert_allclose(out.mean(axis=(0, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(out.std(axis=(0, 2)), 1, atol=1e-4)
+
+
+def test_a_constant_band_is_centred_not_divided_by_zero_and_a_quiet_band_is_scaled_up():
+    x = np.zeros((5, 3, 8))
+    x[:, 0] = 4.0                                                          # constant: std 0
+    x[:, 1] = np.random.default_rng(1).normal(0.0, 0.5, size=(5, 8))      # std about 0.5
+    x[:, 2] = np.random.default_rng(2).normal(3.0, 2.0, size=(5, 8))
+    norm = Normalizer.fit(x)
+    assert norm.std[0] == 1.0 and norm.mean[0] == 4.0
+    out = norm(x)
+    assert np.isfinite(out).all() and (out[:, 0] == 0).all()
+    np.testing.assert_allclose(out[:, 1:].std(axis=(0, 2)), 1, atol=1e-4)
 
 
 def test_esc10_subset_keeps_esc50_targets_and_custom_targets_may_skip(tmp_path):

@@ -90,3 +90,26 @@ def test_cross_validation_summary_by_hand():
     assert "Mean +- std over 2 folds: accuracy 62.5 +- 17.7 %" in table and "Pooled over all 6 test clips: accuracy 66.7 %" in table
     single = metrics.cross_validation(metrics.evaluate({3: per_fold[1]}, ["a", "b"]))
     assert single["folds"] == 1 and single["accuracy_std"] == 0.0
+
+
+def test_confusion_precision_recall_f1_by_hand_with_an_unpredicted_and_an_absent_class():
+    """Classes 0..3: class 2 is never predicted, class 3 has no clips but is predicted once; class 1 has
+    exactly one clip. Counted by hand: precision = tp / predicted, recall = tp / true, 0 where undefined."""
+    true = np.array([0, 0, 0, 1, 2, 2])
+    predicted = np.array([0, 0, 1, 1, 0, 3])
+    matrix = metrics.confusion_matrix(true, predicted, 4)
+    assert matrix.dtype.kind == "i"  # counts, written to confusion_matrix.csv as whole numbers
+    np.testing.assert_array_equal(matrix, [[2, 1, 0, 0], [0, 1, 0, 0], [1, 0, 0, 1], [0, 0, 0, 0]])
+    precision, recall, f1 = metrics.precision_recall_f1(matrix)
+    np.testing.assert_allclose(precision, [2 / 3, 1 / 2, 0.0, 0.0])
+    np.testing.assert_allclose(recall, [2 / 3, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(f1, [2 / 3, 2 * 0.5 / 1.5, 0.0, 0.0])
+    labels = ["a", "b", "c", "d"]
+    accuracy = metrics.class_accuracies(true, predicted, labels)
+    np.testing.assert_allclose(accuracy[:3], [2 / 3, 1.0, 0.0])
+    assert np.isnan(accuracy[3])  # no clips of class 3: no accuracy, not 0
+
+
+def test_category_rows_include_both_ends_of_each_category():
+    rows = metrics.category_rows([0, 9, 10, 19, 49])
+    assert rows == {"Animals": [0, 1], "Natural soundscapes & water": [2, 3], "Exterior/urban": [4]}

@@ -278,3 +278,11 @@ def test_checkpoint_of_another_optimizer_is_not_restored(defaults, tmp_path, cap
         assert "written by a different model or optimizer" in capsys.readouterr().out
     finally:
         runtime.setup(0)
+
+
+def test_a_finished_fold_s_checkpoint_is_removed(tmp_path):
+    path = tmp_path / "checkpoint_fold_1.npz"
+    path.write_bytes(b"state")
+    trainer.Checkpoint(str(path)).remove()
+    assert not path.exists()
+    trainer.Checkpoint(str(path)).remove()  # already gone: nothing to do, no error
