@@ -264,24 +264,23 @@ def _single_threaded_blas():
 def _collect(results, progress, jobs):
     """{name: error} of the clips that failed. The entries another process was making are waited for
     at the end, and made here if that process died."""
-    failures, elsewhere, deferred = {}, 0, []
+    failures, deferred, counts = {}, [], {"elsewhere": 0}
+
+    def record(name, error, computed):
+        if error:
+            failures[name] = error
+        counts["elsewhere"] += not computed
+        if progress:
+            progress.update()
+
     for name, error, computed in results:
         if computed is None:
             deferred.append(name)
-            continue
-        if error:
-            failures[name] = error
-        elsewhere += not computed
-        if progress:
-            progress.update()
+        else:
+            record(name, error, computed)
     for name in deferred:
-        name, error, computed = _extract_one((name, jobs[name]), wait=True)
-        if error:
-            failures[name] = error
-        elsewhere += not computed
-        if progress:
-            progress.update()
-    if elsewhere and progress:
-        print(f"  {progress.label}: {progress.total - elsewhere} computed here, {elsewhere} made meanwhile by "
-              "another process sharing the cache")
+        record(*_extract_one((name, jobs[name]), wait=True))
+    if counts["elsewhere"] and progress:
+        print(f"  {progress.label}: {progress.total - counts['elsewhere']} computed here, {counts['elsewhere']} made "
+              "meanwhile by another process sharing the cache")
     return failures
