@@ -286,3 +286,35 @@ def test_a_finished_fold_s_checkpoint_is_removed(tmp_path):
     trainer.Checkpoint(str(path)).remove()
     assert not path.exists()
     trainer.Checkpoint(str(path)).remove()  # already gone: nothing to do, no error
+
+
+def test_checkpoint_round_trip_restores_model_optimizer_and_state(defaults, tmp_path):
+    """Saved after a training step, restored into a freshly built model: every model and optimizer variable,
+    the epoch, the history and the best epoch's weights come back as they were."""
+    x, y = separable(4, 4, np.random.default_rng(0))
+    learner = small_learner(defaults, epochs=2)
+
+    def compiled():
+        runtime.setup(0)
+        model = build_model(learner, x.shape[1:], 4)
+        model.compile(optimizer=trainer.optimizer(learner, replicas=1, steps_per_epoch=1), loss="categorical_crossentropy")
+        return model
+
+    trained = compiled()
+    trained.train_on_batch(x[..., None], np.eye(4)[y])
+    checkpoint = trainer.Checkpoint(str(tmp_path / "checkpoint_fold_1.npz"))
+    keeper, _ = trainer.epoch_callbacks("val_loss", 1, str(tmp_path / "h.csv"), checkpoint, {})
+    keeper.best, keeper.best_epoch, keeper.best_weights = 0.5, 1, [w * 2 for w in trained.get_weights()]
+    checkpoint.save(trained, 1, {"loss": [0.9]}, keeper)
+
+    fresh = compiled()
+    fresh_keeper, _ = trainer.epoch_callbacks("val_loss", 1, str(tmp_path / "h2.csv"), checkpoint, {})
+    assert checkpoint.restore(fresh, fresh_keeper) == (1, {"loss": [0.9]})
+    assert any(np.any(v != 0) for v in trained.optimizer.variables[2:])  # the step moved the optimizer's moments
+    for saved, restored in ((trained.variables, fresh.variables), (trained.optimizer.variables, fresh.optimizer.variables)):
+        assert len(saved) == len(restored)
+        for a, b in zip(saved, restored):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert (fresh_keeper.best, fresh_keeper.best_epoch) == (0.5, 1)
+    for a, b in zip(keeper.best_weights, fresh_keeper.best_weights):
+        np.testing.assert_array_equal(a, b)

@@ -31,12 +31,18 @@ MODULES = {
                                  ["tests/test_augmentation.py"], None),
     "waveform_augmentation": ("esc50_baseline/features/waveform_augmentation.py",
                               ["tests/test_waveform_augmentation.py"], None),
-    "atomic": ("esc50_baseline/atomic.py", ["tests/test_damaged_files.py", "tests/test_training.py",
-                                            "tests/test_parallel_folds.py", "tests/test_features.py"], None),
+    "atomic": ("esc50_baseline/atomic.py",
+               ["tests/test_damaged_files.py", "tests/test_training.py::test_model_saved_atomically_and_reloads",
+                "tests/test_parallel_folds.py", "tests/test_features.py"], None),
     "normalization": ("esc50_baseline/features/normalization.py", ["tests/test_dataset.py"], None),
     "metrics": ("esc50_baseline/evaluation/metrics.py", ["tests/test_evaluation.py"], None),
+    # the checkpoint's own tests, not every training test that writes one (a minute a mutant)
     "checkpoint": ("esc50_baseline/training/trainer.py",
-                   ["tests/test_training.py", "tests/test_damaged_files.py"], "*Checkpoint*"),
+                   ["tests/test_training.py::test_checkpoint_round_trip_restores_model_optimizer_and_state",
+                    "tests/test_training.py::test_checkpoint_of_another_optimizer_is_not_restored",
+                    "tests/test_training.py::test_a_finished_fold_s_checkpoint_is_removed",
+                    "tests/test_damaged_files.py::test_a_damaged_checkpoint_means_training_starts_over"],
+                   "*Checkpoint*"),
     "tflite_evaluation": ("esc50_baseline/tflite/run.py", ["tests/test_tflite.py"], None),
 }
 
@@ -60,8 +66,8 @@ def export(commit, into):
 
 def write_config(folder, names):
     sources = sorted({MODULES[n][0] for n in names})
-    # an older commit may lack some of today's test files
-    tests = sorted({t for n in names for t in MODULES[n][1] if os.path.exists(os.path.join(folder, t))})
+    # an older commit may lack some of today's tests
+    tests = sorted({t for n in names for t in MODULES[n][1] if exists(folder, t)})
     with open(os.path.join(folder, "setup.cfg"), "w") as f:
         f.write("[mutmut]\nsource_paths=esc50_baseline\n")
         f.write("only_mutate=\n" + "".join(f"    {s}\n" for s in sources))
@@ -70,6 +76,15 @@ def write_config(folder, names):
         f.write("pytest_add_cli_args_test_selection=\n" + "".join(f"    {t}\n" for t in tests))
         f.write(f"pytest_add_cli_args=\n    -p\n    no:cacheprovider\n    -x\n    -k\n    {SUBPROCESS_TESTS}\n")
         f.write("process_isolation=forkserver\n")
+
+
+def exists(folder, test):
+    """Whether a test file, or a test function given as file::name, is in the tree at `folder`."""
+    path, _, name = test.partition("::")
+    if not os.path.exists(os.path.join(folder, path)):
+        return False
+    with open(os.path.join(folder, path)) as f:
+        return not name or f"def {name}(" in f.read()
 
 
 def module_of(mutant, names):
