@@ -113,3 +113,30 @@ def test_confusion_precision_recall_f1_by_hand_with_an_unpredicted_and_an_absent
 def test_category_rows_include_both_ends_of_each_category():
     rows = metrics.category_rows([0, 9, 10, 19, 49])
     assert rows == {"Animals": [0, 1], "Natural soundscapes & water": [2, 3], "Exterior/urban": [4]}
+
+
+def test_log_loss_renormalises_rows_and_is_nan_without_clips():
+    assert metrics.log_loss([0], [[2.0, 2.0]]) == pytest.approx(math.log(2))  # row sums to 4: read as 1/2 each
+    assert math.isnan(metrics.log_loss(np.zeros(0, int), np.zeros((0, 2))))
+
+
+def test_the_clip_setting_reaches_every_log_loss_and_per_fold_class_accuracies_are_the_fold_s():
+    """With clip 0.1 a zero probability of the true class counts as 0.1 / (1 + 0.1), everywhere."""
+    per_fold = {1: (np.array([0, 1]), np.array([[1.0, 0.0], [0.0, 1.0]])),   # right, certain
+                2: (np.array([0, 1]), np.array([[0.0, 1.0], [0.0, 1.0]]))}   # clip 0 wrong: its class gets 0
+    result = metrics.evaluate(per_fold, ["a", "b"], clip=0.1)
+    right, wrong = -math.log(0.9 / 1.0), -math.log(0.1 / 1.0)  # clipped to [0.1, 0.9], rows still sum to 1
+    assert result["fold_logloss"][1] == pytest.approx(right)
+    assert result["fold_logloss"][2] == pytest.approx((wrong + right) / 2)
+    assert result["overall_logloss"] == pytest.approx((3 * right + wrong) / 4)
+    assert metrics.row_numbers(result, [0])["logloss"] == pytest.approx((right + wrong) / 2)
+    assert metrics.row_numbers(result, [0])["fold_logloss"][2] == pytest.approx(wrong)
+    np.testing.assert_allclose(result["fold_class_accuracy"][1], [1.0, 1.0])
+    np.testing.assert_allclose(result["fold_class_accuracy"][2], [0.0, 1.0])
+
+
+def test_a_row_of_classes_without_clips_has_no_accuracy():
+    per_fold = {1: (np.array([0, 0]), np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]]))}
+    result = metrics.evaluate(per_fold, ["a", "b", "c"])
+    assert math.isnan(metrics.row_numbers(result, [1, 2])["accuracy"])
+    assert metrics.row_numbers(result, [0, 2])["accuracy"] == 0.5
