@@ -59,6 +59,8 @@ def test_a_normalizer_file_is_read_whole_or_not_at_all(tmp_path):
     for length in range(len(good)):
         open(path, "wb").write(good[:length])
         assert not Normalizer.intact(path)
+    open(path, "wb").write(good)
+    assert Normalizer.intact(path)
 
 
 def test_prediction_and_result_files_cut_short_are_damaged(tmp_path):

@@ -31,10 +31,29 @@ def test_stale_temporaries_of_this_host_only_are_removed(tmp_path):
         assert os.path.basename(tmp).startswith(f".tmp-{os.getpid()}@{atomic.HOST}@")
 
 
+def test_a_full_disk_is_recognised_however_deeply_wrapped():
+    import errno
+    assert atomic.disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert atomic.disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    try:  # a library that wraps the OSError in its own error
+        try:
+            raise OSError(errno.ENOSPC, "write failed")
+        except OSError as inner:
+            raise RuntimeError("could not save the model") from inner
+    except RuntimeError as outer:
+        assert atomic.disk_full(outer)
+    assert atomic.disk_full(ValueError("HDF5: No space left on device"))  # only the text says so
+    assert not atomic.disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not atomic.disk_full(ValueError("bad value"))
+    message = str(atomic.no_space("/data/system"))
+    assert "/data/system" in message and "path.application" in message and "finished work is kept" in message
+
+
 def test_a_claim_holds_while_its_maker_lives(tmp_path):
     target = str(tmp_path / "sub" / "clip.wav.npy")
     assert atomic.claim(target) and not atomic.claim(target)  # the second claimant is refused
     assert atomic.claim_stands(target)  # this process is alive
+    assert atomic.remove_stale_temporaries(str(tmp_path)) == 0  # a living maker's claim stays
     atomic.release(target)
     assert not atomic.claim_stands(target) and atomic.claim(target)
     atomic.release(target)
