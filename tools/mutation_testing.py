@@ -23,6 +23,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from esc50_baseline import atomic  # noqa: E402
 
 # module name -> (source file, the tests that exercise it, mutant-name pattern or None = all). Tests that run
 # a task script in a subprocess are left out (SUBPROCESS_TESTS): mutmut cannot follow a mutant there.
@@ -142,10 +144,10 @@ def main():
             total[k] = total.get(k, 0) + v
         print(row(name, c))
     print(row("all", total))
-    with open(args.report, "w") as f:
-        for mutant, status in survivors:
-            diff = subprocess.run(["mutmut", "show", mutant], cwd=folder, env=env, capture_output=True, text=True).stdout
-            f.write(f"## {mutant} ({status})\n{diff}\n")
+    report = "".join(f"## {mutant} ({status})\n" + subprocess.run(["mutmut", "show", mutant], cwd=folder, env=env,
+                                                                  capture_output=True, text=True).stdout + "\n"
+                     for mutant, status in survivors)
+    atomic.write_text(args.report, report)  # a killed run leaves the old report, never half of a new one
     print(f"  {len(survivors)} surviving or unreached mutants, with their diffs: {args.report}")
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
