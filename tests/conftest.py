@@ -1,6 +1,8 @@
 """Synthetic ESC-50-layout datasets: each class a distinct tone (or noise band), several folds."""
 import csv
+import fcntl
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -47,6 +49,22 @@ def write_meta(root, rows, fieldnames=None):
         writer = csv.DictWriter(f, fieldnames=fieldnames, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def built_once(tmp_path_factory, name, build):
+    """A folder that `build(path)` fills once per test session, shared by pytest-xdist's workers: the first to
+    ask builds it under a lock, the others wait for it. Tests only read it (or copy it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' base folders are siblings under one session folder
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(str(folder))
+            done.touch()
+    return str(folder)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import ROOT, make_dataset, write_meta
+from conftest import ROOT, built_once, make_dataset, write_meta
 from test_bad_input import ODD_FILES, tone
 
 SCRIPT = os.path.join(ROOT, "task_esc50.py")
@@ -40,18 +40,29 @@ def one_error_line(result):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("robust") / "esc50")
-    make_dataset(root, n_classes=3, n_folds=2, per_fold=3, seconds=1.0)
-    return root
+    return built_once(tmp_path_factory, "robust_dataset",
+                      lambda root: make_dataset(root, n_classes=3, n_folds=2, per_fold=3, seconds=1.0))
 
 
 @pytest.fixture(scope="module")
-def reference(dataset, tmp_path_factory):
+def trained(dataset, tmp_path_factory):
+    """The folder of an uninterrupted, undamaged run, which the tests copy rather than train again."""
+    def train(app):
+        result = run(quick(dataset, app), ROOT)
+        assert result.returncode == 0, result.stderr
+    return built_once(tmp_path_factory, "robust_trained", train)
+
+
+@pytest.fixture(scope="module")
+def reference(trained):
     """The numbers of an uninterrupted, undamaged run."""
-    app = str(tmp_path_factory.mktemp("reference") / "system")
-    result = run(quick(dataset, app), ROOT)
-    assert result.returncode == 0, result.stderr
-    return final_numbers(app)
+    return final_numbers(trained)
+
+
+def copy_of(trained, app):
+    """A trained run's folder at another path: every cache in it still counts (no path is in a hash)."""
+    shutil.copytree(trained, app, dirs_exist_ok=True)
+    return app
 
 
 def damage(path, how):
@@ -64,9 +75,8 @@ def damage(path, how):
         open(path, "wb").write(bytes(middle))
 
 
-def test_damaged_caches_are_found_said_and_computed_again(dataset, reference, tmp_path):
-    app = str(tmp_path / "system")
-    assert run(quick(dataset, app), ROOT).returncode == 0
+def test_damaged_caches_are_found_said_and_computed_again(dataset, trained, reference, tmp_path):
+    app = copy_of(trained, str(tmp_path / "system"))
     feature = sorted(glob.glob(f"{app}/features/*/*.npy"))[0]
     damage(feature, "flip")
     damage(glob.glob(f"{app}/normalization/*/norm_fold_2.npz")[0], "truncate")
@@ -110,10 +120,11 @@ def fill(folder, leave_kb):
 
 
 @pytest.mark.parametrize("leave_kb, where", [(200, "features"), (300, "learner"), (8, "evaluator")])
-def test_a_full_disk_is_one_sentence_and_the_next_run_continues(dataset, reference, small_disk, leave_kb, where):
+def test_a_full_disk_is_one_sentence_and_the_next_run_continues(dataset, trained, reference, small_disk, leave_kb,
+                                                               where):
     app = small_disk / "system"
     if where != "features":  # the stages before `where` are done with room to spare
-        assert run(quick(dataset, app), ROOT).returncode == 0
+        copy_of(trained, app)
         for stage in ("learner", "recognizer", "evaluator")[("learner", "evaluator").index(where) * 2:]:
             shutil.rmtree(app / stage)
     fill(small_disk, leave_kb)
@@ -153,12 +164,12 @@ def test_a_dataset_of_odd_files_names_and_folds_runs(tmp_path):
                                                                                           "res_fold_B.csv"]
 
 
-def test_predict_before_training_and_before_conversion(dataset, tmp_path):
+def test_predict_before_training_and_before_conversion(dataset, trained, tmp_path):
     app = str(tmp_path / "system")
     audio = os.path.join(dataset, "audio")
     line = one_error_line(run(quick(dataset, app, "--predict", audio), ROOT))
     assert "has no trained keras model" in line and "run python task_esc50.py --set quick first" in line
-    assert run(quick(dataset, app), ROOT).returncode == 0
+    copy_of(trained, app)
     line = one_error_line(run(quick(dataset, app, "--predict", audio, "--predict_format", "int8"), ROOT))
     assert "has no trained int8 model" in line and "run python task_esc50_tflite.py --set quick first" in line
     empty = tmp_path / "no_audio"
@@ -179,9 +190,8 @@ def peak_memory_mb(args):
     return int(result.stderr.split("PEAK")[-1].split()[0]) / 1024, result.stdout
 
 
-def test_predict_reads_a_long_recording_in_bounded_memory(dataset, reference, tmp_path):
-    app = str(tmp_path / "system")
-    assert run(quick(dataset, app), ROOT).returncode == 0
+def test_predict_reads_a_long_recording_in_bounded_memory(dataset, trained, tmp_path):
+    app = copy_of(trained, str(tmp_path / "system"))
     # two minutes (24 windows) and ten (120): the same batch shapes, so TensorFlow's own memory is alike;
     # reading the whole file would add 85 MB of float32 samples for the eight minutes more
     short, long = str(tmp_path / "two_minutes.wav"), str(tmp_path / "ten_minutes.wav")

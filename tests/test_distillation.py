@@ -5,12 +5,15 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
 import yaml
 
+import utils
 from conftest import ROOT, make_dataset
+from test_features import shipped_params
 from esc50_baseline.training import runtime  # noqa: F401
 from esc50_baseline.training.distillation import DistillationLoss, soften
 
@@ -79,6 +82,25 @@ def final_numbers(app):
     return data["overall"], data["class_wise"]
 
 
+def test_the_teachers_models_name_its_targets_and_the_students_caches(defaults, tmp_path):
+    """Another teacher (other models, or one more): other targets and another student. Another weight of
+    the teacher's share: the same targets, another student. The features are the student's own either way."""
+    def paths(teacher_models, weight=0.5):
+        distillation = dict(defaults["learner"]["distillation"], teacher="t", weight=weight)
+        teacher = types.SimpleNamespace(sets=lambda: [types.SimpleNamespace(paths={"learner": f"/a/learner/{h}"})
+                                                      for h in teacher_models])
+        return utils.stage_paths(shipped_params(defaults, **{"learner.distillation": distillation}),
+                                 types.SimpleNamespace(root=str(tmp_path)), teacher)
+
+    first = paths(["h1"])
+    for other in (paths(["h2"]), paths(["h1", "h2"])):
+        assert {stage for stage in first if first[stage] != other[stage]} == {
+            "teacher_targets", "learner", "recognizer", "tflite", "results"}
+    heavier = paths(["h1"], weight=0.8)
+    assert {stage for stage in first if first[stage] != heavier[stage]} == {"learner", "recognizer", "tflite",
+                                                                          "results"}
+
+
 def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
     dataset = str(tmp_path / "d")
     make_dataset(dataset, n_classes=3, n_folds=3, per_fold=3, seconds=1.0)
@@ -101,10 +123,6 @@ def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "teacher targets cached" in again.stdout and "Epoch 1/3" in again.stdout  # a new student, the old targets
     assert os.path.getmtime(cached) == stamp
-    other_teacher = subprocess.run(command(dataset, app, "--param", "learner.epochs=2"),
-                                   capture_output=True, text=True, timeout=600)
-    assert other_teacher.returncode == 0, other_teacher.stderr
-    assert len(glob.glob(f"{app}/teacher_targets/*/teacher_fold_3.npz")) == 2  # another teacher: other targets
 
     # killed once the teacher's model exists (teacher done, student not yet): the same numbers in the end
     killed = str(tmp_path / "b")

@@ -23,17 +23,17 @@ def final_numbers(app_dir):
     return data["overall"], data["folds_results"], data["class_wise"]
 
 
-def uninterrupted(tmp_path, make_command):
+def uninterrupted(tmp_path, make_command, n_folds):
     """A small dataset, and the numbers' reference: one uninterrupted run of the command on it, in tmp_path/a."""
     dataset = str(tmp_path / "d")
-    make_dataset(dataset, n_classes=3, n_folds=3, per_fold=3, seconds=2.0)
+    make_dataset(dataset, n_classes=3, n_folds=n_folds, per_fold=3, seconds=2.0)
     straight = subprocess.run(make_command(dataset, tmp_path / "a"), capture_output=True, text=True, timeout=900)
     assert straight.returncode == 0, straight.stderr
     return dataset
 
 
 def test_killed_runs_resume_to_the_same_numbers(tmp_path):
-    dataset = uninterrupted(tmp_path, command)
+    dataset = uninterrupted(tmp_path, command, n_folds=2)
 
     app = tmp_path / "b"
     # 1: killed early (start-up or feature extraction)
@@ -89,7 +89,7 @@ def interrupt_when(command, ready, sig):
 
 
 def test_sigterm_in_feature_extraction_and_ctrl_c_in_conversion_resume_to_the_same_numbers(tmp_path):
-    dataset = uninterrupted(tmp_path, tflite_command)
+    dataset = uninterrupted(tmp_path, tflite_command, n_folds=3)
 
     app = tmp_path / "b"
     status, err = interrupt_when(tflite_command(dataset, app), lambda: list(app.glob("features_augmented/*/*.npy")),
