@@ -45,7 +45,7 @@ MODULES = {
                     "tests/test_training.py::test_a_finished_fold_s_checkpoint_is_removed",
                     "tests/test_damaged_files.py::test_a_damaged_checkpoint_means_training_starts_over"],
                    "*Checkpoint*"),
-    "tflite_evaluation": ("esc50_baseline/tflite/run.py", ["tests/test_tflite.py"], None),
+    "tflite_evaluation": ("esc50_baseline/tflite/run.py", ["tests/test_tflite_run.py", "tests/test_tflite.py"], None),
 }
 
 SUBPROCESS_TESTS = "not script_end_to_end and not two_processes"
