@@ -23,6 +23,7 @@ STAGES = tuple(stage for stage in task_esc50.STAGES if stage[0] != "evaluation")
     ("tflite_conversion", tflite_stages.do_tflite_conversion),
     ("tflite_testing", tflite_stages.do_tflite_testing),
     ("tflite_evaluation", tflite_stages.do_tflite_evaluation),
+    ("tflite_micro", tflite_stages.do_tflite_micro),
 )
 
 # An ensemble set: each member runs the stages above, then their predictions are averaged per format.

@@ -107,6 +107,13 @@ def test_tflite_script_end_to_end(tmp_path):
     int8_row = lines[3].split(",")
     assert float(int8_row[4]) == pytest.approx((int8["true_label"] == int8["predicted_label"]).mean(), abs=1e-4)
     assert "int8" in result.stdout.split("TFLite comparison")[0]  # its DCASE tables come before the comparison
+    # the int8 model in TensorFlow Lite Micro: as LiteRT on fold 2's 9 clips, and a package for a device
+    micro = pd.read_csv(next((tmp_path / "s" / "evaluator").glob("quick_*/tflite_micro.csv")))
+    assert [micro[c].tolist() for c in ("fold", "clips", "agreement")] == [[2], [9], [1.0]]
+    assert micro["max_step_difference"][0] <= 1  # against LiteRT's reference kernels: a rounding step at most
+    package = next((tmp_path / "s" / "tflite").glob("*/micro_fold_2"))
+    assert sorted(p.name for p in package.iterdir()) == ["model_data.cc", "model_data.h", "model_settings.h"]
+    assert f"tensor arena {micro['arena_bytes'][0]:,} bytes" in result.stdout
     # --predict_format int8 runs that model on a user's file and says what the testing stage said
     clip = int8["filename"][0]
     predicted = subprocess.run([sys.executable, os.path.join(ROOT, "task_esc50.py")] + args[2:-4] + [

@@ -46,27 +46,38 @@ def model_problem(path):
 class TFLiteModel:
     """model = TFLiteModel(path); model.predict(features) -> probabilities (clips, classes)."""
 
-    def __init__(self, path, num_threads=1):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path, num_threads=1, reference_kernels=False):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
         problem = model_problem(path)
         if problem:
             raise UserError(f"The TFLite model {path} is damaged ({problem}); delete it and run task_esc50_tflite.py "
                             "again to convert it anew.")
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        # LiteRT's fast kernels (XNNPACK) put int8 outputs up to a few steps from TensorFlow Lite Micro's; its
+        # reference kernels, which TFLM's resemble, within one
+        kernels = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads, experimental_op_resolver_type=kernels)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.outputs_probabilities = ends_in_softmax(path)
 
-    def predict_one(self, x):
-        """x: (n_mels, n_frames) float features of one clip -> probabilities (classes,)."""
+    def input_tensor(self, x):
+        """x: (n_mels, n_frames) float features of one clip -> the model's input, quantized if it is integer."""
         x = x[np.newaxis, ..., np.newaxis]
         if np.issubdtype(self.input["dtype"], np.integer):
             scale, zero = self.input["quantization"]
             x = quantize(x, scale, zero, self.input["dtype"])
-        self.interpreter.set_tensor(self.input["index"], x.astype(self.input["dtype"]))
+        return x.astype(self.input["dtype"])
+
+    def raw_output(self, tensor):
+        """The output tensor (classes,) as the model gives it (integers for an int8 model) for an input tensor."""
+        self.interpreter.set_tensor(self.input["index"], tensor)
         self.interpreter.invoke()
-        y = self.interpreter.get_tensor(self.output["index"])[0]
+        return self.interpreter.get_tensor(self.output["index"])[0]
+
+    def predict_one(self, x):
+        """x: (n_mels, n_frames) float features of one clip -> probabilities (classes,)."""
+        y = self.raw_output(self.input_tensor(x))
         if np.issubdtype(self.output["dtype"], np.integer):
             scale, zero = self.output["quantization"]
             y = dequantize(y, scale, zero)

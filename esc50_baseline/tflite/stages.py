@@ -12,6 +12,7 @@ from ..data.dataset import fold_seed
 from ..stages import need, predictions_cached, stale, do_evaluation, section, write_fold_predictions
 
 COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms"]
+MICRO_COLUMNS = ["fold", "arena_bytes", "clips", "max_step_difference", "agreement", "package"]
 
 
 def tflite_path(ctx, fold, fmt):
@@ -151,3 +152,35 @@ def print_comparison(ctx, rows, results):
               f"{100 * result['overall_accuracy']:>7.1f}% | {result['overall_logloss']:>7.3f} | "
               f"{100 * agreement:>8.1f}% | {mean('latency_ms'):>7.2f} ms")
     print("   (sizes and latency: mean over folds; latency: batch 1, one core; agreement: same class as keras)")
+
+
+def do_tflite_micro(ctx):
+    """Each fold's full-integer model in TensorFlow Lite Micro's own interpreter: its outputs on the test clips
+    against LiteRT's, the tensor arena it allocates, and a package for a device (micro.py)."""
+    section("Microcontroller package (TensorFlow Lite Micro)")
+    if "int8" not in formats(ctx):
+        print("  Skipped: tflite.formats has no int8 (full-integer) model")
+        return []
+    from ..features.extraction import FeatureSettings, LogMel
+    from .micro import SRAM_BYTES, MicroModel, compare_with_litert, settings_header, write_package
+    from .run import TFLiteModel
+    extractor = LogMel(FeatureSettings.from_params(ctx.params["feature_extractor"]))
+    rows = []
+    for fold in ctx.folds:
+        model_path = need(tflite_path(ctx, fold, "int8"), "tflite_conversion")
+        micro, litert = MicroModel(model_path), TFLiteModel(model_path, reference_kernels=True)
+        normalizer = ctx.normalizer(fold)
+        check = compare_with_litert(micro, litert, normalizer(ctx.features(ctx.dataset.test(fold))))
+        header = settings_header(extractor, normalizer, litert.input["quantization"], ctx.dataset.labels,
+                                 micro.arena_bytes)
+        package = write_package(os.path.join(ctx.paths["tflite"], f"micro_fold_{fold}"), model_path, header)
+        rows.append(dict(fold=fold, arena_bytes=micro.arena_bytes, package=package, **check))
+        fits = "fits" if micro.arena_bytes <= SRAM_BYTES else "does not fit"
+        print(f"  Fold {fold}: tensor arena {micro.arena_bytes:,} bytes ({micro.arena_bytes / 1024:.1f} KB, {fits} "
+              f"in {SRAM_BYTES // 1024} KB of SRAM); on {check['clips']} test clips the same class as LiteRT for "
+              f"{100 * check['agreement']:.1f} %, outputs at most {check['max_step_difference']} step(s) apart "
+              "(LiteRT's reference kernels)")
+        print(f"          package -> {package}")
+    results_io.write_csv(os.path.join(ctx.paths["results"], "tflite_micro.csv"), MICRO_COLUMNS,
+                         [[r[c] for c in MICRO_COLUMNS] for r in rows])
+    return rows

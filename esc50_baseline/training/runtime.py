@@ -16,22 +16,33 @@ def quiet_native_output(fds=(2,)):
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "2":
         yield
         return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with native_output_to(devnull, fds):
+            yield
+    finally:
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def native_output_to(target, fds):
+    """What native code writes to these file descriptors goes to the open descriptor `target` meanwhile."""
+    import ctypes
     import sys
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in fds}
-    devnull = os.open(os.devnull, os.O_WRONLY)
     for fd in fds:
-        os.dup2(devnull, fd)
+        os.dup2(target, fd)
     try:
         yield
     finally:
+        ctypes.CDLL(None).fflush(None)  # C's own buffer: printf to a file is not flushed at each line
         sys.stdout.flush()
         sys.stderr.flush()
         for fd, copy in saved.items():
             os.dup2(copy, fd)
             os.close(copy)
-        os.close(devnull)
 
 
 with quiet_native_output():
