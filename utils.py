@@ -30,8 +30,9 @@ def define_flags():
     flags.DEFINE_boolean("json", False, "With --predict: print JSON instead of a table.")
     flags.DEFINE_integer("top_k", 3, "With --predict: how many labels to show per file.", lower_bound=1)
     flags.DEFINE_boolean("windows", False, "With --predict: also show the scores of every 5 s window.")
-    flags.DEFINE_enum("predict_format", "keras", ["keras", "float32", "float16", "dynamic_int8", "int8"],
-                      "With --predict: the Keras models, or the TFLite models of this format.")
+    flags.DEFINE_enum("predict_format", "keras", ["keras", *config.TFLITE_FORMATS],
+                      "With --predict: the Keras models, or the TFLite models of this format (raw_*: the "
+                      "models that take samples and compute the features themselves).")
     return flags.FLAGS
 
 

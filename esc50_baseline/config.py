@@ -30,7 +30,9 @@ CHOICES = {
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
 }
 
-TFLITE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")
+TFLITE_FEATURE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")  # models that take log-mel features
+RAW_AUDIO_FORMATS = ("raw_float32", "raw_float16")  # models that take samples: the front end inside
+TFLITE_FORMATS = TFLITE_FEATURE_FORMATS + RAW_AUDIO_FORMATS
 
 
 def _positive(v):

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from .config import RAW_AUDIO_FORMATS
 from .evaluation import test_time
 from .data.audio import AudioError, Windows
 from .errors import UserError
@@ -50,11 +51,15 @@ class Ensemble:
         from .tflite.stages import tflite_path
         self.members, self.paths = [], []
         self.time_shifts = ctx.params["testing"]["time_shifts"]
+        # a raw-audio model normalises inside; it is given samples, rolled by whole frames for the time shifts
+        self.raw = fmt in RAW_AUDIO_FORMATS
+        self.roll = {"axis": 1, "step": ctx.settings.hop_length} if self.raw else {}
         for fold in ctx.folds:
             path = ctx.model_path(fold) if fmt == "keras" else tflite_path(ctx, fold, fmt)
             norm_path = ctx.norm_path(fold)
             if os.path.exists(path) and os.path.exists(norm_path):
-                self.members.append((self._load(path, fmt, ctx), ctx.normalizer(fold)))
+                normalizer = (lambda samples: samples) if self.raw else ctx.normalizer(fold)
+                self.members.append((self._load(path, fmt, ctx), normalizer))
                 self.paths.append(path)
         if not self.members:
             script = "task_esc50.py" if fmt == "keras" else "task_esc50_tflite.py"
@@ -72,8 +77,9 @@ class Ensemble:
         model = TFLiteModel(path, ctx.params["tflite"]["num_threads"])
         return lambda x: model.predict(x)[0]
 
-    def __call__(self, features):
-        return np.mean([test_time.averaged(model, normalizer(features), self.time_shifts)
+    def __call__(self, inputs):
+        """inputs: the windows' features (their samples for a raw-audio format) -> mean probabilities."""
+        return np.mean([test_time.averaged(model, normalizer(inputs), self.time_shifts, **self.roll)
                         for model, normalizer in self.members], axis=0)
 
 
@@ -84,7 +90,8 @@ def predict_files(ctx, paths, fmt="keras", per_window=False):
         if (other.settings.fs, other.settings.n_samples) != (settings.fs, settings.n_samples):
             raise UserError(f"Member sets {sets[0].params['set_id']} and {other.params['set_id']} cut audio into "
                             "different windows (feature_extractor.fs or clip_seconds); --predict needs them equal.")
-    scorers = [(LogMel(s.settings), Ensemble(s, fmt)) for s in sets]
+    scorers = [((lambda samples: samples) if fmt in RAW_AUDIO_FORMATS else LogMel(s.settings), Ensemble(s, fmt))
+               for s in sets]
     labels = ctx.dataset.labels
     results = []
     for path in paths:

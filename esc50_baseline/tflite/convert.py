@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from ..config import TFLITE_FORMATS as FORMATS
+from ..config import TFLITE_FEATURE_FORMATS as FORMATS
 from ..training.runtime import quiet_native_output, tf
 
 
@@ -49,12 +49,19 @@ def convert(model, fmt, representative=None, strip_strings=True):
         converter.inference_output_type = tf.int8
     elif fmt != "float32":
         raise ValueError(f"unknown TFLite format {fmt!r}; use one of {', '.join(FORMATS)}")
-    # The converter prints the traced signature and calibration notices; none of it is for the user.
+    with quiet_conversion():
+        flatbuffer = converter.convert()
+    return without_names(flatbuffer) if strip_strings else flatbuffer
+
+
+@contextlib.contextmanager
+def quiet_conversion():
+    """The converter prints the traced signature and calibration notices; none of it is for the user. And
+    it is not interrupted halfway (signals_deferred)."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native_output((1, 2)), \
             signals_deferred():
         warnings.simplefilter("ignore")
-        flatbuffer = converter.convert()
-    return _strip_strings(flatbuffer) if strip_strings else flatbuffer
+        yield
 
 
 @contextlib.contextmanager
@@ -76,7 +83,7 @@ def signals_deferred():
         raise KeyboardInterrupt(received[0])
 
 
-def _strip_strings(flatbuffer):
+def without_names(flatbuffer):
     """Drop tensor and graph names (a few KB that a device never reads); the arithmetic is unchanged."""
     from tensorflow.lite.tools import flatbuffer_utils
     model = flatbuffer_utils.read_model_from_bytearray(flatbuffer)

@@ -62,8 +62,9 @@ class TFLiteModel:
         self.outputs_probabilities = ends_in_softmax(path)
 
     def input_tensor(self, x):
-        """x: (n_mels, n_frames) float features of one clip -> the model's input, quantized if it is integer."""
-        x = x[np.newaxis, ..., np.newaxis]
+        """x: (n_mels, n_frames) float features of one clip (or its samples, for a raw-audio model) -> the model's
+        input, quantized if it is integer."""
+        x = np.reshape(x, self.input["shape"])
         if np.issubdtype(self.input["dtype"], np.integer):
             scale, zero = self.input["quantization"]
             x = quantize(x, scale, zero, self.input["dtype"])
@@ -76,7 +77,7 @@ class TFLiteModel:
         return self.interpreter.get_tensor(self.output["index"])[0]
 
     def predict_one(self, x):
-        """x: (n_mels, n_frames) float features of one clip -> probabilities (classes,)."""
+        """x: (n_mels, n_frames) float features of one clip (or its samples) -> probabilities (classes,)."""
         y = self.raw_output(self.input_tensor(x))
         if np.issubdtype(self.output["dtype"], np.integer):
             scale, zero = self.output["quantization"]

@@ -9,6 +9,7 @@ import numpy as np
 from .. import atomic, results_io
 from ..evaluation import metrics, test_time
 from ..data.dataset import fold_seed
+from ..config import RAW_AUDIO_FORMATS
 from ..stages import need, predictions_cached, stale, do_evaluation, section, write_fold_predictions
 
 COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms"]
@@ -26,7 +27,8 @@ def formats(ctx):
 def do_tflite_conversion(ctx):
     section("TFLite conversion")
     from ..training import trainer
-    from .convert import convert, representative_sample
+    from .convert import convert, representative_sample, without_names
+    from .raw_audio import convert_raw
     from .run import model_problem
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
@@ -40,10 +42,31 @@ def do_tflite_conversion(ctx):
         normalizer = ctx.normalizer(fold)
         representative = normalizer(representative_sample(ctx.features(train), ctx.params["tflite"]["representative_samples"],
                                                           fold_seed(ctx.params["general"]["seed"], fold)))
+        strip = ctx.params["tflite"]["strip_strings"]
         for fmt in todo:
             path = tflite_path(ctx, fold, fmt)
-            atomic.write_bytes(path, convert(model, fmt, representative, ctx.params["tflite"]["strip_strings"]))
+            if fmt in RAW_AUDIO_FORMATS:
+                data = convert_raw(model, fmt, extractor(ctx), normalizer)
+                atomic.write_bytes(path, without_names(data) if strip else data)
+            else:
+                atomic.write_bytes(path, convert(model, fmt, representative, strip))
             print(f"  Fold {fold}: {fmt:<13} {os.path.getsize(path):>9,} bytes -> {path}")
+
+
+def extractor(ctx):
+    from ..features.extraction import LogMel
+    return LogMel(ctx.settings)
+
+
+def model_inputs(ctx, fold, clips, fmt):
+    """What a format's model takes for these clips, and how test-time shifts roll it: the fold's normalised
+    features, or (raw-audio formats) the clips' samples, rolled by the same frames."""
+    if fmt not in RAW_AUDIO_FORMATS:
+        return ctx.normalizer(fold)(ctx.features(clips)), {}
+    from ..data.audio import read_clip
+    s = ctx.settings
+    return np.stack([read_clip(ctx.dataset.audio_path(c), s.fs, s.n_samples) for c in clips]), {
+        "axis": 1, "step": s.hop_length}
 
 
 @contextlib.contextmanager
@@ -64,9 +87,7 @@ def do_tflite_testing(ctx):
     section("TFLite testing")
     from .run import TFLiteModel
     for fold in ctx.folds:
-        normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
-        x = normalizer(ctx.features(test))
         for fmt in formats(ctx):
             model_path = need(tflite_path(ctx, fold, fmt), "tflite_conversion")
             out = os.path.join(ctx.paths["tflite"], f"res_fold_{fold}_{fmt}.csv")
@@ -74,7 +95,9 @@ def do_tflite_testing(ctx):
                 print(f"  Fold {fold}: {fmt} predictions cached")
                 continue
             model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
-            probabilities = test_time.averaged(lambda v: model.predict(v)[0], x, ctx.params["testing"]["time_shifts"])
+            x, roll = model_inputs(ctx, fold, test, fmt)
+            probabilities = test_time.averaged(lambda v: model.predict(v)[0], x, ctx.params["testing"]["time_shifts"],
+                                               **roll)
             write_fold_predictions(ctx, out, test, probabilities)
             print(f"  Fold {fold}: {fmt:<13} {len(test)} clips -> {out}")
 
@@ -113,13 +136,13 @@ def do_tflite_evaluation(ctx):
     rows = []
     count = ctx.params["tflite"]["latency_clips"]
     for fold in ctx.folds:
-        normalizer = ctx.normalizer(fold)
-        x = normalizer(ctx.features(ctx.dataset.test(fold)))
+        test = ctx.dataset.test(fold)
         keras_path = ctx.model_path(fold)
         model = trainer.load_model(keras_path)
         keras_predicted = keras_result["per_fold"][fold][1].argmax(axis=1)
         for fmt, result in results.items():
             true, probabilities = result["per_fold"][fold]
+            x = model_inputs(ctx, fold, test[:count], "float32" if fmt == "keras" else fmt)[0]
             if fmt == "keras":
                 path, size = keras_path, keras_size_report(model)["total"]["bytes"]
                 predict_one = lambda clip: model(clip[np.newaxis, ..., np.newaxis], training=False)
@@ -151,7 +174,8 @@ def print_comparison(ctx, rows, results):
         print(f"   {fmt:<13} | {mean('file_bytes'):>10,.0f} | {mean('size_bytes') / 1024:>7.1f} KB | "
               f"{100 * result['overall_accuracy']:>7.1f}% | {result['overall_logloss']:>7.3f} | "
               f"{100 * agreement:>8.1f}% | {mean('latency_ms'):>7.2f} ms")
-    print("   (sizes and latency: mean over folds; latency: batch 1, one core; agreement: same class as keras)")
+    print("   (sizes and latency: mean over folds; latency: batch 1, one core, raw_* including the front end; "
+          "agreement: same class as keras)")
 
 
 def do_tflite_micro(ctx):
@@ -161,17 +185,15 @@ def do_tflite_micro(ctx):
     if "int8" not in formats(ctx):
         print("  Skipped: tflite.formats has no int8 (full-integer) model")
         return []
-    from ..features.extraction import FeatureSettings, LogMel
     from .micro import SRAM_BYTES, MicroModel, compare_with_litert, settings_header, write_package
     from .run import TFLiteModel
-    extractor = LogMel(FeatureSettings.from_params(ctx.params["feature_extractor"]))
     rows = []
     for fold in ctx.folds:
         model_path = need(tflite_path(ctx, fold, "int8"), "tflite_conversion")
         micro, litert = MicroModel(model_path), TFLiteModel(model_path, reference_kernels=True)
         normalizer = ctx.normalizer(fold)
         check = compare_with_litert(micro, litert, normalizer(ctx.features(ctx.dataset.test(fold))))
-        header = settings_header(extractor, normalizer, litert.input["quantization"], ctx.dataset.labels,
+        header = settings_header(extractor(ctx), normalizer, litert.input["quantization"], ctx.dataset.labels,
                                  micro.arena_bytes)
         package = write_package(os.path.join(ctx.paths["tflite"], f"micro_fold_{fold}"), model_path, header)
         rows.append(dict(fold=fold, arena_bytes=micro.arena_bytes, package=package, **check))
