@@ -53,7 +53,8 @@ def test_quantize_rounds_to_nearest_and_saturates_in_the_integer_type():
     assert q.dtype == np.uint8
     np.testing.assert_array_equal(q, [28, 128, 178, 255])
     np.testing.assert_array_equal(quantize([-100.0], 0.01, 128, np.uint8), [0])
-    assert quantize([100000.4], 1.0, 0, np.int32).tolist() == [100000]  # computed in double precision
+    assert quantize([100000.4], 1.0, 0, np.int32).tolist() == [100000]
+    assert quantize(np.float32([0.35]), 0.1, 0).tolist() == [3]  # in double precision: 3.4999999, not 3.5
     np.testing.assert_allclose(dequantize([5, -3], 0.5, 3), [1.0, -3.0])
 
 
