@@ -82,6 +82,9 @@ def write_config(folder, names):
         f.write("pytest_add_cli_args_test_selection=\n" + "".join(f"    {t}\n" for t in tests))
         f.write(f"pytest_add_cli_args=\n    -p\n    no:cacheprovider\n    -x\n    -k\n    {SUBPROCESS_TESTS}\n")
         f.write("process_isolation=forkserver\n")
+        # mutmut's CPU-time limit counts a test's own time, not its fixtures': a test whose module first converts
+        # a model (TensorFlow's threads) would otherwise be stopped and its mutant counted as a timeout
+        f.write("timeout_constant=30\n")
 
 
 def exists(folder, test):
