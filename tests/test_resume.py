@@ -77,15 +77,15 @@ def tflite_numbers(app_dir):
 
 def interrupt_when(command, ready, sig):
     """Start the command, send `sig` as soon as `ready()` holds, and return its exit status and stderr."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not ready() and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert process.poll() is None, "the run ended before the moment to interrupt it"
     process.send_signal(sig)
-    _out, err = process.communicate(timeout=120)
-    return process.returncode, err
+    out, err = process.communicate(timeout=120)
+    return process.returncode, err + "\n--- stdout ---\n" + out[-3000:]
 
 
 def test_sigterm_in_feature_extraction_and_ctrl_c_in_conversion_resume_to_the_same_numbers(tmp_path):
@@ -99,7 +99,7 @@ def test_sigterm_in_feature_extraction_and_ctrl_c_in_conversion_resume_to_the_sa
     assert 0 < len(copies) < 36, "the extraction was not cut off in the middle"
     status, err = interrupt_when(tflite_command(dataset, app), lambda: list(app.glob("tflite/*/*.tflite")),
                                  signal.SIGINT)
-    assert status == 128 + signal.SIGINT and "Interrupted; finished work is cached" in err
+    assert status == 128 + signal.SIGINT and "Interrupted; finished work is cached" in err, (status, err[-3000:])
     assert len(list(app.glob("tflite/*/*.tflite"))) < 4, "the conversion was not cut off in the middle"
     final = subprocess.run(tflite_command(dataset, app), capture_output=True, text=True, timeout=900)
     assert final.returncode == 0, final.stderr
