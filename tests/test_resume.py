@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import yaml
@@ -77,15 +78,18 @@ def tflite_numbers(app_dir):
 
 def interrupt_when(command, ready, sig):
     """Start the command, send `sig` as soon as `ready()` holds, and return its exit status and stderr."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not ready() and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert process.poll() is None, "the run ended before the moment to interrupt it"
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=120)
-    return process.returncode, err + "\n--- stdout ---\n" + out[-3000:]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:  # files: a full pipe stops a run
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        deadline = time.monotonic() + 300
+        while not ready() and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert process.poll() is None, "the run ended before the moment to interrupt it"
+        process.send_signal(sig)
+        process.wait(timeout=120)
+        out.seek(0)
+        err.seek(0)
+        return process.returncode, err.read() + "\n--- stdout ---\n" + out.read()[-3000:]
 
 
 def test_sigterm_in_feature_extraction_and_ctrl_c_in_conversion_resume_to_the_same_numbers(tmp_path):
