@@ -79,7 +79,9 @@ def tflite_numbers(app_dir):
 def interrupt_when(command, ready, sig):
     """Start the command, send `sig` as soon as `ready()` holds, and return its exit status and stderr."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:  # files: a full pipe stops a run
-        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        # Ctrl-C as in a terminal: a shell's background job inherits SIGINT ignored, and so would the run
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 300
         while not ready() and process.poll() is None:
             assert time.monotonic() < deadline
