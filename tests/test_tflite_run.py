@@ -77,12 +77,11 @@ def test_damaged_files_are_described_and_named(tiny, tmp_path):
         path = str(tmp_path / f"{name}.tflite")
         open(path, "wb").write(content)
         problem = model_problem(path)
-        assert isinstance(problem, str) and problem, name
+        assert isinstance(problem, str) and problem not in ("", "ValueError", "RuntimeError"), name  # LiteRT's words
         with pytest.raises(UserError) as error:
             TFLiteModel(path)
-        message = str(error.value)
-        assert message.startswith(f"The TFLite model {path} is damaged ({problem})")
-        assert "task_esc50_tflite.py" in message
+        assert str(error.value) == (f"The TFLite model {path} is damaged ({problem}); delete it and run "
+                                    "task_esc50_tflite.py again to convert it anew.")
 
 
 @pytest.mark.parametrize("name, tolerance", [("logits_float32", 1e-5), ("logits_int8", 0.03),
