@@ -1,15 +1,17 @@
 """Atomic file writing: write under a temporary name in the same folder, then rename over the target.
 
 A reader never sees a half-written file: it sees the old file or the complete new one. A process killed
-mid-write leaves only its temporary file, named `.tmp-<pid>@<host>@...`; `remove_stale_temporaries` deletes
-the ones whose writer is no longer running on this host (a run calls it at start). It leaves another
-host's alone: on a disk shared by several machines, their writes in progress are not its to judge. A full disk stops the run with one
-sentence naming the folder, and leaves no temporary file behind.
+mid-write leaves only its temporary file (or folder: `atomic_dir`), named `.tmp-<pid>@<host>@...`;
+`remove_stale_temporaries` deletes the ones whose writer is no longer running on this host (a run calls it
+at start). It leaves another host's alone: on a disk shared by several machines, their writes in progress
+are not its to judge. A full disk stops the run with one sentence naming the folder, and leaves no
+temporary file behind.
 """
 import contextlib
 import errno
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -37,6 +39,26 @@ def atomic_path(path, suffix=""):
             os.remove(tmp)
         if disk_full(e):
             raise no_space(folder) from None
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yields a temporary folder to fill; it takes the place of the folder `path` when the block finishes
+    without error, so a reader sees the old folder or the complete new one (a kill between the two leaves
+    none, never half of one). Named like a temporary file, so the start-up clean-up knows its writer."""
+    parent = os.path.dirname(path) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f"{PREFIX}{os.getpid()}@{HOST}@")
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if disk_full(e):
+            raise no_space(parent) from None
         raise
 
 
@@ -79,14 +101,19 @@ def remove_stale_temporaries(folder):
     """Delete temporary files left by killed writers of this host below `folder`, and claims that no
     longer stand; returns how many."""
     removed = 0
-    for here, _dirs, files in os.walk(folder):
-        for name in files:
+    for here, dirs, files in os.walk(folder):
+        for name in files + list(dirs):
             writer = WRITER.match(name)
             dead_writer = writer and (writer.group(2) or HOST) == HOST and not _alive(int(writer.group(1)))
             dead_claim = name.startswith(CLAIM) and not claim_stands(os.path.join(here, name[len(CLAIM):]))
             if dead_writer or dead_claim:
+                path = os.path.join(here, name)
                 with contextlib.suppress(FileNotFoundError):  # another process of this host removed it first
-                    os.remove(os.path.join(here, name))
+                    if name in dirs:  # a folder being filled (atomic_dir)
+                        dirs.remove(name)
+                        shutil.rmtree(path)
+                    else:
+                        os.remove(path)
                     removed += 1
     return removed
 

@@ -25,10 +25,18 @@ def test_stale_temporaries_of_this_host_only_are_removed(tmp_path):
     other_host = tmp_path / f".tmp-{dead}@another-host.lab@abc.npy"  # its pid says nothing here
     for path in (mine_dead, older_dead, mine_alive, other_host):
         path.write_text("x")
-    assert atomic.remove_stale_temporaries(str(tmp_path)) == 2
+    package_dead = tmp_path / f".tmp-{dead}@{atomic.HOST}@pkg"  # a folder being filled (atomic_dir)
+    package_dead.mkdir()
+    (package_dead / "model_data.cc").write_text("x")
+    assert atomic.remove_stale_temporaries(str(tmp_path)) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine_alive.name, other_host.name])
     with atomic.atomic_path(str(tmp_path / "out.txt")) as tmp:
         assert os.path.basename(tmp).startswith(f".tmp-{os.getpid()}@{atomic.HOST}@")
+    with atomic.atomic_dir(str(tmp_path / "package")) as tmp:
+        assert os.path.basename(tmp).startswith(f".tmp-{os.getpid()}@{atomic.HOST}@")
+        (tmp_path / "package").mkdir()  # an older package: replaced whole
+        open(os.path.join(tmp, "new.h"), "w").close()
+    assert os.listdir(tmp_path / "package") == ["new.h"]
 
 
 def test_a_full_disk_is_recognised_however_deeply_wrapped():

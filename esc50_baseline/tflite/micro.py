@@ -4,11 +4,11 @@ model checked in TensorFlow Lite Micro's own C++ interpreter (the `tflite-micro`
 the tensor arena the model really needs."""
 import os
 import re
-import shutil
 import tempfile
 
 import numpy as np
 
+from .. import atomic
 from ..errors import UserError
 from .run import quantize
 
@@ -28,7 +28,8 @@ class MicroModel:
             raise UserError("The microcontroller check needs the tflite-micro package, which is not installed; "
                             "run pip install -r requirements.txt, or set flow.tflite_micro: false.") from None
         data = open(path, "rb").read()
-        arena = max(10 * len(data), 8 * 1024 * 1024)  # room to load (too little crashes it); the recording tells the use
+        # room to load (too little crashes it); the recording tells what is used
+        arena = max(10 * len(data), 8 * 1024 * 1024)
         with captured_native_output() as log:
             try:
                 self.interpreter = tflm.Interpreter.from_bytes(data, arena_size=arena)
@@ -155,22 +156,14 @@ extern const unsigned int g_model_len;
 
 def write_package(folder, model_path, header_text):
     """model_data.h, model_data.cc and model_settings.h in `folder`, which appears whole or not at all."""
-    parent = os.path.dirname(folder)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-    try:
-        with open(model_path, "rb") as f:
-            data = f.read()
-        files = {"model_data.h": MODEL_HEADER, "model_settings.h": header_text,
-                 "model_data.cc": '#include "model_data.h"\n\n' + c_array("g_model", data)}
+    with open(model_path, "rb") as f:
+        data = f.read()
+    files = {"model_data.h": MODEL_HEADER, "model_settings.h": header_text,
+             "model_data.cc": '#include "model_data.h"\n\n' + c_array("g_model", data)}
+    with atomic.atomic_dir(folder) as temporary:
         for name, text in files.items():
             with open(os.path.join(temporary, name), "w") as f:
                 f.write(text)
-        if os.path.isdir(folder):
-            shutil.rmtree(folder)
-        os.replace(temporary, folder)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     return folder
 
 
