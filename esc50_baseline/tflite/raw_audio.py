@@ -4,6 +4,7 @@ graph, then the network. A device then needs no feature code of its own, and can
 import numpy as np
 
 from ..config import RAW_AUDIO_FORMATS as RAW_FORMATS
+from ..errors import UserError
 from ..training.runtime import tf
 
 
@@ -17,7 +18,8 @@ def front_end(extractor, normalizer, float16_constants=False):
     std = tf.constant(normalizer.std, tf.float32)
     padding = s.n_fft // 2 if s.center else 0
     if s.center and s.pad_mode != "constant":
-        raise ValueError(f"the raw-audio model pads with zeros; feature_extractor.pad_mode is {s.pad_mode!r}")
+        raise UserError(f"feature_extractor.pad_mode is '{s.pad_mode}', but a raw-audio TFLite model (tflite.formats "
+                        "raw_*) pads with zeros; set pad_mode to constant, or drop the raw_* formats.")
 
     def features(samples):
         y = tf.pad(samples, [[0, 0], [padding, padding]])

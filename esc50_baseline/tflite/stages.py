@@ -58,15 +58,24 @@ def extractor(ctx):
     return LogMel(ctx.settings)
 
 
-def model_inputs(ctx, fold, clips, fmt):
-    """What a format's model takes for these clips, and how test-time shifts roll it: the fold's normalised
-    features, or (raw-audio formats) the clips' samples, rolled by the same frames."""
-    if fmt not in RAW_AUDIO_FORMATS:
-        return ctx.normalizer(fold)(ctx.features(clips)), {}
-    from ..data.audio import read_clip
-    s = ctx.settings
-    return np.stack([read_clip(ctx.dataset.audio_path(c), s.fs, s.n_samples) for c in clips]), {
-        "axis": 1, "step": s.hop_length}
+def model_inputs(ctx, fold, clips):
+    """What each kind of model takes for these clips, made when first asked for: `inputs(fmt)` -> (inputs, how
+    test-time shifts roll them): the fold's normalised features, or (raw-audio formats) the clips' samples,
+    rolled by the same frames. Every format of a kind shares one copy."""
+    made = {}
+
+    def inputs(fmt):
+        raw = fmt in RAW_AUDIO_FORMATS
+        if raw not in made:
+            if raw:
+                from ..data.audio import read_clip
+                s = ctx.settings
+                made[raw] = np.stack([read_clip(ctx.dataset.audio_path(c), s.fs, s.n_samples) for c in clips]), {
+                    "axis": 1, "step": s.hop_length}
+            else:
+                made[raw] = ctx.normalizer(fold)(ctx.features(clips)), {}
+        return made[raw]
+    return inputs
 
 
 @contextlib.contextmanager
@@ -88,6 +97,7 @@ def do_tflite_testing(ctx):
     from .run import TFLiteModel
     for fold in ctx.folds:
         test = ctx.dataset.test(fold)
+        inputs = model_inputs(ctx, fold, test)
         for fmt in formats(ctx):
             model_path = need(tflite_path(ctx, fold, fmt), "tflite_conversion")
             out = os.path.join(ctx.paths["tflite"], f"res_fold_{fold}_{fmt}.csv")
@@ -95,7 +105,7 @@ def do_tflite_testing(ctx):
                 print(f"  Fold {fold}: {fmt} predictions cached")
                 continue
             model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
-            x, roll = model_inputs(ctx, fold, test, fmt)
+            x, roll = inputs(fmt)
             probabilities = test_time.averaged(lambda v: model.predict(v)[0], x, ctx.params["testing"]["time_shifts"],
                                                **roll)
             write_fold_predictions(ctx, out, test, probabilities)
@@ -136,13 +146,13 @@ def do_tflite_evaluation(ctx):
     rows = []
     count = ctx.params["tflite"]["latency_clips"]
     for fold in ctx.folds:
-        test = ctx.dataset.test(fold)
+        inputs = model_inputs(ctx, fold, ctx.dataset.test(fold)[:count])
         keras_path = ctx.model_path(fold)
         model = trainer.load_model(keras_path)
         keras_predicted = keras_result["per_fold"][fold][1].argmax(axis=1)
         for fmt, result in results.items():
             true, probabilities = result["per_fold"][fold]
-            x = model_inputs(ctx, fold, test[:count], "float32" if fmt == "keras" else fmt)[0]
+            x = inputs(fmt)[0]  # keras: the features, as every feature format
             if fmt == "keras":
                 path, size = keras_path, keras_size_report(model)["total"]["bytes"]
                 predict_one = lambda clip: model(clip[np.newaxis, ..., np.newaxis], training=False)
@@ -191,9 +201,8 @@ def do_tflite_micro(ctx):
     for fold in ctx.folds:
         model_path = need(tflite_path(ctx, fold, "int8"), "tflite_conversion")
         micro, litert = MicroModel(model_path), TFLiteModel(model_path, reference_kernels=True)
-        normalizer = ctx.normalizer(fold)
-        check = compare_with_litert(micro, litert, normalizer(ctx.features(ctx.dataset.test(fold))))
-        header = settings_header(extractor(ctx), normalizer, litert.input["quantization"], ctx.dataset.labels,
+        check = compare_with_litert(micro, litert, model_inputs(ctx, fold, ctx.dataset.test(fold))("int8")[0])
+        header = settings_header(extractor(ctx), ctx.normalizer(fold), litert.input["quantization"], ctx.dataset.labels,
                                  micro.arena_bytes)
         package = write_package(os.path.join(ctx.paths["tflite"], f"micro_fold_{fold}"), model_path, header)
         rows.append(dict(fold=fold, arena_bytes=micro.arena_bytes, package=package, **check))
