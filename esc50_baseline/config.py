@@ -31,7 +31,7 @@ CHOICES = {
 }
 
 TFLITE_FEATURE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")  # models that take log-mel features
-RAW_AUDIO_FORMATS = ("raw_float32", "raw_float16")  # models that take samples: the front end inside
+RAW_AUDIO_FORMATS = ("raw_float32", "raw_float16", "raw_int8")  # models that take samples: the front end inside
 TFLITE_FORMATS = TFLITE_FEATURE_FORMATS + RAW_AUDIO_FORMATS
 
 

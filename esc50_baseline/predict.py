@@ -51,9 +51,9 @@ class Ensemble:
         from .tflite.stages import tflite_path
         self.members, self.paths = [], []
         self.time_shifts = ctx.params["testing"]["time_shifts"]
-        # a raw-audio model normalises inside; it is given samples, rolled by whole frames for the time shifts
+        # a raw-audio model normalises inside; it is given samples, and the time shifts to roll its features by
         self.raw = fmt in RAW_AUDIO_FORMATS
-        self.roll = {"axis": 1, "step": ctx.settings.hop_length} if self.raw else {}
+        self.roll = {"shift_inside": True} if self.raw else {}
         for fold in ctx.folds:
             path = ctx.model_path(fold) if fmt == "keras" else tflite_path(ctx, fold, fmt)
             norm_path = ctx.norm_path(fold)
@@ -75,7 +75,7 @@ class Ensemble:
             return lambda x: trainer.predict(model, x)
         from .tflite.run import TFLiteModel
         model = TFLiteModel(path, ctx.params["tflite"]["num_threads"])
-        return lambda x: model.predict(x)[0]
+        return lambda x, shift=0: model.predict(x, shift)[0]
 
     def __call__(self, inputs):
         """inputs: the windows' features (their samples for a raw-audio format) -> mean probabilities."""

@@ -73,6 +73,11 @@ def test_test_time_shifts_average_the_rolled_predictions():
     # rolled by +1 frame 0 holds the last frame; by -1 it holds frame 1
     np.testing.assert_allclose(averaged(first_frame, x, [0, 1, -1]), (x[:, :, 0] + x[:, :, 4] + x[:, :, 1]) / 3)
     np.testing.assert_array_equal(averaged(first_frame, x, []), x[:, :, 0])
+    # a model that rolls its own input is given it unrolled, with each shift
+    calls = []
+    inside = lambda v, shift: calls.append((v is x, shift)) or np.full((2, 1), shift, np.float64)
+    np.testing.assert_allclose(averaged(inside, x, [0, 3, -2], shift_inside=True), np.full((2, 1), 1 / 3))
+    assert calls == [(True, 0), (True, 3), (True, -2)]
 
 
 def test_cross_validation_summary_by_hand():

@@ -34,20 +34,52 @@ def test_the_graph_front_end_gives_the_project_features(clips):
     assert np.abs(graph[..., 0] - expected).mean() < 1e-4
 
 
-def test_raw_audio_models_give_the_keras_probabilities(clips, tmp_path):
+@pytest.fixture(scope="module")
+def network():
     import keras
-    y, extractor, normalizer, features = clips
     runtime.setup(0)
     inputs = keras.Input((40, 251, 1))
     hidden = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 5, strides=4, activation="relu")(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(hidden))
-    expected = trainer.predict(model, normalizer(features))
+    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(hidden))
+
+
+def test_raw_audio_models_give_the_keras_probabilities_of_the_rolled_features(clips, network, tmp_path):
+    y, extractor, normalizer, features = clips
     for fmt, tolerance in (("raw_float32", 1e-4), ("raw_float16", 2e-2)):
         path = str(tmp_path / f"{fmt}.tflite")
-        open(path, "wb").write(convert_raw(model, fmt, extractor, normalizer))
+        open(path, "wb").write(convert_raw(network, fmt, extractor, normalizer))
         tflite = TFLiteModel(path)
         assert list(tflite.input["shape"]) == [1, 220500] and tflite.outputs_probabilities
-        probabilities, _seconds = tflite.predict(y)
-        np.testing.assert_allclose(probabilities, expected, atol=tolerance)
-    with pytest.raises(ValueError, match="raw_float32, raw_float16"):
-        convert_raw(model, "raw_int4", extractor, normalizer)
+        # the test-time shift rolls the features, as the pipeline does, not the samples (their frames at the
+        # wrap differ); 0 is the plain prediction, 120 and -251 + 7 wrap most of the clip around
+        for shift in (0, 25, 120, -244):
+            expected = trainer.predict(network, np.roll(normalizer(features), shift, axis=2))
+            probabilities, _seconds = tflite.predict(y, shift)
+            np.testing.assert_allclose(probabilities, expected, atol=tolerance, err_msg=f"{fmt}, shift {shift}")
+    with pytest.raises(ValueError, match="raw_float32, raw_float16, raw_int8"):
+        convert_raw(network, "raw_int4", extractor, normalizer)
+
+
+def test_raw_int8_is_the_int8_network_behind_the_float_front_end(clips, network, tmp_path):
+    from tensorflow.lite.tools import flatbuffer_utils
+    from esc50_baseline.tflite.convert import convert
+    from esc50_baseline.tflite.size import op_name
+    y, extractor, normalizer, features = clips
+    raw_path, int8_path = str(tmp_path / "raw_int8.tflite"), str(tmp_path / "int8.tflite")
+    open(raw_path, "wb").write(convert_raw(network, "raw_int8", extractor, normalizer, representative=y))
+    open(int8_path, "wb").write(convert(network, "int8", normalizer(features)))  # calibrated on the same clips
+    model = flatbuffer_utils.read_model(raw_path)
+    graph = model.subgraphs[0]
+    kinds = {op_name(model, op): graph.tensors[op.outputs[0]].type for op in graph.operators}
+    FLOAT32, INT8 = 0, 9  # the schema's TensorType values
+    assert kinds["RFFT2D"] == 8 and kinds["LOG"] == FLOAT32 and kinds["SOFTMAX"] == FLOAT32  # 8: complex64
+    assert kinds["CONV_2D"] == INT8 and kinds["QUANTIZE"] == INT8 and kinds["DEQUANTIZE"] == FLOAT32
+    raw, int8 = TFLiteModel(raw_path), TFLiteModel(int8_path)
+    assert raw.input["dtype"] == np.float32 and int8.input["dtype"] == np.int8
+    for shift in (0, 60):
+        from_samples, _ = raw.predict(y, shift)
+        from_features, _ = int8.predict(np.roll(normalizer(features), shift, axis=2))
+        np.testing.assert_array_equal(from_samples.argmax(axis=1), from_features.argmax(axis=1))
+        np.testing.assert_allclose(from_samples, from_features, atol=0.02)  # a step or two of the int8 logits
+    with pytest.raises(ValueError, match="representative samples"):
+        convert_raw(network, "raw_int8", extractor, normalizer)

@@ -90,14 +90,15 @@ def test_tflite_script_end_to_end(tmp_path):
     make_dataset(root, n_classes=3, n_folds=2, per_fold=3, seconds=2.0)
     args = [sys.executable, os.path.join(ROOT, "task_esc50_tflite.py"), "--dataset_path", root, "--set", "quick",
             "--param", "learner.epochs=2", "--param", f"path.application={tmp_path / 's'}",
-            "--param", "tflite.formats=[float32, int8, raw_float32]", "--param", "tflite.latency_clips=2"]
+            "--param", "testing.time_shifts=[0, 30]",
+            "--param", "tflite.formats=[float32, int8, raw_float32, raw_int8]", "--param", "tflite.latency_clips=2"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "TFLite comparison" in result.stdout
     csv_path = next((tmp_path / "s" / "evaluator").glob("quick_*/tflite_comparison.csv"))
     lines = csv_path.read_text().splitlines()
-    assert lines[0] == "fold,format,file_bytes,size_bytes,accuracy,logloss,agreement,latency_ms"
-    assert [line.split(",")[1] for line in lines[1:]] == ["keras", "float32", "int8", "raw_float32"]
+    assert lines[0] == "fold,format,file_bytes,size_bytes,accuracy,logloss,agreement,latency_ms,twin_agreement"
+    assert [line.split(",")[1] for line in lines[1:]] == ["keras", "float32", "int8", "raw_float32", "raw_int8"]
     keras_row, float_row = lines[1].split(","), lines[2].split(",")
     assert float(float_row[6]) == 1.0 and float(float_row[4]) == float(keras_row[4])
     # the int8 row is the int8 model's predictions of fold 2's clips, as written, recomputed here
@@ -107,11 +108,15 @@ def test_tflite_script_end_to_end(tmp_path):
     int8_row = lines[3].split(",")
     assert float(int8_row[4]) == pytest.approx((int8["true_label"] == int8["predicted_label"]).mean(), abs=1e-4)
     assert "int8" in result.stdout.split("TFLite comparison")[0]  # its DCASE tables come before the comparison
-    # the raw-audio model reads the clips' samples and computes the features itself: the float32 model's numbers
-    raw, float32 = [pd.read_csv(next((tmp_path / "s" / "tflite").glob(f"*/res_fold_2_{fmt}.csv")))
-                    for fmt in ("raw_float32", "float32")]
-    assert raw["filename"].tolist() == float32["filename"].tolist()
+    # the raw-audio models read the clips' samples, compute the features and roll them by the test-time shifts
+    # themselves: their feature twins' numbers (float32 exactly, int8 within a step or two of its logits)
+    raw, float32, raw_int8 = [pd.read_csv(next((tmp_path / "s" / "tflite").glob(f"*/res_fold_2_{fmt}.csv")))
+                              for fmt in ("raw_float32", "float32", "raw_int8")]
+    assert raw["filename"].tolist() == float32["filename"].tolist() == raw_int8["filename"].tolist()
     np.testing.assert_allclose(raw.iloc[:, 3:].to_numpy(float), float32.iloc[:, 3:].to_numpy(float), atol=1e-4)
+    np.testing.assert_allclose(raw_int8.iloc[:, 3:].to_numpy(float), int8.iloc[:, 3:].to_numpy(float), atol=0.03)
+    assert [line.split(",")[8] for line in lines[4:]] == ["1", "1"]  # twin agreement, written
+    assert "raw_int8 against int8 on features computed in Python: the same class for 100.0 %" in result.stdout
     # the int8 model in TensorFlow Lite Micro: as LiteRT on fold 2's 9 clips, and a package for a device
     micro = pd.read_csv(next((tmp_path / "s" / "evaluator").glob("quick_*/tflite_micro.csv")))
     assert [micro[c].tolist() for c in ("fold", "clips", "agreement")] == [[2], [9], [1.0]]
@@ -130,14 +135,14 @@ def test_tflite_script_end_to_end(tmp_path):
     assert answer["format"] == "int8" and answer["models"][0].endswith("model_fold_2_int8.tflite")
     for guess in answer["files"][0]["top"]:
         assert guess["probability"] == pytest.approx(int8.loc[0, guess["label"]], abs=1e-5)
-    # and --predict_format raw_float32 gives the samples to the raw-audio model
-    predicted = subprocess.run(predict + ["--predict_format", "raw_float32"], capture_output=True, text=True,
+    # and --predict_format raw_int8 gives the samples to the raw-audio model
+    predicted = subprocess.run(predict + ["--predict_format", "raw_int8"], capture_output=True, text=True,
                                timeout=600, cwd=str(tmp_path))
     assert predicted.returncode == 0, predicted.stderr
     answer = json.loads(predicted.stdout)
-    assert answer["format"] == "raw_float32" and answer["models"][0].endswith("model_fold_2_raw_float32.tflite")
+    assert answer["format"] == "raw_int8" and answer["models"][0].endswith("model_fold_2_raw_int8.tflite")
     for guess in answer["files"][0]["top"]:
-        assert guess["probability"] == pytest.approx(raw.loc[0, guess["label"]], abs=1e-5)
+        assert guess["probability"] == pytest.approx(raw_int8.loc[0, guess["label"]], abs=1e-5)
 
 
 def test_recurrent_family_converts_unrolled_and_matches_keras(defaults, tmp_path):

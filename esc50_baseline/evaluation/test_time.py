@@ -7,8 +7,10 @@ plain prediction. Keras testing, TFLite testing and --predict all go through her
 import numpy as np
 
 
-def averaged(predict, features, shifts, axis=2, step=1):
-    """predict: (clips, n_mels, n_frames) -> probabilities; returns their mean over `shifts` (frames). A model
-    that takes samples (clips, n_samples) is given them rolled by the same frames: axis=1, step=hop length."""
-    shifts = list(shifts) or [0]
-    return np.mean([predict(np.roll(features, int(s) * step, axis=axis) if s else features) for s in shifts], axis=0)
+def averaged(predict, features, shifts, shift_inside=False):
+    """predict: (clips, n_mels, n_frames) -> probabilities; returns their mean over `shifts` (frames). A model that
+    rolls its own features (a raw-audio model, which takes samples) is called as predict(samples, shift)."""
+    shifts = [int(s) for s in shifts] or [0]
+    if shift_inside:
+        return np.mean([predict(features, s) for s in shifts], axis=0)
+    return np.mean([predict(np.roll(features, s, axis=2) if s else features) for s in shifts], axis=0)

@@ -7,6 +7,8 @@ from ..config import RAW_AUDIO_FORMATS as RAW_FORMATS
 from ..errors import UserError
 from ..training.runtime import tf
 
+FRONT_END = "log_mel"  # the front end's layer: the operators named by it stay float in raw_int8
+
 
 def front_end(extractor, normalizer, float16_constants=False):
     """The normalised log-mel features of (batch, n_samples) float32 samples, as TensorFlow ops that LiteRT
@@ -38,28 +40,68 @@ def front_end(extractor, normalizer, float16_constants=False):
 
 
 def raw_audio_model(model, extractor, normalizer, float16_constants=False):
-    """A Keras model: (1, n_samples) float32 samples -> the probabilities of `model` (a trained Keras model ending
-    in its softmax) on their features."""
+    """A Keras model: (1, n_samples) float32 samples and (1,) int32 time shift -> the probabilities of `model` (a
+    trained Keras model ending in its softmax) on their features rolled by that many frames (np.roll's sense).
+    The shift is the test-time augmentation's: rolled features, not rolled samples, are what the project's
+    pipeline averages over, and the two differ in the frames around the wrap (0 = the plain prediction)."""
     import keras
+    from .convert import logits_model
     features = front_end(extractor, normalizer, float16_constants)
+    n_frames = extractor.s.n_frames
 
     class LogMelFrontEnd(keras.layers.Layer):
         def call(self, samples):
             return features(samples)
 
+    class TimeRoll(keras.layers.Layer):
+        def call(self, x, shift):
+            return tf.gather(x, tf.math.floormod(tf.range(n_frames) - shift[0], n_frames), axis=2)
+
     samples = keras.Input((extractor.s.n_samples,), batch_size=1, name="samples")
-    return keras.Model(samples, model(LogMelFrontEnd(name="log_mel")(samples)))
+    shift = keras.Input((), batch_size=1, dtype="int32", name="time_shift")
+    # the softmax apart from the network's logits, so that a full-integer network can end before it (raw_int8)
+    logits = logits_model(model)(TimeRoll(name="time_roll")(LogMelFrontEnd(name=FRONT_END)(samples), shift))
+    return keras.Model([samples, shift], keras.layers.Softmax(name="probabilities")(logits))
 
 
-def convert_raw(model, fmt, extractor, normalizer):
-    """The .tflite bytes of the raw-audio model, in float32 or with float16 weights (front end included)."""
+
+def convert_raw(model, fmt, extractor, normalizer, representative=None):
+    """The .tflite bytes of the raw-audio model: float32, float16 weights (front end included), or a full-integer
+    network behind the float front end (raw_int8). `representative` (clips, n_samples): training clips' samples,
+    required for raw_int8: they calibrate the network's activations as the int8 format's features do."""
     from .convert import quiet_conversion
     keras_model = raw_audio_model(model, extractor, normalizer, float16_constants=fmt == "raw_float16")
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if fmt == "raw_float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
+    elif fmt == "raw_int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("the raw_int8 format needs representative samples")
+        with quiet_conversion():
+            return integer_network(converter, keras_model, representative)
     elif fmt != "raw_float32":
         raise ValueError(f"unknown raw-audio format {fmt!r}; use one of {', '.join(RAW_FORMATS)}")
     with quiet_conversion():
         return converter.convert()
+
+
+def integer_network(converter, keras_model, representative):
+    """Selective quantization: every operator int8 except the front end's (an FFT, a magnitude spectrum spanning
+    orders of magnitude and a log, which 8 bits cannot carry) and the closing softmax (int8 probabilities
+    round everything under 1/256 to 0). Between them a QUANTIZE and a DEQUANTIZE."""
+    from tensorflow.lite.tools import flatbuffer_utils
+    float_model = flatbuffer_utils.read_model_from_bytearray(converter.convert())
+    graph = float_model.subgraphs[0]
+    names = [graph.tensors[i].name.decode() for op in graph.operators for i in op.outputs]
+    kept_float = [n for n in names if f"/{FRONT_END}" in n] + [graph.tensors[graph.outputs[0]].name.decode()]
+
+    def calibration():
+        for clip in representative:
+            yield [np.asarray(clip, np.float32)[np.newaxis], np.zeros(1, np.int32)]
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = calibration
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=calibration,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=kept_float))
+    return debugger.get_nondebug_quantized_model()

@@ -57,7 +57,10 @@ class TFLiteModel:
         kernels = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads, experimental_op_resolver_type=kernels)
         self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
+        # a raw-audio model takes the test-time shift too: the int32 input (names may be stripped)
+        inputs = self.interpreter.get_input_details()
+        self.input = next(d for d in inputs if d["dtype"] != np.int32 or len(inputs) == 1)
+        self.shift_input = next((d for d in inputs if d is not self.input), None)
         self.output = self.interpreter.get_output_details()[0]
         self.outputs_probabilities = ends_in_softmax(path)
 
@@ -70,15 +73,20 @@ class TFLiteModel:
             x = quantize(x, scale, zero, self.input["dtype"])
         return x.astype(self.input["dtype"])
 
-    def raw_output(self, tensor):
+    def raw_output(self, tensor, shift=0):
         """The output tensor (classes,) as the model gives it (integers for an int8 model) for an input tensor."""
         self.interpreter.set_tensor(self.input["index"], tensor)
+        if self.shift_input is not None:
+            self.interpreter.set_tensor(self.shift_input["index"], np.full(self.shift_input["shape"], shift, np.int32))
+        elif shift:
+            raise ValueError("this model takes no time shift; roll its features instead")
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])[0]
 
-    def predict_one(self, x):
-        """x: (n_mels, n_frames) float features of one clip (or its samples) -> probabilities (classes,)."""
-        y = self.raw_output(self.input_tensor(x))
+    def predict_one(self, x, shift=0):
+        """x: (n_mels, n_frames) float features of one clip (or its samples, and the frames to roll their features
+        by) -> probabilities (classes,)."""
+        y = self.raw_output(self.input_tensor(x), shift)
         if np.issubdtype(self.output["dtype"], np.integer):
             scale, zero = self.output["quantization"]
             y = dequantize(y, scale, zero)
@@ -87,8 +95,8 @@ class TFLiteModel:
             return y / y.sum() if y.sum() > 0 else np.full_like(y, 1.0 / len(y))
         return softmax(y)
 
-    def predict(self, features):
+    def predict(self, features, shift=0):
         """Probabilities of every clip, and the mean seconds per clip (batch 1)."""
         started = time.perf_counter()
-        out = np.stack([self.predict_one(x) for x in features]) if len(features) else np.zeros((0, 0))
+        out = np.stack([self.predict_one(x, shift) for x in features]) if len(features) else np.zeros((0, 0))
         return out, (time.perf_counter() - started) / max(len(features), 1)

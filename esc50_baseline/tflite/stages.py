@@ -12,7 +12,8 @@ from ..data.dataset import fold_seed
 from ..config import RAW_AUDIO_FORMATS
 from ..stages import need, predictions_cached, stale, do_evaluation, section, write_fold_predictions
 
-COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms"]
+COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms",
+                      "twin_agreement"]
 MICRO_COLUMNS = ["fold", "arena_bytes", "clips", "max_step_difference", "agreement", "package"]
 
 
@@ -40,13 +41,17 @@ def do_tflite_conversion(ctx):
         model = trainer.as_float32(trainer.load_model(model_path))
         train, _validation, _test = ctx.split(fold)
         normalizer = ctx.normalizer(fold)
-        representative = normalizer(representative_sample(ctx.features(train), ctx.params["tflite"]["representative_samples"],
-                                                          fold_seed(ctx.params["general"]["seed"], fold)))
+        # the same clips calibrate the int8 network of both kinds: their features, or their samples (raw_int8)
+        index = representative_sample(np.arange(len(train)), ctx.params["tflite"]["representative_samples"],
+                                      fold_seed(ctx.params["general"]["seed"], fold))
+        chosen = [train[i] for i in index]
+        representative = normalizer(ctx.features(chosen))
         strip = ctx.params["tflite"]["strip_strings"]
         for fmt in todo:
             path = tflite_path(ctx, fold, fmt)
             if fmt in RAW_AUDIO_FORMATS:
-                data = convert_raw(model, fmt, extractor(ctx), normalizer)
+                samples = model_inputs(ctx, fold, chosen)(fmt)[0] if fmt == "raw_int8" else None
+                data = convert_raw(model, fmt, extractor(ctx), normalizer, samples)
                 atomic.write_bytes(path, without_names(data) if strip else data)
             else:
                 atomic.write_bytes(path, convert(model, fmt, representative, strip))
@@ -60,8 +65,8 @@ def extractor(ctx):
 
 def model_inputs(ctx, fold, clips):
     """What each kind of model takes for these clips, made when first asked for: `inputs(fmt)` -> (inputs, how
-    test-time shifts roll them): the fold's normalised features, or (raw-audio formats) the clips' samples,
-    rolled by the same frames. Every format of a kind shares one copy."""
+    test_time.averaged shifts them): the fold's normalised features, or (raw-audio formats) the clips' samples,
+    whose features the model rolls itself. Every format of a kind shares one copy."""
     made = {}
 
     def inputs(fmt):
@@ -71,7 +76,7 @@ def model_inputs(ctx, fold, clips):
                 from ..data.audio import read_clip
                 s = ctx.settings
                 made[raw] = np.stack([read_clip(ctx.dataset.audio_path(c), s.fs, s.n_samples) for c in clips]), {
-                    "axis": 1, "step": s.hop_length}
+                    "shift_inside": True}
             else:
                 made[raw] = ctx.normalizer(fold)(ctx.features(clips)), {}
         return made[raw]
@@ -106,8 +111,8 @@ def do_tflite_testing(ctx):
                 continue
             model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
             x, roll = inputs(fmt)
-            probabilities = test_time.averaged(lambda v: model.predict(v)[0], x, ctx.params["testing"]["time_shifts"],
-                                               **roll)
+            probabilities = test_time.averaged(lambda v, shift=0: model.predict(v, shift)[0], x,
+                                               ctx.params["testing"]["time_shifts"], **roll)
             write_fold_predictions(ctx, out, test, probabilities)
             print(f"  Fold {fold}: {fmt:<13} {len(test)} clips -> {out}")
 
@@ -164,12 +169,26 @@ def do_tflite_evaluation(ctx):
                          "accuracy": float(np.nanmean(result["fold_class_accuracy"][fold])),
                          "logloss": metrics.log_loss(true, probabilities, result["clip"]),
                          "agreement": float(np.mean(probabilities.argmax(axis=1) == keras_predicted)),
-                         "latency_ms": latency_ms(predict_one, x, count)})
+                         "latency_ms": latency_ms(predict_one, x, count),
+                         "twin_agreement": twin_agreement(results, fmt, fold)})
     results_io.write_csv(os.path.join(ctx.paths["results"], "tflite_comparison.csv"), COMPARISON_COLUMNS,
                          [[r[c] if not isinstance(r[c], float) else f"{r[c]:.6g}" for c in COMPARISON_COLUMNS]
                           for r in rows])
     print_comparison(ctx, rows, results)
     return rows
+
+
+def twin(fmt):
+    """The feature format a raw-audio format must agree with: raw_int8 -> int8."""
+    return fmt[len("raw_"):] if fmt in RAW_AUDIO_FORMATS else None
+
+
+def twin_agreement(results, fmt, fold):
+    """The share of test clips a raw-audio model gives the class its feature twin gives (NaN: no twin run)."""
+    if twin(fmt) not in results:
+        return float("nan")
+    return float(np.mean(results[fmt]["per_fold"][fold][1].argmax(axis=1)
+                         == results[twin(fmt)]["per_fold"][fold][1].argmax(axis=1)))
 
 
 def print_comparison(ctx, rows, results):
@@ -186,6 +205,11 @@ def print_comparison(ctx, rows, results):
               f"{100 * agreement:>8.1f}% | {mean('latency_ms'):>7.2f} ms")
     print("   (sizes and latency: mean over folds; latency: batch 1, one core, raw_* including the front end; "
           "agreement: same class as keras)")
+    for fmt in [f for f in results if twin(f) in results]:
+        mine = [r["twin_agreement"] for r in rows if r["format"] == fmt]
+        points = 100 * (results[fmt]["overall_accuracy"] - results[twin(fmt)]["overall_accuracy"])
+        print(f"   {fmt} against {twin(fmt)} on features computed in Python: the same class for "
+              f"{100 * np.mean(mine):.1f} % of the clips, accuracy {points:+.1f} points")
 
 
 def do_tflite_micro(ctx):
