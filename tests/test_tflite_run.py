@@ -84,6 +84,18 @@ def test_damaged_files_are_described_and_named(tiny, tmp_path):
                                     "task_esc50_tflite.py again to convert it anew.")
 
 
+def test_a_model_without_the_time_shift_input_is_no_raw_audio_model(tiny):
+    """A raw-audio model converted by an earlier version took samples only; it is converted again, and a shift
+    asked of it is one sentence."""
+    paths, x, _expected = tiny
+    path = paths["logits_float32"]
+    assert model_problem(path, raw_audio=True) == "a raw-audio model without the time-shift input"
+    model = TFLiteModel(path)
+    assert model.shift_input is None and model.predict(x[:1], 0)[0].shape == (1, 3)  # unshifted: as ever
+    with pytest.raises(UserError, match=f"The TFLite model {path} takes no time shift"):
+        model.predict(x[:1], 2)
+
+
 @pytest.mark.parametrize("name, tolerance", [("logits_float32", 1e-5), ("logits_int8", 0.03),
                                              ("softmax_float32", 1e-5), ("softmax_int8", 0.03)])
 def test_each_model_gives_the_keras_probabilities(tiny, name, tolerance):

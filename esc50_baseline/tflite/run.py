@@ -33,13 +33,17 @@ def ends_in_softmax(path):
     return bool(last) and op_name(model, last[0]) == "SOFTMAX"
 
 
-def model_problem(path):
-    """Why LiteRT cannot run a .tflite file (truncated, not a model), or None when it loads and allocates."""
+def model_problem(path, raw_audio=False):
+    """Why LiteRT cannot run a .tflite file (truncated, not a model), or None when it loads and allocates.
+    raw_audio: a raw-audio model must also take the time shift (earlier versions of this project rolled samples)."""
     from ai_edge_litert.interpreter import Interpreter
     try:
-        Interpreter(model_path=path).allocate_tensors()
+        interpreter = Interpreter(model_path=path)
+        interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if raw_audio and len(interpreter.get_input_details()) != 2:
+        return "a raw-audio model without the time-shift input"
     return None
 
 
@@ -55,6 +59,7 @@ class TFLiteModel:
         # LiteRT's fast kernels (XNNPACK) put int8 outputs up to a few steps from TensorFlow Lite Micro's; its
         # reference kernels, which TFLM's resemble, within one
         kernels = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
+        self.path = path
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads, experimental_op_resolver_type=kernels)
         self.interpreter.allocate_tensors()
         # a raw-audio model takes the test-time shift too: the int32 input (names may be stripped)
@@ -79,7 +84,8 @@ class TFLiteModel:
         if self.shift_input is not None:
             self.interpreter.set_tensor(self.shift_input["index"], np.full(self.shift_input["shape"], shift, np.int32))
         elif shift:
-            raise ValueError("this model takes no time shift; roll its features instead")
+            raise UserError(f"The TFLite model {self.path} takes no time shift (a raw-audio model of an earlier "
+                            "version); run task_esc50_tflite.py again to convert it anew.")
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])[0]
 

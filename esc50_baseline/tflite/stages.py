@@ -34,7 +34,7 @@ def do_tflite_conversion(ctx):
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
         todo = [f for f in formats(ctx) if ctx.overwrite or stale(tflite_path(ctx, fold, f), model_path)
-                or model_problem(tflite_path(ctx, fold, f))]
+                or model_problem(tflite_path(ctx, fold, f), raw_audio=f in RAW_AUDIO_FORMATS)]
         if not todo:
             print(f"  Fold {fold}: converted models cached")
             continue
