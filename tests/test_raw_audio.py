@@ -7,7 +7,7 @@ from conftest import class_signal, shipped_defaults
 from esc50_baseline.features.extraction import FeatureSettings, LogMel
 from esc50_baseline.features.normalization import Normalizer
 from esc50_baseline.training import runtime, trainer
-from esc50_baseline.tflite.raw_audio import convert_raw, front_end
+from esc50_baseline.tflite.raw_audio import convert_raw, frames, front_end
 from esc50_baseline.tflite.run import TFLiteModel
 
 
@@ -23,6 +23,13 @@ def clips():
     extractor = LogMel(settings)
     features = np.stack([extractor(c) for c in y])
     return y, extractor, Normalizer.fit(features), features
+
+
+@pytest.mark.parametrize("n, length, hop", [(222548, 2048, 882), (100, 10, 5), (101, 7, 3), (50, 4, 9), (64, 64, 8)])
+def test_frames_from_slices_are_tf_signal_frame(n, length, hop):
+    from esc50_baseline.training.runtime import tf
+    y = np.random.default_rng(n).standard_normal((2, n)).astype(np.float32)
+    np.testing.assert_array_equal(frames(tf.constant(y), length, hop), tf.signal.frame(y, length, hop))
 
 
 def test_the_graph_front_end_gives_the_project_features(clips):

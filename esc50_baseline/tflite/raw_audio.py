@@ -12,7 +12,7 @@ FRONT_END = "log_mel"  # the front end's layer: the operators named by it stay f
 
 def front_end(extractor, normalizer, float16_constants=False):
     """The normalised log-mel features of (batch, n_samples) float32 samples, as TensorFlow ops that LiteRT
-    runs (PAD, frames by GATHER, RFFT2D, COMPLEX_ABS, a matrix product, LOG): (batch, n_mels, n_frames, 1)."""
+    runs (PAD, frames from slices, RFFT2D, COMPLEX_ABS, a matrix product, LOG): (batch, n_mels, n_frames, 1)."""
     s = extractor.s
     window = tf.constant(extractor.window, tf.float32)  # the window centred in the FFT frame, as librosa does
     mel_basis = tf.constant(extractor.mel_basis.T.astype(np.float32))  # (n_fft // 2 + 1, n_mels)
@@ -25,8 +25,7 @@ def front_end(extractor, normalizer, float16_constants=False):
 
     def features(samples):
         y = tf.pad(samples, [[0, 0], [padding, padding]])
-        frames = tf.signal.frame(y, s.n_fft, s.hop_length)  # (batch, n_frames, n_fft)
-        spectrum = tf.abs(tf.signal.rfft(frames * window))
+        spectrum = tf.abs(tf.signal.rfft(frames(y, s.n_fft, s.hop_length) * window))
         if s.power != 1.0:
             spectrum = spectrum ** s.power
         mel = tf.matmul(spectrum, mel_basis)  # (batch, n_frames, n_mels)
@@ -37,6 +36,21 @@ def front_end(extractor, normalizer, float16_constants=False):
         x = (log_mel - mean) / std
         return tf.transpose(x, [0, 2, 1])[..., tf.newaxis]
     return features
+
+
+def frames(y, length, hop):
+    """(batch, n) -> (batch, n_frames, length), as tf.signal.frame, from slices of hop-long blocks: frame i is
+    blocks i, i + 1, ... side by side, the last one cut. tf.signal.frame makes a GATHER with a table of every
+    frame's sample indices instead, about 1 MB of int32 in the file for 251 frames of 2048."""
+    n = int(y.shape[1])
+    n_frames = 1 + (n - length) // hop
+    pieces = -(-length // hop)
+    n_blocks = n_frames + pieces - 1
+    y = tf.pad(y, [[0, 0], [0, max(0, n_blocks * hop - n)]])  # zeros no frame reaches, to fill the last block
+    blocks = tf.reshape(y[:, :n_blocks * hop], [-1, n_blocks, hop])
+    parts = [blocks[:, k:k + n_frames, :] for k in range(pieces)]
+    parts[-1] = parts[-1][:, :, :length - (pieces - 1) * hop]
+    return tf.concat(parts, axis=2) if pieces > 1 else parts[0]
 
 
 def raw_audio_model(model, extractor, normalizer, float16_constants=False):
