@@ -160,6 +160,7 @@ def prepare_run(parameters, params, FLAGS, quiet=False, check_audio=True, downlo
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     folds = select_folds(dataset.folds, FLAGS.folds if FLAGS.folds is not None else params["general"]["active_folds"])
+    check_validation_folds(params["learner"]["validation_folds"], dataset, folds)
     ctx = run_context(parameters, params, FLAGS.param, FLAGS, dataset, folds)
     from esc50_baseline.atomic import remove_stale_temporaries
     for folder in {_application_dir(c.params) for c in ctx.every_set()}:
@@ -175,6 +176,19 @@ def prepare_run(parameters, params, FLAGS, quiet=False, check_audio=True, downlo
     print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
           f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")
     return ctx
+
+
+def check_validation_folds(held, dataset, folds):
+    """Folds held out for validation must be in the dataset and must not be tested in the same run."""
+    labels = {str(f) for f in dataset.folds}
+    unknown = [str(f) for f in held if str(f) not in labels]
+    if unknown:
+        raise UserError(f"learner.validation_folds names fold {unknown[0]}, which the dataset does not hold (it holds "
+                        f"{', '.join(sorted(labels))}); name one of those.")
+    tested = [str(f) for f in folds if str(f) in {str(h) for h in held}]
+    if tested:
+        raise UserError(f"Fold {tested[0]} is both tested and held out for validation (learner.validation_folds); "
+                        "test the other folds (--folds) or hold out another.")
 
 
 def run_context(parameters, params, overrides, FLAGS, dataset, folds):

@@ -68,6 +68,7 @@ RANGES = [
     ("learner.gradient_clip_norm", _at_least(0), "0 (off) or more"),
     ("learner.label_smoothing", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
     ("learner.validation_amount", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
+    ("learner.validation_folds", lambda v: isinstance(v, list), "a list of fold labels, e.g. [4] (or [] for none)"),
     ("learner.augmentation.time_shift", _at_least(0), "0 (off) or more frames"),
     ("learner.augmentation.freq_masks", _at_least(0), "0 (off) or more"),
     ("learner.augmentation.time_masks", _at_least(0), "0 (off) or more"),
@@ -111,7 +112,8 @@ def check_ranges(params, where):
 STAGE_SECTIONS = {
     "features": ["feature_extractor"],
     "augmented_features": ["feature_extractor", "dataset", "learner.augmentation.waveform", "general.seed"],
-    "normalization": ["feature_extractor", "dataset", "learner.validation_amount", "general.seed"],
+    "normalization": ["feature_extractor", "dataset", "learner.validation_amount", "learner.validation_folds",
+                      "general.seed"],
     "learner": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic"],
     "recognizer": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic", "testing"],
     "tflite": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic",
@@ -342,7 +344,7 @@ def _under_free(key):
 NOT_HASHED = {"learner": ("verbose",)}
 # Settings added after models were trained and cached: at these values they are left out of the hashes,
 # so that adding them did not invalidate anyone's cache.
-NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher")}}
+NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": []}}
 
 
 def _neutral(section, key, value):
@@ -353,6 +355,8 @@ def _neutral(section, key, value):
 def stage_hash(params, stage):
     """A short hash of the parameters `stage` depends on: its cache folder's name."""
     relevant = {section: get_path(params, section) for section in STAGE_SECTIONS[stage]}
+    relevant = {section: value for section, value in relevant.items()  # a neutral setting named on its own
+                if "." not in section or not _neutral(*section.rsplit(".", 1), value)}
     for section in relevant:
         if isinstance(relevant[section], dict):
             relevant[section] = {k: v for k, v in relevant[section].items()

@@ -78,7 +78,13 @@ class RunContext:
         return _cached(cache.load_many, names).reshape((copies, len(clips)) + self.settings.shape)
 
     def split(self, fold):
-        """(train, validation, test) clips of one fold; validation is drawn from the training folds."""
+        """(train, validation, test) clips of one fold; validation is drawn from the training folds, or is the
+        training folds named by learner.validation_folds."""
+        held = {str(f) for f in self.params["learner"]["validation_folds"]}
+        if held:
+            train = self.dataset.train(fold)
+            return ([c for c in train if str(c.fold) not in held], [c for c in train if str(c.fold) in held],
+                    self.dataset.test(fold))
         seed = fold_seed(self.params["general"]["seed"], fold)
         train, validation = validation_split(self.dataset.train(fold), self.params["learner"]["validation_amount"], seed)
         return train, validation, self.dataset.test(fold)

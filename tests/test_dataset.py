@@ -111,6 +111,30 @@ def test_the_normalization_stage_fits_on_the_fold_s_training_clips_only(tmp_path
     everything = cache.load_many([c.filename for c in dataset.clips]).astype(np.float64)
     assert np.abs(saved.mean - everything.mean(axis=(0, 2))).min() > 0.02  # the test fold would shift every band
 
+    # a whole fold held out for validation (SpeechBrain's split, here: train 1, validate 3, test 2)
+    held = dict(params, learner=dict(params["learner"], validation_folds=[3]))
+    ctx = stages.RunContext(params=held, dataset=dataset, folds=[2], paths=dict(paths, normalization=str(tmp_path / "n2")))
+    stages.do_feature_normalization(ctx)
+    train, validation, test = ctx.split(2)
+    assert [{c.fold for c in part} for part in (train, validation, test)] == [{1}, {3}, {2}]
+    assert len(train) + len(validation) == 12
+    fold_1 = cache.load_many([c.filename for c in train]).astype(np.float64)
+    np.testing.assert_allclose(Normalizer.load(ctx.norm_path(2)).mean, fold_1.mean(axis=(0, 2)), rtol=1e-5)
+
+
+def test_validation_folds_must_be_in_the_dataset_and_not_tested(tmp_path):
+    import utils
+    root = str(tmp_path / "d")
+    make_dataset(root, n_classes=2, n_folds=3, per_fold=1, seconds=1.0)
+    dataset = Dataset(root)
+    utils.check_validation_folds([3], dataset, [1, 2])
+    utils.check_validation_folds(["3"], dataset, [2])  # labels as text name the same fold
+    with pytest.raises(UserError, match=r"^learner.validation_folds names fold 7, which the dataset does not hold "
+                                        r"\(it holds 1, 2, 3\); name one of those.$"):
+        utils.check_validation_folds([7], dataset, [1])
+    with pytest.raises(UserError, match=r"^Fold 3 is both tested and held out for validation"):
+        utils.check_validation_folds([3], dataset, [1, 3])
+
 
 def test_normalization_uses_training_folds_only():
     rng = np.random.default_rng(0)
