@@ -14,7 +14,7 @@ from ..stages import need, predictions_cached, stale, do_evaluation, section, wr
 
 COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms",
                       "twin_agreement"]
-MICRO_COLUMNS = ["fold", "arena_bytes", "clips", "max_step_difference", "agreement", "package"]
+MICRO_COLUMNS = ["fold", "size_bytes", "arena_bytes", "clips", "max_step_difference", "agreement", "package"]
 
 
 def tflite_path(ctx, fold, fmt):
@@ -221,18 +221,21 @@ def do_tflite_micro(ctx):
         return []
     from .micro import SRAM_BYTES, MicroModel, compare_with_litert, settings_header, write_package
     from .run import TFLiteModel
+    from .size import tflite_size_report
     rows = []
     for fold in ctx.folds:
         model_path = need(tflite_path(ctx, fold, "int8"), "tflite_conversion")
+        size = tflite_size_report(model_path)["total"]["bytes"]  # the weights in flash, by DCASE's count
         micro, litert = MicroModel(model_path), TFLiteModel(model_path, reference_kernels=True)
         check = compare_with_litert(micro, litert, model_inputs(ctx, fold, ctx.dataset.test(fold))("int8")[0])
         header = settings_header(extractor(ctx), ctx.normalizer(fold), litert.input["quantization"], ctx.dataset.labels,
                                  micro.arena_bytes)
         package = write_package(os.path.join(ctx.paths["tflite"], f"micro_fold_{fold}"), model_path, header)
-        rows.append(dict(fold=fold, arena_bytes=micro.arena_bytes, package=package, **check))
+        rows.append(dict(fold=fold, size_bytes=size, arena_bytes=micro.arena_bytes, package=package, **check))
         fits = "fits" if micro.arena_bytes <= SRAM_BYTES else "does not fit"
-        print(f"  Fold {fold}: tensor arena {micro.arena_bytes:,} bytes ({micro.arena_bytes / 1024:.1f} KB, {fits} "
-              f"in {SRAM_BYTES // 1024} KB of SRAM); on {check['clips']} test clips the same class as LiteRT for "
+        print(f"  Fold {fold}: DCASE size {size / 1024:.1f} KB, tensor arena {micro.arena_bytes:,} bytes "
+              f"({micro.arena_bytes / 1024:.1f} KB, {fits} in {SRAM_BYTES // 1024} KB of SRAM); on {check['clips']} "
+              "test clips the same class as LiteRT for "
               f"{100 * check['agreement']:.1f} %, outputs at most {check['max_step_difference']} step(s) apart "
               "(LiteRT's reference kernels)")
         print(f"          package -> {package}")
