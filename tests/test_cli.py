@@ -144,10 +144,14 @@ def test_bad_dataset_path_and_folds(tmp_path, cli_dataset):
     assert_user_error(run(["--dataset_path", str(tmp_path / "nowhere")], tmp_path), "does not exist")
     assert_user_error(run(["--dataset_path", cli_dataset, "--folds", "7",
                            "--param", f"path.application={tmp_path / 's'}"], tmp_path), "Fold(s) 7")
+    assert_user_error(run(["--dataset_path", cli_dataset, "--folds", "2", "--param", "learner.validation_folds=[2]",
+                           "--param", f"path.application={tmp_path / 's'}"], tmp_path),
+                      "Fold 2 is both tested and held out for validation (learner.validation_folds)")
 
 
 def test_custom_dataset_ten_folds_two_classes(tmp_path):
-    """UrbanSound8K-style: 10 folds, own csv name and audio folder, no esc10/src_file/take columns."""
+    """UrbanSound8K-style: 10 folds, own csv name and audio folder, no esc10/src_file/take columns; fold 5
+    held out for validation."""
     root = tmp_path / "urban"
     rows = make_dataset(str(root), n_classes=2, n_folds=10, per_fold=1, seconds=1.0, names=["siren", "drill"])
     os.rename(root / "audio", root / "clips")
@@ -159,9 +163,13 @@ def test_custom_dataset_ten_folds_two_classes(tmp_path):
         writer.writerows(rows)
     result = run(["--dataset_path", str(root), "--set", "quick", "--param", "learner.epochs=2",
                   "--param", "dataset.meta_file=metadata/urban.csv", "--param", "dataset.audio_folder=clips",
-                  "--param", "general.active_folds=[1, 10]", "--param", f"path.application={tmp_path / 's'}"], tmp_path)
+                  "--param", "general.active_folds=[1, 10]", "--param", "learner.validation_folds=[5]",
+                  "--param", f"path.application={tmp_path / 's'}"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "20 clips, 2 classes, folds 1, 2, 3, 4, 5, 6, 7, 8, 9, 10" in result.stdout
+    # two clips a fold: all but the test fold's and fold 5's train, fold 5's validate
+    assert "Fold 1: 16 training, 2 validation clips" in result.stdout
+    assert "Fold 10: 16 training, 2 validation clips" in result.stdout
     assert "Fold 1" in result.stdout and "Fold 10" in result.stdout and "siren" in result.stdout
     assert "Category" not in result.stdout  # ESC-50's major categories do not apply
     out = next((tmp_path / "s" / "evaluator").glob("quick_*"))
