@@ -113,7 +113,8 @@ def test_the_normalization_stage_fits_on_the_fold_s_training_clips_only(tmp_path
 
     # a whole fold held out for validation (SpeechBrain's split, here: train 1, validate 3, test 2)
     held = dict(params, learner=dict(params["learner"], validation_folds=[3]))
-    ctx = stages.RunContext(params=held, dataset=dataset, folds=[2], paths=dict(paths, normalization=str(tmp_path / "n2")))
+    ctx = stages.RunContext(params=held, dataset=dataset, folds=[2],
+                            paths=dict(paths, normalization=str(tmp_path / "n2")))
     stages.do_feature_normalization(ctx)
     train, validation, test = ctx.split(2)
     assert [{c.fold for c in part} for part in (train, validation, test)] == [{1}, {3}, {2}]

@@ -78,7 +78,6 @@ def raw_audio_model(model, extractor, normalizer, float16_constants=False):
     return keras.Model([samples, shift], keras.layers.Softmax(name="probabilities")(logits))
 
 
-
 def convert_raw(model, fmt, extractor, normalizer, representative=None):
     """The .tflite bytes of the raw-audio model: float32, float16 weights (front end included), or a full-integer
     network behind the float front end (raw_int8). `representative` (clips, n_samples): training clips' samples,
