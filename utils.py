@@ -160,7 +160,6 @@ def prepare_run(parameters, params, FLAGS, quiet=False, check_audio=True, downlo
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     folds = select_folds(dataset.folds, FLAGS.folds if FLAGS.folds is not None else params["general"]["active_folds"])
-    check_validation_folds(params["learner"]["validation_folds"], dataset, folds)
     ctx = run_context(parameters, params, FLAGS.param, FLAGS, dataset, folds)
     from esc50_baseline.atomic import remove_stale_temporaries
     for folder in {_application_dir(c.params) for c in ctx.every_set()}:
@@ -179,16 +178,20 @@ def prepare_run(parameters, params, FLAGS, quiet=False, check_audio=True, downlo
 
 
 def check_validation_folds(held, dataset, folds):
-    """Folds held out for validation must be in the dataset and must not be tested in the same run."""
-    labels = {str(f) for f in dataset.folds}
-    unknown = [str(f) for f in held if str(f) not in labels]
+    """Folds held out for validation must be in the dataset, must not be tested in the same run, and must leave
+    a fold to train on."""
+    labels, held = [str(f) for f in dataset.folds], {str(h) for h in held}
+    unknown = sorted(held - set(labels))
     if unknown:
         raise UserError(f"learner.validation_folds names fold {unknown[0]}, which the dataset does not hold (it holds "
-                        f"{', '.join(sorted(labels))}); name one of those.")
-    tested = [str(f) for f in folds if str(f) in {str(h) for h in held}]
+                        f"{', '.join(labels)}); name one of those.")
+    tested = [str(f) for f in folds if str(f) in held]
     if tested:
         raise UserError(f"Fold {tested[0]} is both tested and held out for validation (learner.validation_folds); "
                         "test the other folds (--folds) or hold out another.")
+    if held and len(held) + 1 >= len(labels):
+        raise UserError(f"learner.validation_folds holds out {', '.join(sorted(held))}, which leaves no fold to train "
+                        "on beside the tested one; hold out fewer folds.")
 
 
 def run_context(parameters, params, overrides, FLAGS, dataset, folds):
@@ -196,6 +199,7 @@ def run_context(parameters, params, overrides, FLAGS, dataset, folds):
     read the dataset as the set does (the parameter checks make sure), so they share it."""
     from esc50_baseline import stages
     overwritten(params, FLAGS)
+    check_validation_folds(params["learner"]["validation_folds"], dataset, folds)  # each member's and teacher's too
     members = [run_context(parameters, m, overrides, FLAGS, dataset, folds)
                for m in parameters.members(params["set_id"], overrides)]
     teacher_params, teacher_overrides = parameters.teacher(params, overrides) if not members else (None, ())

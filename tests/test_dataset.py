@@ -135,6 +135,8 @@ def test_validation_folds_must_be_in_the_dataset_and_not_tested(tmp_path):
         utils.check_validation_folds([7], dataset, [1])
     with pytest.raises(UserError, match=r"^Fold 3 is both tested and held out for validation"):
         utils.check_validation_folds([3], dataset, [1, 3])
+    with pytest.raises(UserError, match=r"^learner.validation_folds holds out 1, 2, which leaves no fold to train on"):
+        utils.check_validation_folds([1, 2], dataset, [3])
 
 
 def test_normalization_uses_training_folds_only():
