@@ -198,8 +198,12 @@ def run_context(parameters, params, overrides, FLAGS, dataset, folds):
     """The RunContext of a set, with those of its ensemble members and its teacher. Members and teachers
     read the dataset as the set does (the parameter checks make sure), so they share it."""
     from esc50_baseline import stages
+    from esc50_baseline.models.builder import check_model
+    from esc50_baseline.training import fine_tuning
     overwritten(params, FLAGS)
     check_validation_folds(params["learner"]["validation_folds"], dataset, folds)  # each member's and teacher's too
+    check_model(params["learner"])
+    fine_tuning.check(params["learner"])
     members = [run_context(parameters, m, overrides, FLAGS, dataset, folds)
                for m in parameters.members(params["set_id"], overrides)]
     teacher_params, teacher_overrides = parameters.teacher(params, overrides) if not members else (None, ())

@@ -14,7 +14,8 @@ import yaml
 from .errors import UserError
 
 # Keys whose values are free-form (no schema below them), or whose type may differ from the default's.
-FREE_FORM = {"learner.families", "learner.layers", "general.active_folds", "feature_extractor.fmax"}
+FREE_FORM = {"learner.families", "learner.layers", "general.active_folds", "feature_extractor.fmax",
+             "learner.fine_tuning.unfreeze"}
 
 CHOICES = {
     "dataset.subset": ["all", "esc10"],
@@ -75,6 +76,8 @@ RANGES = [
     ("learner.augmentation.mixup_alpha", _at_least(0), "0 (off) or more"),
     ("learner.augmentation.waveform.copies", _at_least(0), "0 (off) or more"),
     ("learner.monitor.initial_delay", _at_least(0), "0 or more epochs"),
+    ("learner.fine_tuning.frozen_epochs", _at_least(0), "0 or more epochs"),
+    ("learner.fine_tuning.learning_rate", _positive, "a positive number, e.g. 0.0001 (or null: learner.learning_rate)"),
     ("learner.distillation.temperature", _positive, "a positive number, e.g. 2"),
     ("learner.distillation.weight", lambda v: 0 <= v <= 1, "from 0 (labels only) to 1 (teacher only)"),
     ("general.workers", _at_least(0), "0 (one per core) or more"),
@@ -344,7 +347,9 @@ def _under_free(key):
 NOT_HASHED = {"learner": ("verbose",)}
 # Settings added after models were trained and cached: at these values they are left out of the hashes,
 # so that adding them did not invalidate anyone's cache.
-NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": []}}
+NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
+                       "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
+                                       "batch_norm_frozen": True}}}
 
 
 def _neutral(section, key, value):

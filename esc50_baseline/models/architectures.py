@@ -7,6 +7,7 @@ layer in float32 (mixed precision keeps the loss stable; the TFLite export strip
 from ..errors import UserError
 from .blocks import classifier, conv_bn_relu, max_pool
 from .mobile import mobile
+from . import pretrained
 
 
 def vgg(L, x, spec, n_classes):
@@ -93,9 +94,12 @@ BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "k
 
 def build(keras, inputs, family, spec, n_classes):
     kind = spec.get("type")
-    if kind not in BUILDERS:
-        raise UserError(f"learner.families.{family}.type is {kind!r}; use one of: dcase, {', '.join(BUILDERS)}.")
+    if kind not in BUILDERS and kind != "pretrained":
+        raise UserError(f"learner.families.{family}.type is {kind!r}; use one of: dcase, {', '.join(BUILDERS)}, "
+                        "pretrained.")
     try:
+        if kind == "pretrained":  # it needs keras.applications, and its family's name for its messages
+            return pretrained.build(keras, inputs, family, spec, n_classes)
         return BUILDERS[kind](keras.layers, inputs, spec, n_classes)
     except KeyError as e:
         raise UserError(f"learner.families.{family} (type {kind}) has no setting {e}; add it there.")

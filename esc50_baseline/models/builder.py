@@ -8,7 +8,7 @@ left is clamped to it (DCASE's pools were sized for 500 frames; an ESC-50 clip g
 import copy
 
 from ..errors import UserError
-from . import architectures
+from . import architectures, pretrained
 from .blocks import adapt_pool
 
 
@@ -50,6 +50,14 @@ def layer_list(learner):
         raise UserError(f"learner.model is '{model}', which is not a family under learner.families; "
                         f"use one of: {known}.")
     return family_layers(learner, model)
+
+
+def check_model(learner):
+    """What can be checked of the model's settings before anything is built (a pretrained family's backbone
+    name and weights file): one sentence for the first problem."""
+    spec = (learner.get("families") or {}).get(learner["model"])
+    if isinstance(spec, dict) and spec.get("type") == "pretrained":
+        pretrained.check(learner["model"], spec)
 
 
 def build_model(learner, input_shape, n_classes):

@@ -40,24 +40,42 @@ def _recurrent_macs(layer, input_shape):
     return int(input_shape[1]) * gates * layer.units * (int(input_shape[2]) + layer.units)
 
 
+SUMMED = ("params", "nonzero", "bytes", "bytes_float32", "bytes_float16", "macs")
+
+
 def keras_size_report(model):
-    """Rows per layer with weights or MACs, and the totals."""
+    """Rows per layer with weights or MACs (a nested backbone's summed per block), and the totals."""
     rows = []
     for layer in model.layers:
-        weights = [np.asarray(w) for w in layer.get_weights()]
-        count = sum(int(w.size) for w in weights)
-        nonzero = sum(int(np.count_nonzero(w)) for w in weights)
-        stored_bytes = sum(int(np.count_nonzero(w)) * DTYPE_BYTES.get(str(w.dtype), 4) for w in weights)
-        macs = layer_macs(layer)
-        if count or macs:
-            rows.append({"name": layer.name, "params": count, "nonzero": nonzero, "bytes": stored_bytes,
-                         "bytes_float32": 4 * nonzero, "bytes_float16": 2 * nonzero, "macs": macs})
+        rows += _block_rows(layer) if hasattr(layer, "layers") else [r for r in [_layer_row(layer)] if r]
     return with_totals(rows)
 
 
+def _layer_row(layer):
+    weights = [np.asarray(w) for w in layer.get_weights()]
+    count = sum(int(w.size) for w in weights)
+    macs = layer_macs(layer)
+    if not (count or macs):
+        return None
+    nonzero = sum(int(np.count_nonzero(w)) for w in weights)
+    stored_bytes = sum(int(np.count_nonzero(w)) * DTYPE_BYTES.get(str(w.dtype), 4) for w in weights)
+    return {"name": layer.name, "params": count, "nonzero": nonzero, "bytes": stored_bytes,
+            "bytes_float32": 4 * nonzero, "bytes_float16": 2 * nonzero, "macs": macs}
+
+
+def _block_rows(net):
+    """A nested model (a pretrained backbone) in one row per block: a hundred layer rows would hide the head."""
+    from .pretrained import blocks
+    rows = []
+    for name, layers in blocks(net):
+        inner = [r for r in map(_layer_row, layers) if r]
+        if inner:
+            rows.append(dict({key: sum(r[key] for r in inner) for key in SUMMED}, name=f"{net.name}/{name}"))
+    return rows
+
+
 def with_totals(rows):
-    total = {key: sum(r[key] for r in rows) for key in ("params", "nonzero", "bytes", "bytes_float32",
-                                                          "bytes_float16", "macs")}
+    total = {key: sum(r[key] for r in rows) for key in SUMMED}
     total["name"] = "Total"
     return {"layers": rows, "total": total,
             "fits_dcase_size": total["bytes"] <= DCASE_SIZE_LIMIT_BYTES,
@@ -70,18 +88,20 @@ def byte_string(n):
 
 def format_size_report(report, size_key="bytes"):
     """The DCASE table: Param, NZ Param and sizes per layer; MACs per layer; the limits at the end."""
-    head = f"   {'Layer':<24} {'Param':>9} {'NZ Param':>9} {'NZ Size':>10} {'NZ float32':>11} {'NZ float16':>11} {'MACs':>12}"
+    head = f"   {'Layer':<28} {'Param':>9} {'NZ Param':>9} {'NZ Size':>10} {'NZ float32':>11} {'NZ float16':>11} {'MACs':>12}"
     lines = [head, "   " + "-" * (len(head) - 3)]
     for r in report["layers"] + [None, report["total"]]:
         if r is None:
             lines.append("   " + "-" * (len(head) - 3))
             continue
-        lines.append(f"   {r['name'][:24]:<24} {r['params']:>9,} {r['nonzero']:>9,} {byte_string(r[size_key]):>10} "
+        lines.append(f"   {r['name'][:28]:<28} {r['params']:>9,} {r['nonzero']:>9,} {byte_string(r[size_key]):>10} "
                      f"{byte_string(r['bytes_float32']):>11} {byte_string(r['bytes_float16']):>11} {r['macs']:>12,}")
     t = report["total"]
+    size_ratio, macs_ratio = t[size_key] / DCASE_SIZE_LIMIT_BYTES, t["macs"] / DCASE_MACS_LIMIT
     lines.append(f"   DCASE limits: size {byte_string(t[size_key])} of 128.0 KB "
-                 f"({'fits' if report['fits_dcase_size'] else 'too large'}), "
-                 f"{t['macs'] / 1e6:.2f} M of 30 M MACs ({'fits' if report['fits_dcase_macs'] else 'too many'})")
+                 f"({'fits' if report['fits_dcase_size'] else f'too large: {size_ratio:.1f} times the limit'}), "
+                 f"{t['macs'] / 1e6:.2f} M of 30 M MACs "
+                 f"({'fits' if report['fits_dcase_macs'] else f'too many: {macs_ratio:.1f} times the limit'})")
     return "\n".join(lines)
 
 

@@ -62,13 +62,16 @@ def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentati
     return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-def optimizer(learner, replicas, steps_per_epoch):
-    """Adam (AdamW with weight decay), at a constant rate or on a cosine schedule with linear warm-up."""
+def optimizer(learner, replicas, steps_per_epoch, phase=None):
+    """Adam (AdamW with weight decay) for one phase of training (by default all of it), at a constant rate or
+    on a cosine schedule over the phase's epochs with linear warm-up."""
     import keras
-    rate = learner["learning_rate"] * replicas
+    from .fine_tuning import Phase
+    phase = phase or Phase(0, learner["epochs"], learner["learning_rate"], learner["warmup_epochs"], None)
+    rate = phase.learning_rate * replicas
     if learner["lr_schedule"] == "cosine":
-        warmup = learner["warmup_epochs"] * steps_per_epoch
-        total = max(learner["epochs"] * steps_per_epoch - warmup, 1)
+        warmup = phase.warmup_epochs * steps_per_epoch
+        total = max((phase.end - phase.start) * steps_per_epoch - warmup, 1)
         rate = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=rate if not warmup else rate * 1e-2, decay_steps=total,
             warmup_target=rate if warmup else None, warmup_steps=warmup)
@@ -104,8 +107,18 @@ class Checkpoint:
         arrays["state"] = np.array(json.dumps(state))
         write_arrays(self.path, **arrays)
 
-    def restore(self, model, keeper):
-        """Load the state into a freshly built, compiled model; returns (epochs done, history)."""
+    def epochs_done(self):
+        """The epochs the checkpoint holds (0 without one), to know the phase to resume in before restoring."""
+        if not os.path.exists(self.path):
+            return 0
+        try:
+            return int(json.loads(str(read_arrays(self.path, required=("state",))["state"]))["epoch"])
+        except (DamagedFile, KeyError, ValueError):
+            return 0  # restore() names the damage and starts over
+
+    def restore(self, model, keeper, optimizer=True):
+        """Load the state into a freshly built, compiled model; returns (epochs done, history). Without
+        `optimizer` the optimizer starts afresh (a new phase of training begins where the checkpoint ends)."""
         if not os.path.exists(self.path):
             return 0, {}
         try:  # read (and so CRC-check) every array before assigning any
@@ -115,21 +128,22 @@ class Checkpoint:
             return 0, {}
         state = json.loads(str(arrays["state"]))
         model.optimizer.build(model.trainable_variables)
-        if not self._fits(arrays, model):
+        if not self._fits(arrays, model, optimizer):
             print(f"  {self.path} was written by a different model or optimizer; training starts over")
             return 0, {}
         for i, v in enumerate(model.variables):
             v.assign(arrays[f"model_{i}"])
-        for i, v in enumerate(model.optimizer.variables):
+        for i, v in enumerate(model.optimizer.variables if optimizer else []):
             v.assign(arrays[f"optimizer_{i}"])
         best = [arrays[f"best_{i}"] for i in range(len(model.get_weights()))] if "best_0" in arrays else None
         keeper.best, keeper.best_epoch, keeper.best_weights = state["best"], state["best_epoch"], best
         return state["epoch"], state["history"]
 
     @staticmethod
-    def _fits(data, model):
-        """True when the saved arrays have the shapes of this model's and optimizer's variables."""
-        for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+    def _fits(data, model, optimizer=True):
+        """True when the saved arrays have the shapes of this model's (and optimizer's) variables."""
+        for prefix, variables in (("model", model.variables),) + ((("optimizer", model.optimizer.variables),)
+                                                                   if optimizer else ()):
             saved = [k for k in data if k.startswith(prefix + "_")]
             if len(saved) != len(variables):
                 return False
@@ -160,9 +174,10 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
             if self.best is None or (value > self.best if self.higher_is_better else value < self.best):
                 self.best, self.best_epoch, self.best_weights = float(value), epoch + 1, self.model.get_weights()
 
-        def on_train_end(self, logs=None):
+        def restore_best(self, model):
+            """Called once training has ended (after its last phase, not each phase's fit)."""
             if self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
+                model.set_weights(self.best_weights)
 
     class HistoryAndCheckpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -192,12 +207,10 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     training row (the clips, then each copy's) and per validation clip, for the distillation loss."""
     import keras
     import tensorflow as tf
+    from . import fine_tuning
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     steps_per_epoch = -(-len(x_train) // (learner["batch_size"] * replicas))
-    with strategy.scope():
-        model.compile(optimizer=optimizer(learner, replicas, steps_per_epoch), jit_compile=learner["jit_compile"],
-                      **loss_and_metrics(learner, n_classes, teacher))
     has_val = len(x_val) > 0
     monitor = learner["monitor"]["metric"]
     if monitor != "last" and not has_val:
@@ -208,24 +221,52 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     os.makedirs(log_dir, exist_ok=True)
     keeper, callbacks = epoch_callbacks(monitor, learner["monitor"]["initial_delay"],
                                         os.path.join(log_dir, "history.csv"), checkpoint, history)
-    first_epoch = 0
-    if checkpoint:
-        first_epoch, restored = checkpoint.restore(model, keeper)
-        history.update(restored)
-    epochs, batch_size = learner["epochs"], learner["batch_size"] * replicas
+    callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
     versions = 1 if train_copies is None else 1 + len(train_copies)
-    orders = epoch_orders(len(x_train), seed, first_epoch, epochs, versions,
-                          np.asarray(y_train) if learner["sampling"] == "balanced" else None)
     if versions > 1:
         x_train = np.concatenate([x_train[np.newaxis], train_copies]).reshape((-1,) + x_train.shape[1:])
     train_targets = targets(np.tile(y_train, versions), n_classes, teacher and teacher[0])
-    train = training_batches(x_train, train_targets, batch_size, orders, seed, first_epoch, learner["augmentation"])
-    val = evaluation_batches(x_val, targets(y_val, n_classes, teacher and teacher[1]), batch_size) if has_val else None
-    callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
-    model.fit(train, validation_data=val, epochs=epochs, initial_epoch=first_epoch,
-              steps_per_epoch=steps_per_epoch, callbacks=callbacks + list(extra_callbacks),
-              shuffle=False, verbose=learner["verbose"])  # the batches are already in each epoch's order
+    val = (evaluation_batches(x_val, targets(y_val, n_classes, teacher and teacher[1]), learner["batch_size"] * replicas)
+           if has_val else None)
+
+    def enter(phase):  # the phase's frozen layers and its own optimizer
+        described = phase.apply(model)
+        if described:
+            print(f"  {described}", flush=True)
+        with strategy.scope():
+            model.compile(optimizer=optimizer(learner, replicas, steps_per_epoch, phase),
+                          jit_compile=learner["jit_compile"], **loss_and_metrics(learner, n_classes, teacher))
+
+    def fit(first_epoch, end):
+        orders = epoch_orders(len(y_train), seed, first_epoch, end, versions,
+                              np.asarray(y_train) if learner["sampling"] == "balanced" else None)
+        train = training_batches(x_train, train_targets, learner["batch_size"] * replicas, orders, seed, first_epoch,
+                                 learner["augmentation"])
+        model.fit(train, validation_data=val, epochs=end, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                  callbacks=callbacks + list(extra_callbacks), shuffle=False,
+                  verbose=learner["verbose"])  # the batches are already in each epoch's order
+
+    run_schedule(fine_tuning.phases(learner, model), checkpoint, model, keeper, history, enter, fit)
+    keeper.restore_best(model)
     return history, keeper.best_epoch, keeper.best
+
+
+def run_schedule(schedule, checkpoint, model, keeper, history, enter, fit):
+    """Each phase in turn: `enter` it (its frozen layers, its optimizer), then `fit` its epochs. With a
+    checkpoint, the phase it was written in goes on from its last epoch; one written at the end of a phase
+    carries the weights into the next, whose optimizer starts afresh."""
+    done = checkpoint.epochs_done() if checkpoint else 0
+    resumed = next((p for p in schedule if p.end > done), schedule[-1]) if done else None
+    if resumed:
+        enter(resumed)
+        done, restored = checkpoint.restore(model, keeper, optimizer=done > resumed.start)
+        history.update(restored)
+    for phase in schedule:
+        if phase.end <= done:
+            continue
+        if phase is not resumed or not done:  # (a checkpoint that could not be used: every phase anew)
+            enter(phase)
+        fit(max(done, phase.start), phase.end)
 
 
 def loss_and_metrics(learner, n_classes, teacher):
