@@ -91,7 +91,8 @@ def test_freezing_and_unfreezing_flip_exactly_the_named_layers():
     last_two = {f"backbone/{layer.name}" for layer in net.layers[first:] if layer.weights}
     is_bn = {f"backbone/{layer.name}" for layer in net.layers if type(layer).__name__ == "BatchNormalization"}
     every = {f"backbone/{layer.name}" for layer in net.layers if layer.weights}
-    learner = learner_for(SMALL, epochs=4, fine_tuning={"frozen_epochs": 2, "unfreeze": 2})
+    pretrained_weights = dict(SMALL, weights="imagenet")  # the schedule of a pretrained backbone (built with none)
+    learner = learner_for(pretrained_weights, epochs=4, fine_tuning={"frozen_epochs": 2, "unfreeze": 2})
     frozen, tuned = phases(learner, model)
     assert (frozen.start, frozen.end, tuned.start, tuned.end) == (0, 2, 2, 4)
     assert "frozen" in frozen.apply(model) and trainable_layers(model) == {"classes"}
@@ -238,3 +239,15 @@ def test_full_integer_conversion_runs_under_litert(tmp_path):
     keras_p = trainer.predict(model, x)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
     assert np.abs(probabilities - keras_p).max() < 0.1
+
+
+def test_random_initial_weights_keep_batch_normalization_training():
+    """With weights: none there are no statistics to keep: frozen, the batch normalization of a network trained
+    from scratch would never normalize, and it would not learn."""
+    model = build(SMALL)
+    (tuned,) = phases(learner_for(SMALL, epochs=2), model)
+    assert tuned.apply(model).startswith("epochs 1-2: the whole backbone trainable, learning rate")
+    net = pretrained.find_backbone(model)
+    assert all(layer.trainable for layer in net.layers if type(layer).__name__ == "BatchNormalization")
+    (kept,) = phases(learner_for(dict(SMALL, weights="imagenet"), epochs=2), model)
+    assert kept.batch_norm_frozen

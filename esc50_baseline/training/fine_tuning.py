@@ -10,7 +10,7 @@ Keras transfer-learning guide advises for small datasets.
 from dataclasses import dataclass
 
 from ..errors import UserError
-from ..models.pretrained import blocks, find_backbone
+from ..models.pretrained import blocks, find_backbone, weights_setting
 
 
 @dataclass
@@ -70,7 +70,10 @@ def phases(learner, model):
         return [Phase(0, learner["epochs"], learner["learning_rate"], learner["warmup_epochs"], None)]
     tuning, frozen = learner["fine_tuning"], learner["fine_tuning"]["frozen_epochs"]
     rate = tuning["learning_rate"] or learner["learning_rate"]
+    # random initial weights have no statistics worth keeping: frozen, their batch normalization would never
+    # normalize (it would divide by the initial variance of 1 for good), and the network would not learn
+    pretrained = weights_setting(learner["families"][learner["model"]]) != "none"
     schedule = [Phase(0, frozen, learner["learning_rate"], learner["warmup_epochs"], 0),
                 Phase(frozen, learner["epochs"], rate, 0 if frozen else learner["warmup_epochs"], tuning["unfreeze"],
-                      tuning["batch_norm_frozen"])]
+                      tuning["batch_norm_frozen"] and pretrained)]
     return [p for p in schedule if p.end > p.start]
