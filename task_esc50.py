@@ -13,6 +13,7 @@ from absl import flags
 
 import utils
 from esc50_baseline import ensemble, stages
+from esc50_baseline.detection.stage import do_sed_evaluation
 
 FLAGS = utils.define_flags()
 flags.adopt_module_key_flags(utils)  # so that --help lists them
@@ -25,6 +26,7 @@ STAGES = (
     ("testing", stages.do_testing),
     ("evaluation", stages.do_evaluation),
     ("calculate_model_size", stages.do_model_size_calculation),
+    ("sed_evaluation", do_sed_evaluation),
 )
 
 # An ensemble set's own flow, once each of its member sets has run the flow above.
@@ -32,6 +34,7 @@ ENSEMBLE_STAGES = (
     ("testing", ensemble.do_ensemble_testing),
     ("evaluation", stages.do_evaluation),
     ("calculate_model_size", ensemble.do_ensemble_summary),
+    ("sed_evaluation", do_sed_evaluation),
 )
 
 

@@ -12,6 +12,7 @@ from absl import flags
 import task_esc50
 import utils
 from esc50_baseline import ensemble
+from esc50_baseline.detection.stage import do_sed_evaluation
 from esc50_baseline.tflite import stages as tflite_stages
 
 FLAGS = task_esc50.FLAGS
@@ -31,6 +32,7 @@ ENSEMBLE_STAGES = (
     ("testing", ensemble.do_ensemble_testing),
     ("tflite_testing", ensemble.do_ensemble_tflite_testing),
     ("tflite_evaluation", ensemble.do_ensemble_tflite_evaluation),
+    ("sed_evaluation", do_sed_evaluation),
 )
 
 

@@ -30,6 +30,9 @@ def define_flags():
     flags.DEFINE_boolean("json", False, "With --predict: print JSON instead of a table.")
     flags.DEFINE_integer("top_k", 3, "With --predict: how many labels to show per file.", lower_bound=1)
     flags.DEFINE_boolean("windows", False, "With --predict: also show the scores of every 5 s window.")
+    flags.DEFINE_string("detect", None, "Detect sound events in an audio file of any length, or in every audio file "
+                        "in a folder, with the trained set; write their events and score curves, then exit.")
+    flags.DEFINE_string("detect_output", "detections", "With --detect: the folder for detections.tsv and the figures.")
     flags.DEFINE_enum("predict_format", "keras", ["keras", *config.TFLITE_FORMATS],
                       "With --predict: the Keras models, or the TFLite models of this format (raw_*: the "
                       "models that take samples and compute the features themselves).")
@@ -73,6 +76,8 @@ def start(FLAGS):
         return show_results(params)
     if FLAGS.predict:
         return predict(parameters, params, FLAGS)
+    if FLAGS.detect:
+        return detect(parameters, params, FLAGS)
     return prepare_run(parameters, params, FLAGS)
 
 
@@ -85,6 +90,14 @@ def predict(parameters, params, FLAGS):
     print(prediction.as_json(result, FLAGS.top_k) if FLAGS.json else prediction.as_table(result, FLAGS.top_k))
     if all("error" in entry for entry in result["files"]):
         raise UserError(f"None of the {len(paths)} file(s) given to --predict could be read.")
+
+
+def detect(parameters, params, FLAGS):
+    from esc50_baseline import predict as prediction
+    from esc50_baseline.detection.detect import detect_files
+    paths = prediction.find_audio(FLAGS.detect, flag="--detect")
+    ctx = prepare_run(parameters, params, FLAGS, check_audio=False, download=False)
+    print(detect_files(ctx, paths, FLAGS.detect_output))
 
 
 def load_parameters(FLAGS):
@@ -220,7 +233,7 @@ def stage_paths(params, dataset, teacher=None):
     feature_params = dict(params, feature_extractor=dict(params["feature_extractor"], **identity))
     h = {stage: config.stage_hash(feature_params, stage) for stage in config.STAGE_SECTIONS}
     teacher_models = " ".join(os.path.basename(t.paths["learner"]) for t in teacher.sets()) if teacher else ""
-    for stage in ("learner", "recognizer", "tflite") if teacher else ():  # a student is as its teacher taught it
+    for stage in ("learner", "recognizer", "tflite", "sed") if teacher else ():  # a student is as its teacher taught it
         h[stage] = config.text_hash(f"{h[stage]} {teacher_models}")
     paths = {
         "features": os.path.join(base, "features", h["features"]),
@@ -230,6 +243,8 @@ def stage_paths(params, dataset, teacher=None):
         "recognizer": os.path.join(base, "recognizer", h["recognizer"]),
         "tflite": os.path.join(base, "tflite", h["tflite"]),
         "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
+        "soundscapes": os.path.join(base, "soundscapes", h["soundscapes"]),
+        "sed": os.path.join(base, "sed", f"{params['set_id']}_{h['sed']}"),
     }
     if teacher:  # the teacher's predictions, named by its models and by the clips and copies it predicts
         names = [teacher_models, os.path.basename(paths["features"]), os.path.basename(paths["augmented_features"])]
@@ -242,9 +257,13 @@ def ensemble_paths(params, members):
     base = _application_dir(params)
     h = {stage: config.text_hash(" ".join(os.path.basename(m.paths[stage]) for m in members))
          for stage in ("recognizer", "tflite")}
+    detection = config.text_hash(" ".join([os.path.basename(m.paths["learner"]) for m in members]
+                                          + [config.stage_hash(params, "sed")]))
     return {"recognizer": os.path.join(base, "recognizer", h["recognizer"]),
             "tflite": os.path.join(base, "tflite", h["tflite"]),
-            "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}")}
+            "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
+            "soundscapes": members[0].paths["soundscapes"],  # the members read the dataset alike
+            "sed": os.path.join(base, "sed", f"{params['set_id']}_{detection}")}
 
 
 def _check_writable(folder):

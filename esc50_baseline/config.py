@@ -15,7 +15,7 @@ from .errors import UserError
 
 # Keys whose values are free-form (no schema below them), or whose type may differ from the default's.
 FREE_FORM = {"learner.families", "learner.layers", "general.active_folds", "feature_extractor.fmax",
-             "learner.fine_tuning.unfreeze"}
+             "learner.fine_tuning.unfreeze", "detection.thresholds"}
 
 CHOICES = {
     "dataset.subset": ["all", "esc10"],
@@ -46,6 +46,14 @@ def _at_least(low):
 
 def _time_shifts(v):
     return bool(v) and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _range(v):
+    return isinstance(v, list) and len(v) == 2 and all(map(_number, v)) and v[0] <= v[1]
 
 
 def _formats(v):
@@ -81,6 +89,17 @@ RANGES = [
     ("learner.distillation.temperature", _positive, "a positive number, e.g. 2"),
     ("learner.distillation.weight", lambda v: 0 <= v <= 1, "from 0 (labels only) to 1 (teacher only)"),
     ("general.workers", _at_least(0), "0 (one per core) or more"),
+    ("detection.hop_seconds", _positive, "a positive number of seconds, e.g. 0.25"),
+    ("detection.thresholds", lambda v: v == "tuned" or (_number(v) and 0 < v < 1), "tuned, or a number between 0 and 1"),
+    ("detection.median_filter_seconds", _at_least(0), "0 (off) or more seconds"),
+    ("detection.max_gap_seconds", _at_least(0), "0 (off) or more seconds"),
+    ("detection.min_event_seconds", _at_least(0), "0 (off) or more seconds"),
+    ("detection.soundscapes.per_fold", _positive, "at least 1"),
+    ("detection.soundscapes.seconds", lambda v: _range(v) and v[0] > 0, "[shortest, longest] in seconds, e.g. [30, 60]"),
+    ("detection.soundscapes.event_snr_db", _range, "[lowest, highest] in dB, e.g. [15, 30]"),
+    ("detection.soundscapes.gap_seconds", lambda v: _range(v) and v[0] >= 0, "[shortest, longest] in seconds"),
+    ("detection.soundscapes.overlap_share", lambda v: 0 <= v <= 1, "from 0 (no soundscape overlaps) to 1 (all do)"),
+    ("detection.soundscapes.active_db", _positive, "a positive number of dB, e.g. 30"),
     ("testing.time_shifts", _time_shifts, "a non-empty list of whole frame counts, e.g. [0]"),
     ("tflite.formats", _formats, f"a non-empty list of {', '.join(TFLITE_FORMATS)}"),
     ("tflite.representative_samples", _positive, "at least 1"),
@@ -106,6 +125,11 @@ def check_ranges(params, where):
              f"at most {fe['n_fft'] / fe['fs']:.4g} s (n_fft samples at fs)")
     if fe["fmax"] is not None and not fe["fmin"] < fe["fmax"] <= fe["fs"] / 2:
         fail("feature_extractor.fmax", fe["fmax"], f"above fmin and at most fs / 2 = {fe['fs'] / 2:g} Hz")
+    d = params["detection"]
+    hops = d["window_seconds"] / d["hop_seconds"]
+    if not (0 < d["window_seconds"] <= fe["clip_seconds"] and abs(hops - round(hops)) < 1e-9):
+        fail("detection.window_seconds", d["window_seconds"], f"at most a clip ({fe['clip_seconds']:g} s) and a whole "
+             f"number of hops (detection.hop_seconds: {d['hop_seconds']:g})")
     if params["learner"]["jit_compile"] and params["general"]["deterministic"]:
         fail("learner.jit_compile", True, "false while general.deterministic is true (XLA has no deterministic "
              "max-pool gradient); set general.deterministic: false to use XLA")
@@ -121,6 +145,9 @@ STAGE_SECTIONS = {
     "recognizer": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic", "testing"],
     "tflite": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic",
                "tflite.representative_samples", "tflite.strip_strings", "testing"],
+    "soundscapes": ["feature_extractor.fs", "feature_extractor.dataset_root", "dataset", "detection.soundscapes",
+                    "general.seed", "learner.validation_amount", "learner.validation_folds"],
+    "sed": ["feature_extractor", "dataset", "learner", "general.seed", "general.deterministic", "detection"],
 }
 
 

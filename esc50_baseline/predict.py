@@ -20,7 +20,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 WINDOWS_PER_BATCH = 16  # windows in memory at once: a recording of any length is read a few blocks at a time
 
 
-def find_audio(path):
+def find_audio(path, flag="--predict"):
     if os.path.isfile(path):
         return [path]
     if os.path.isdir(path):
@@ -28,8 +28,8 @@ def find_audio(path):
                        if name.lower().endswith(AUDIO_EXTENSIONS))
         if found:
             return found
-        raise UserError(f"--predict {path} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).")
-    raise UserError(f"--predict {path} does not exist; give an audio file or a folder of them.")
+        raise UserError(f"{flag} {path} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).")
+    raise UserError(f"{flag} {path} does not exist; give an audio file or a folder of them.")
 
 
 def batches(items, size):

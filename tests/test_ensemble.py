@@ -72,10 +72,14 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     make_dataset(root, n_classes=3, n_folds=2, per_fold=3, seconds=2.0)
     system = tmp_path / "s"
     args = ["--dataset_path", root, "--params_file", params_file(tmp_path), "--folds", "2",
-            "--param", f"path.application={system}"]
+            "--param", f"path.application={system}", "--param", "detection.soundscapes.per_fold=2",
+            "--param", "detection.soundscapes.seconds=[6, 8]"]
     first = run("task_esc50.py", args, tmp_path)
     assert first.returncode == 0, first.stderr
     out = first.stdout
+    assert out.count("Detection, overall") == 3  # each member, then the ensemble, detects
+    assert {d.name.split("_")[0] for d in (system / "sed").iterdir() if (d / "detections_fold_2.tsv").exists()} == {
+        "small", "other", "both"}
     assert "Member set small" in out and "Member set other" in out and "Testing: ensemble" in out
     assert "log-mel 32 x" in out and "log-mel 40 x" in out  # each member extracts its own features
     results = [yaml.safe_load(p.read_text()) for p in (system / "evaluator").glob("*/results.yaml")]
@@ -94,7 +98,7 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     assert not np.allclose(probabilities["small"], probabilities["other"], atol=1e-3)  # two different models
     assert by_set["both"]["overall"]["accuracy"] == pytest.approx(
         np.mean(np.array(labels)[probabilities["both"].argmax(axis=1)] == np.array(truth)))
-    summary = out.split("Ensemble summary")[1]
+    summary = out.split("Ensemble summary")[1].split("Sound event detection")[0].rstrip() + "\n"
     assert [line.split("|")[0].strip() for line in summary.splitlines() if "|" in line][1:] == ["small", "other", "both"]
     assert f"{100 * by_set['both']['overall']['accuracy']:.1f}%" in summary.splitlines()[-2]
 

@@ -36,28 +36,35 @@ def read_clip(path, fs, n_samples=None):
 
 
 class Windows:
-    """A recording's clip-length windows at `fs`, read and resampled block by block, so that a long file
-    never sits in memory whole: `for window in Windows(path, fs, n)`. Full windows follow each other; the
-    last, shorter one is zero-padded and kept when it is at least a fifth of a clip, or when it is all there
-    is. After the loop, `samples` is the recording's length at `fs`."""
+    """A recording's windows of n_samples at `fs`, read and resampled block by block, so that a long file
+    never sits in memory whole: `for window in Windows(path, fs, n)`. Without `hop`, full windows follow each
+    other and the last, shorter one is zero-padded and kept when it is at least a fifth of a window, or when it
+    is all there is. With `hop` (samples), a window starts every hop while the recording lasts, the last ones
+    zero-padded. After the loop, `samples` is the recording's length at `fs`."""
 
-    def __init__(self, path, fs, n_samples):
-        self.path, self.fs, self.n = path, fs, n_samples
+    def __init__(self, path, fs, n_samples, hop=None):
+        self.path, self.fs, self.n, self.hop = path, fs, n_samples, hop
         self.samples = 0
 
     def __iter__(self):
         _check_complete(self.path)
+        step = self.hop or self.n
         pending, emitted = np.zeros(0, np.float32), 0
         for block in self._blocks():
             self.samples += len(block)
             pending = np.concatenate([pending, block])
             while len(pending) >= self.n:
                 yield pending[:self.n]
-                pending, emitted = pending[self.n:], emitted + 1
+                pending, emitted = pending[step:], emitted + 1
         if self.samples == 0:
             raise AudioError(self.path, "no samples")
-        if len(pending) >= self.n // 5 or not emitted:
-            yield np.pad(pending, (0, self.n - len(pending)))
+        if self.hop is None:
+            if len(pending) >= self.n // 5 or not emitted:
+                yield np.pad(pending, (0, self.n - len(pending)))
+            return
+        while emitted * step < self.samples:
+            yield np.pad(pending[:self.n], (0, self.n - len(pending[:self.n])))
+            pending, emitted = pending[step:], emitted + 1
 
     def _blocks(self):
         """Mono float32 blocks at self.fs."""

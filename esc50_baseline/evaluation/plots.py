@@ -86,3 +86,27 @@ def training_curves_png(history, path, title):
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def score_curves_png(curve, hop, labels, detected, path, title, references=(), most=8):
+    """A recording's class score curves (the classes detected or annotated, else the highest), with the detected
+    events as bars above and the reference events, when known, as bars below."""
+    plt = _pyplot()
+    named = {label for _on, _off, label in list(detected) + list(references)}
+    ranked = [labels[i] for i in np.argsort(-curve.max(axis=0)) if labels[i] not in named]
+    shown = ([label for label in labels if label in named] + ranked)[:most]
+    fig, ax = plt.subplots(figsize=(max(8.0, min(20.0, len(curve) * hop / 4)), 4.5))
+    times = np.arange(len(curve)) * hop
+    colors = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(shown)}
+    for label in shown:
+        ax.step(times, curve[:, labels.index(label)], where="post", color=colors[label], label=label)
+    for row, events in ((1.04, detected), (-0.08, references)):
+        for on, off, label in events:
+            ax.plot([on, off], [row, row], color=colors.get(label, "grey"), linewidth=5, solid_capstyle="butt")
+    ax.set_ylim(-0.14, 1.1)
+    ax.set_xlim(0, len(curve) * hop)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("score")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title(title + ("  (bars: detected above, reference below)" if references else "  (bars: detected)"))
+    _save(fig, path)

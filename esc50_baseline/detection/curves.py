@@ -1,0 +1,43 @@
+"""Class score curves of a recording of any length, from a classifier of fixed-length clips.
+
+A window of `window_seconds` starts every `hop_seconds`; each is zero-padded to the clip length the models
+were trained on (as ESC-50 pads its short sounds) and classified. The curve has one row per hop: the mean
+score of the windows that cover that stretch, so an event raises the curve where it sounds, give or take a
+window.
+"""
+import numpy as np
+
+from ..data.audio import Windows
+from ..predict import batches
+
+WINDOWS_PER_BATCH = 64
+
+
+def score_curve(path, fs, clip_samples, scorer, window_seconds, hop_seconds):
+    """(curve (hops, classes), the recording's length in seconds). `scorer(clips)` takes (batch, clip_samples)
+    samples and returns (batch, classes) probabilities."""
+    window, hop = int(round(window_seconds * fs)), int(round(hop_seconds * fs))
+    windows = Windows(path, fs, window, hop=hop)
+    padded = (np.pad(np.stack(batch), ((0, 0), (0, clip_samples - window))) for batch in batches(windows, WINDOWS_PER_BATCH))
+    scores = np.concatenate([scorer(batch) for batch in padded])
+    return covered_mean(scores, window // hop), windows.samples / fs
+
+
+def covered_mean(scores, span):
+    """Row j: the mean of the window scores j - span + 1 .. j (the windows that cover hop j)."""
+    totals = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
+    j = np.arange(len(scores))
+    first = np.maximum(j - span + 1, 0)
+    return (totals[j + 1] - totals[first]) / (j + 1 - first)[:, None]
+
+
+def clip_scorer(ctx, fold):
+    """scorer(clips) of one fold: each set's (an ensemble's members', averaged) features, normalizer and model."""
+    from ..features.extraction import LogMel
+    from ..training import trainer
+    members = [(LogMel(s.settings), s.normalizer(fold), trainer.load_model(s.model_path(fold))) for s in ctx.sets()]
+
+    def scorer(clips):
+        return np.mean([trainer.predict(model, normalizer(np.stack([extract(c) for c in clips])))
+                        for extract, normalizer, model in members], axis=0)
+    return scorer

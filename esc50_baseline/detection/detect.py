@@ -1,0 +1,70 @@
+"""--detect: the events of recordings of any length, with a trained set's fold models averaged, its tuned
+thresholds (the mean of its folds', once flow.sed_evaluation has run) and the YAML's post-processing. Writes
+one DCASE task 4 TSV of every file's events and a PNG of each file's score curves with its events marked."""
+import os
+
+import numpy as np
+
+from .. import results_io
+from ..data.audio import AudioError
+from ..errors import UserError
+from ..evaluation import plots
+from . import curves, events
+
+
+def fold_scorers(ctx):
+    """scorer(clips) averaging every active fold that has a trained model (every member's, for an ensemble)."""
+    folds = [f for f in ctx.folds if all(os.path.exists(s.model_path(f)) and os.path.exists(s.norm_path(f))
+                                         for s in ctx.sets())]
+    if not folds:
+        raise UserError(f"Set '{ctx.params['set_id']}' has no trained model for fold(s) "
+                        f"{', '.join(map(str, ctx.folds))} with this dataset; run python task_esc50.py --set "
+                        f"{ctx.params['set_id']} first.")
+    scorers = [curves.clip_scorer(ctx, fold) for fold in folds]
+    return lambda clips: np.mean([scorer(clips) for scorer in scorers], axis=0)
+
+
+def thresholds(ctx, labels):
+    """(per-class thresholds, where they come from)."""
+    setting = ctx.params["detection"]["thresholds"]
+    if setting != "tuned":
+        return np.full(len(labels), float(setting)), f"detection.thresholds: {setting}"
+    tuned = [ctx.path("sed", f"sed_fold_{fold}.yaml") for fold in ctx.folds]
+    tuned = [results_io.read_yaml(p)["thresholds"] for p in tuned if results_io.intact(results_io.read_yaml, p)]
+    if not tuned:
+        return np.full(len(labels), 0.5), ("0.5 for every class: none tuned yet (they are, on validation "
+                                           "soundscapes, when the set runs with flow.sed_evaluation)")
+    return (np.array([np.mean([t[label] for t in tuned]) for label in labels]),
+            f"tuned, the mean of {len(tuned)} fold(s)")
+
+
+def detect_files(ctx, paths, output_dir):
+    """Detect events in every file; returns the printed report."""
+    detection, labels, settings = ctx.params["detection"], list(ctx.dataset.labels), ctx.settings
+    scorer = fold_scorers(ctx)
+    values, source = thresholds(ctx, labels)
+    post = events.PostProcessing.from_params(detection, values)
+    lines, rows = [f"Set {ctx.params['set_id']}: thresholds {source}; {detection['window_seconds']:g} s windows every "
+                   f"{detection['hop_seconds']:g} s"], []
+    readable = 0
+    for path in paths:
+        name = os.path.basename(path)
+        try:
+            curve, duration = curves.score_curve(path, settings.fs, settings.n_samples, scorer,
+                                                 detection["window_seconds"], detection["hop_seconds"])
+        except AudioError as e:
+            lines.append(f"   {name}: error: {e.problem}")
+            continue
+        readable += 1
+        found = events.detect(curve, detection["hop_seconds"], labels, post, duration)
+        rows += [f"{name}\t{on:.3f}\t{off:.3f}\t{label}" for on, off, label in found]
+        figure = os.path.join(output_dir, os.path.splitext(name)[0] + ".png")
+        plots.score_curves_png(curve, detection["hop_seconds"], labels, found, figure, f"{ctx.params['set_id']}: {name}")
+        lines.append(f"   {name} ({duration:.1f} s): {len(found)} event(s)")
+        lines += [f"      {on:8.2f} {off:8.2f}  {label}" for on, off, label in found]
+    if not readable:
+        raise UserError(f"None of the {len(paths)} file(s) given to --detect could be read.")
+    table = os.path.join(output_dir, "detections.tsv")
+    results_io.atomic_write_text(table, "filename\tonset\toffset\tevent_label\n" + "".join(r + "\n" for r in rows))
+    lines.append(f"Events in {table} (DCASE task 4 format), score curves in {output_dir}/*.png")
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""Synthetic soundscapes: detection measured without new data. Each is 30-60 s of a quiet background with
+clips of one pool (a fold's test clips, or its validation clips) placed on it, cut to their active region;
+its reference annotations (the DCASE task 4 TSV: filename, onset, offset, event_label) are written beside it.
+
+An event is the part of a clip from its first to its last frame within `active_db` of its loudest frame
+(ESC-50 pads short sounds with silence). In a soundscape without overlap the events follow each other with
+random gaps; in one with overlap the same kind of draw is placed at random onsets anywhere. Each event's
+level is drawn as a signal-to-background ratio over the background: another clip of the same pool, looped.
+Everything is drawn from (seed, pool name): the same settings give the same soundscapes.
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..atomic import atomic_dir
+
+BACKGROUND_RMS = 10 ** (-50 / 20)  # -50 dB re full scale: quiet, under events at 15-30 dB above it
+
+
+@dataclass(frozen=True)
+class SoundscapeSettings:
+    per_fold: int
+    seconds: tuple
+    event_snr_db: tuple
+    gap_seconds: tuple
+    overlap_share: float
+    active_db: float
+
+    @classmethod
+    def from_params(cls, p):
+        return cls(p["per_fold"], tuple(p["seconds"]), tuple(p["event_snr_db"]), tuple(p["gap_seconds"]),
+                   p["overlap_share"], p["active_db"])
+
+
+def active_region(y, fs, active_db, frame_seconds=0.02):
+    """(start, end) samples of the clip's active region: its first to its last frame whose RMS is within
+    `active_db` of the loudest frame's. The whole clip when it is silent."""
+    frame = max(1, int(round(frame_seconds * fs)))
+    count = len(y) // frame
+    if count == 0:
+        return 0, len(y)
+    rms = np.sqrt(np.mean(np.square(y[:count * frame].reshape(count, frame), dtype=np.float64), axis=1))
+    if rms.max() <= 0:
+        return 0, len(y)
+    loud = np.flatnonzero(20 * np.log10(np.maximum(rms, 1e-12) / rms.max()) >= -active_db)
+    return int(loud[0] * frame), int(min((loud[-1] + 1) * frame, len(y)))
+
+
+def _rms(y):
+    return float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
+
+
+def compose(events, background, fs, seconds, overlap, settings, rng):
+    """(samples, [(onset, offset, label)]) of one soundscape. `events` is an iterator of (samples, label),
+    already cut to their active region; as many are taken as fit one after another with the drawn gaps."""
+    n = int(round(seconds * fs))
+    loops = np.resize(background, n) if len(background) and _rms(background) > 0 else np.zeros(n)
+    mix = loops * (BACKGROUND_RMS / max(_rms(loops), 1e-12)) if loops.any() else loops.astype(np.float64)
+    placed, t = [], int(round(rng.uniform(*settings.gap_seconds) * fs))
+    for samples, label in events:
+        if t + len(samples) > n:
+            break
+        placed.append((t, samples, label))
+        t += len(samples) + int(round(rng.uniform(*settings.gap_seconds) * fs))
+    annotations = []
+    for start, samples, label in placed:
+        if overlap:
+            start = int(rng.integers(0, n - len(samples) + 1))
+        level = BACKGROUND_RMS * 10 ** (rng.uniform(*settings.event_snr_db) / 20)
+        mix[start:start + len(samples)] += samples * (level / max(_rms(samples), 1e-12))
+        annotations.append((start / fs, (start + len(samples)) / fs, label))
+    peak = np.abs(mix).max()
+    if peak > 0.99:  # no clipping: the whole mixture scaled down, which keeps every ratio
+        mix *= 0.99 / peak
+    return mix.astype(np.float32), merged(annotations)
+
+
+def merged(annotations):
+    """Overlapping events of one class as one: the class is active over their union (PSDS requires it)."""
+    out = []
+    for onset, offset, label in sorted(annotations, key=lambda a: (a[2], a[0])):
+        if out and out[-1][2] == label and onset <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], offset)
+        else:
+            out.append([onset, offset, label])
+    return sorted(tuple(a) for a in out)
+
+
+def make(folder, clips, read, fs, settings, seed):
+    """The soundscapes of one pool in `folder` (written whole or not at all; kept when it exists). `clips`:
+    [(clip id, label)]; `read(clip id)` -> samples at fs. Returns the soundscapes' names."""
+    index = os.path.join(folder, "soundscapes.tsv")
+    if os.path.exists(index):
+        return _names(index)
+    import soundfile as sf
+    rng = np.random.default_rng(seed)
+    queue = _endless_permutations(len(clips), rng)
+    with atomic_dir(folder) as tmp:
+        rows = []
+        for k in range(settings.per_fold):
+            name = f"soundscape_{k:03d}.wav"
+            background = next(queue)
+            events = ((_cut(read(clips[i][0]), fs, settings), clips[i][1]) for i in queue if i != background)
+            overlap = int((k + 1) * settings.overlap_share) > int(k * settings.overlap_share)  # spread evenly
+            seconds = float(rng.uniform(*settings.seconds))
+            samples, annotations = compose(events, read(clips[background][0]), fs, seconds, overlap, settings, rng)
+            sf.write(os.path.join(tmp, name), samples, fs, subtype="PCM_16")
+            _write_annotations(os.path.join(tmp, name.replace(".wav", ".tsv")), name, annotations)
+            rows.append(f"{name}\t{seconds:.6f}\t{int(overlap)}\t{len(annotations)}")
+        with open(os.path.join(tmp, "soundscapes.tsv"), "w") as f:
+            f.write("filename\tduration\toverlap\tevents\n" + "".join(r + "\n" for r in rows))
+    return _names(index)
+
+
+def _endless_permutations(n, rng):
+    """Clip indices: one permutation after another, so every clip is used before any is used again."""
+    while True:
+        yield from (int(i) for i in rng.permutation(n))
+
+
+def _cut(y, fs, settings):
+    start, end = active_region(y, fs, settings.active_db)
+    return np.asarray(y[start:end], dtype=np.float64)
+
+
+def _write_annotations(path, name, annotations):
+    with open(path, "w") as f:
+        f.write("filename\tonset\toffset\tevent_label\n")
+        f.writelines(f"{name}\t{on:.6f}\t{off:.6f}\t{label}\n" for on, off, label in annotations)
+
+
+def _names(index):
+    with open(index) as f:
+        return [line.split("\t")[0] for line in f.read().splitlines()[1:]]
+
+
+def read_index(folder):
+    """{name: duration seconds} of a pool's soundscapes."""
+    with open(os.path.join(folder, "soundscapes.tsv")) as f:
+        return {line.split("\t")[0]: float(line.split("\t")[1]) for line in f.read().splitlines()[1:]}
+
+
+def read_annotations(path):
+    """[(onset, offset, label)] of a DCASE task 4 TSV (filename, onset, offset, event_label)."""
+    with open(path) as f:
+        lines = f.read().splitlines()[1:]
+    return [(float(on), float(off), label) for _name, on, off, label in (line.split("\t") for line in lines if line)]

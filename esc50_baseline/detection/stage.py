@@ -1,0 +1,193 @@
+"""The sound event detection stage: each active fold's trained model (an ensemble's members averaged) turned
+into a detector and measured on synthetic soundscapes of that fold's test clips, its decision thresholds
+tuned on soundscapes of the fold's validation clips (never the test fold's).
+
+Per fold, in the set's sed/ folder: the thresholds, the detected events (DCASE task 4 TSV), a figure of
+one soundscape, and the figures in a YAML; then the DCASE-style tables of all folds, and a table of what
+each post-processing step adds.
+"""
+import os
+
+import numpy as np
+
+from .. import results_io
+from ..data.audio import read_clip
+from ..data.dataset import fold_seed
+from ..evaluation import plots
+from ..stages import section
+from . import curves, events, scoring, soundscapes
+
+TUNING_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+PSDS_THRESHOLDS = np.round(np.linspace(0.02, 0.98, 25), 3)
+MIN_EVENTS_TO_TUNE_A_CLASS = 3
+
+
+def do_sed_evaluation(ctx):
+    section("Sound event detection (synthetic soundscapes)")
+    detection = ctx.params["detection"]
+    labels = list(ctx.dataset.labels)
+    per_fold = {}
+    for fold in ctx.folds:
+        out = ctx.path("sed", f"sed_fold_{fold}.yaml")
+        if not ctx.overwrite and results_io.intact(results_io.read_yaml, out):
+            per_fold[fold] = results_io.read_yaml(out)
+            print(f"  Fold {fold}: cached ({out})")
+            continue
+        per_fold[fold] = evaluate_fold(ctx, fold, detection, labels)
+        results_io.write_yaml(out, per_fold[fold])
+    text = "\n\n".join([overall_table(per_fold), steps_table(per_fold, detection), class_table(per_fold, labels)])
+    print(text)
+    results_io.atomic_write_text(ctx.path("sed", "sed_tables.txt"), text + "\n")
+    print(f"\n  Soundscapes in {ctx.paths['soundscapes']}; detections and figures in {ctx.paths['sed']}")
+
+
+def pool_folder(ctx, fold, pool):
+    """A fold's soundscapes of one pool (test or validation), made when missing: [(name, path)], durations."""
+    train, validation, test = ctx.split(fold)
+    clips = {"test": test, "validation": validation or train}[pool]
+    folder = os.path.join(ctx.paths["soundscapes"], f"fold_{fold}", pool)
+    fs = ctx.settings.fs
+    names = soundscapes.make(folder, [(ctx.dataset.audio_path(c), c.category) for c in clips],
+                             lambda path: read_clip(path, fs), fs,
+                             soundscapes.SoundscapeSettings.from_params(ctx.params["detection"]["soundscapes"]),
+                             seed=[fold_seed(ctx.params["general"]["seed"], fold), int(pool == "test")])
+    return [(n, os.path.join(folder, n)) for n in names], soundscapes.read_index(folder), not validation
+
+
+def pool_curves(ctx, scorer, named, detection):
+    s = ctx.settings
+    return {name: curves.score_curve(path, s.fs, s.n_samples, scorer, detection["window_seconds"],
+                                     detection["hop_seconds"])[0] for name, path in named}
+
+
+def references_of(named):
+    return {name: soundscapes.read_annotations(path[:-len(".wav")] + ".tsv") for name, path in named}
+
+
+def detect_all(curve_map, durations, labels, hop, post):
+    return {name: events.detect(curve, hop, labels, post, durations[name]) for name, curve in curve_map.items()}
+
+
+def evaluate_fold(ctx, fold, detection, labels):
+    hop = detection["hop_seconds"]
+    validation, val_durations, seen = pool_folder(ctx, fold, "validation")
+    test, durations = pool_folder(ctx, fold, "test")[:2]
+    print(f"  Fold {fold}: {len(test)} test soundscapes, {len(validation)} for tuning "
+          + ("(of its training clips: it has no validation clips, and the model has seen these)" if seen
+             else "(of its validation clips)"), flush=True)
+    scorer = curves.clip_scorer(ctx, fold)
+    val_curves, test_curves = pool_curves(ctx, scorer, validation, detection), pool_curves(ctx, scorer, test, detection)
+    thresholds = tuned_thresholds(val_curves, references_of(validation), val_durations, labels, hop, detection)
+    references = references_of(test)
+    post = events.PostProcessing.from_params(detection, thresholds)
+    detected = detect_all(test_curves, durations, labels, hop, post)
+    segment, event = scoring.sed_eval_metrics(references, detected, durations, labels)
+    result = dict(scoring.summary(segment, event),
+                  psds1=psds_of(test_curves, references, durations, labels, hop, post),
+                  soundscapes=len(test), reference_events=sum(len(r) for r in references.values()),
+                  thresholds={label: float(t) for label, t in zip(labels, thresholds)},
+                  class_wise=scoring.class_wise(segment, event, labels),
+                  steps=steps(test_curves, references, durations, labels, hop, detection, thresholds))
+    _write_detections(ctx.path("sed", f"detections_fold_{fold}.tsv"), detected)
+    name = test[0][0]
+    plots.score_curves_png(test_curves[name], hop, labels, detected[name], ctx.path("sed", f"example_fold_{fold}.png"),
+                           f"{ctx.params['set_id']}, fold {fold}: {name}", references[name])
+    return result
+
+
+def tuned_thresholds(curve_map, references, durations, labels, hop, detection):
+    """One threshold for every class, or `detection.thresholds` tuned: the one of TUNING_GRID with the best
+    event-based F1 over the validation soundscapes, and per class (where they hold enough of its events) the
+    one with the best F1 of that class."""
+    if detection["thresholds"] != "tuned":
+        return np.full(len(labels), float(detection["thresholds"]))
+    overall, per_class = [], []
+    for t in TUNING_GRID:
+        post = events.PostProcessing.from_params(detection, t)
+        _segment, event = scoring.sed_eval_metrics(references, detect_all(curve_map, durations, labels, hop, post),
+                                                   durations, labels)
+        overall.append(scoring.summary(_segment, event)["event_f1"])
+        per_class.append([scoring.class_wise(_segment, event, [label])[label]["event_f1"] for label in labels])
+    best = float(TUNING_GRID[int(np.argmax(overall))])
+    counts = {label: sum(e[2] == label for r in references.values() for e in r) for label in labels}
+    per_class = np.array(per_class)
+    return np.array([float(TUNING_GRID[int(np.argmax(per_class[:, c]))])
+                     if detection["per_class_thresholds"] and counts[label] >= MIN_EVENTS_TO_TUNE_A_CLASS else best
+                     for c, label in enumerate(labels)])
+
+
+def psds_of(curve_map, references, durations, labels, hop, post):
+    """PSDS (scenario 1) of the curves over PSDS_THRESHOLDS, each operating point post-processed like `post`
+    but for its threshold."""
+    points = [detect_all(curve_map, durations, labels, hop, events.PostProcessing(t, post.median_filter_seconds,
+                                                                                  post.max_gap_seconds,
+                                                                                  post.min_event_seconds))
+              for t in PSDS_THRESHOLDS]
+    return scoring.psds(references, points, durations)
+
+
+def steps(curve_map, references, durations, labels, hop, detection, thresholds):
+    """The figures as each post-processing step is added: [(step, segment F1, event F1, PSDS1)]."""
+    settings = [("threshold 0.5 for every class", events.PostProcessing(0.5)),
+                ("tuned thresholds", events.PostProcessing(thresholds)),
+                (f"+ median filter {detection['median_filter_seconds']:g} s",
+                 events.PostProcessing(thresholds, detection["median_filter_seconds"])),
+                (f"+ gaps up to {detection['max_gap_seconds']:g} s merged",
+                 events.PostProcessing(thresholds, detection["median_filter_seconds"], detection["max_gap_seconds"])),
+                (f"+ events under {detection['min_event_seconds']:g} s dropped",
+                 events.PostProcessing.from_params(detection, thresholds))]
+    rows = []
+    for name, post in settings:
+        segment, event = scoring.sed_eval_metrics(references, detect_all(curve_map, durations, labels, hop, post),
+                                                  durations, labels)
+        figures = scoring.summary(segment, event)
+        psds = rows[-1][3] if name == "tuned thresholds" else psds_of(curve_map, references, durations, labels, hop,
+                                                                       post)
+        rows.append([name, figures["segment_f1"], figures["event_f1"], psds])
+    return rows
+
+
+def _write_detections(path, detected):
+    lines = ["filename\tonset\toffset\tevent_label"] + [f"{name}\t{on:.3f}\t{off:.3f}\t{label}"
+                                                        for name in sorted(detected) for on, off, label in detected[name]]
+    results_io.atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _mean(per_fold, key):
+    return float(np.mean([r[key] for r in per_fold.values()]))
+
+
+def overall_table(per_fold):
+    head = (f"   {'Fold':<6} {'Soundscapes':>11} {'Events':>7} {'Seg F1':>7} {'Seg ER':>7} {'Evt F1':>7} {'Evt ER':>7} "
+            f"{'Evt F1 macro':>12} {'PSDS1':>6}")
+    lines = ["   Detection, overall (segment-based: 1 s segments; event-based: onset collar 200 ms, offset 20 % or "
+             "200 ms)", "", head, "   " + "-" * (len(head) - 3)]
+    keys = ("segment_f1", "segment_error_rate", "event_f1", "event_error_rate", "event_f1_macro", "psds1")
+    for fold, r in list(per_fold.items()) + ([("mean", None)] if len(per_fold) > 1 else []):
+        r = r or {k: _mean(per_fold, k) for k in keys + ("soundscapes", "reference_events")}
+        lines.append(f"   {str(fold):<6} {r['soundscapes']:>11.0f} {r['reference_events']:>7.0f} {r['segment_f1']:>7.3f} "
+                     f"{r['segment_error_rate']:>7.3f} {r['event_f1']:>7.3f} {r['event_error_rate']:>7.3f} "
+                     f"{r['event_f1_macro']:>12.3f} {r['psds1']:>6.3f}")
+    return "\n".join(lines)
+
+
+def steps_table(per_fold, detection):
+    names = [row[0] for row in next(iter(per_fold.values()))["steps"]]
+    head = f"   {'Post-processing (mean over folds)':<40} {'Seg F1':>7} {'Evt F1':>7} {'PSDS1':>6}"
+    lines = ["   What each post-processing step adds", "", head, "   " + "-" * (len(head) - 3)]
+    for i, name in enumerate(names):
+        values = np.mean([r["steps"][i][1:] for r in per_fold.values()], axis=0)
+        lines.append(f"   {name:<40} {values[0]:>7.3f} {values[1]:>7.3f} {values[2]:>6.3f}")
+    return "\n".join(lines)
+
+
+def class_table(per_fold, labels):
+    head = f"   {'Class':<20} {'Events':>6} {'Seg F1':>7} {'Evt F1':>7} {'Evt ER':>7} {'Threshold':>9}"
+    lines = ["   Detection per class (mean over folds)", "", head, "   " + "-" * (len(head) - 3)]
+    for label in labels:
+        rows = [r["class_wise"][label] for r in per_fold.values()]
+        threshold = np.mean([r["thresholds"][label] for r in per_fold.values()])
+        lines.append(f"   {label[:20]:<20} {sum(x['references'] for x in rows):>6} "
+                     f"{np.mean([x['segment_f1'] for x in rows]):>7.3f} {np.mean([x['event_f1'] for x in rows]):>7.3f} "
+                     f"{np.mean([x['event_error_rate'] for x in rows]):>7.3f} {threshold:>9.2f}")
+    return "\n".join(lines)

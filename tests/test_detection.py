@@ -1,0 +1,165 @@
+"""Sound event detection: the soundscape generator's annotations match what it placed, post-processing turns
+known score curves into known events, the scores of a perfect and of an empty detector, and score curves from
+windows."""
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from esc50_baseline.detection import curves, events, scoring, soundscapes
+
+FS = 1000
+SETTINGS = soundscapes.SoundscapeSettings(per_fold=4, seconds=(20, 30), event_snr_db=(15, 30), gap_seconds=(0.5, 2.0),
+                                          overlap_share=0.5, active_db=30)
+
+
+def padded_tone(start, length, total=5.0, freq=50.0):
+    """A clip of `total` seconds: silence, then a tone of `length` seconds from `start`, then silence."""
+    y = np.zeros(int(total * FS))
+    t = np.arange(int(length * FS)) / FS
+    y[int(start * FS):int(start * FS) + len(t)] = 0.5 * np.sin(2 * np.pi * freq * t)
+    return y
+
+
+def test_the_active_region_is_where_the_clip_sounds():
+    assert soundscapes.active_region(padded_tone(1.2, 2.0), FS, 30) == (1200, 3200)
+    assert soundscapes.active_region(np.zeros(5 * FS), FS, 30) == (0, 5 * FS)  # silence: all of it
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_annotations_match_the_samples_placed(overlap):
+    rng = np.random.default_rng(0)
+    clips = [(soundscapes._cut(padded_tone(0.5 + k / 10, 1.0 + k / 4, freq=40 + 10 * k), FS, SETTINGS), f"c{k}")
+             for k in range(6)]
+    mix, annotations = soundscapes.compose(iter(clips), np.zeros(5 * FS), FS, 25.0, overlap, SETTINGS, rng)
+    assert len(mix) == 25 * FS and len(annotations) >= 4
+    sounding = np.zeros(len(mix), bool)
+    lengths = {label: len(samples) / FS for samples, label in clips}
+    for onset, offset, label in annotations:
+        assert offset - onset == pytest.approx(lengths[label])
+        region = mix[int(round(onset * FS)):int(round(offset * FS))]
+        assert np.sqrt(np.mean(region ** 2)) > soundscapes.BACKGROUND_RMS * 10 ** (14 / 20)  # 15-30 dB over it
+        sounding[int(round(onset * FS)):int(round(offset * FS))] = True
+    assert not mix[~sounding].any()  # silent background: nothing sounds outside the annotated events
+    starts = [a[0] for a in annotations]
+    if not overlap:
+        assert all(a[1] <= b[0] for a, b in zip(annotations, annotations[1:]))
+    assert starts == sorted(starts)
+
+
+def test_the_background_is_quiet_and_everywhere():
+    rng = np.random.default_rng(1)
+    noise = np.random.default_rng(2).normal(0, 0.3, 3 * FS)
+    mix, annotations = soundscapes.compose(iter([]), noise, FS, 20.0, False, SETTINGS, rng)
+    assert annotations == []
+    assert np.sqrt(np.mean(mix.astype(np.float64) ** 2)) == pytest.approx(soundscapes.BACKGROUND_RMS, rel=1e-3)
+
+
+def test_soundscapes_are_written_with_their_annotations_and_kept(tmp_path):
+    clips = {f"clip{k}.wav": padded_tone(0.3 * k, 1.0 + 0.2 * k, freq=30 + 7 * k) for k in range(8)}
+    read = lambda name: clips[name]  # noqa: E731
+    folder = str(tmp_path / "fold_1" / "test")
+    pool = [(name, f"label{k % 3}") for k, name in enumerate(clips)]
+    names = soundscapes.make(folder, pool, read, FS, SETTINGS, seed=[0, 1])
+    assert len(names) == 4 and sorted(os.listdir(folder)) == sorted(
+        names + [n.replace(".wav", ".tsv") for n in names] + ["soundscapes.tsv"])
+    durations = soundscapes.read_index(folder)
+    for name in names:
+        audio, fs = sf.read(os.path.join(folder, name))
+        assert fs == FS and len(audio) / FS == pytest.approx(durations[name], abs=1e-3)
+        assert 20 <= durations[name] <= 30
+        for onset, offset, label in soundscapes.read_annotations(os.path.join(folder, name.replace(".wav", ".tsv"))):
+            assert label in {"label0", "label1", "label2"} and 0 <= onset < offset <= durations[name]
+            inside = audio[int(onset * FS):int(offset * FS)]
+            assert np.abs(inside).max() > 10 * soundscapes.BACKGROUND_RMS
+    before = {n: os.path.getmtime(os.path.join(folder, n)) for n in names}
+    assert soundscapes.make(folder, pool, read, FS, SETTINGS, seed=[0, 1]) == names  # cached: not written again
+    assert before == {n: os.path.getmtime(os.path.join(folder, n)) for n in names}
+    again = str(tmp_path / "again")
+    soundscapes.make(again, pool, read, FS, SETTINGS, seed=[0, 1])  # seeded: the same soundscapes
+    for name in names:
+        assert open(os.path.join(folder, name), "rb").read() == open(os.path.join(again, name), "rb").read()
+
+
+def curve_of(spans, classes=2, hop=0.1, seconds=6.0):
+    """A score curve that is 0.9 over the given (class, start s, end s) spans and 0.1 elsewhere."""
+    curve = np.full((int(round(seconds / hop)), classes), 0.1)
+    for c, start, end in spans:
+        curve[int(round(start / hop)):int(round(end / hop)), c] = 0.9
+    return curve
+
+
+def test_post_processing_turns_a_known_curve_into_known_events():
+    labels = ["dog", "rain"]
+    curve = curve_of([(0, 1.0, 2.0), (0, 2.2, 3.0),   # a 0.2 s dip inside one dog event
+                      (0, 4.0, 4.1),                   # a 0.1 s blip
+                      (1, 3.5, 3.8), (1, 5.0, 6.0)])   # a short rain event, and one to the end
+    assert events.detect(curve, 0.1, labels, events.PostProcessing(0.5), duration=5.95) == [
+        (1.0, 2.0, "dog"), (2.2, 3.0, "dog"), (3.5, 3.8, "rain"), (4.0, 4.1, "dog"), (5.0, 5.95, "rain")]
+    full = events.PostProcessing(0.5, median_filter_seconds=0.3, max_gap_seconds=0.3, min_event_seconds=0.5)
+    assert events.detect(curve, 0.1, labels, full, duration=6.0) == [(1.0, 3.0, "dog"), (5.0, 6.0, "rain")]
+    per_class = events.PostProcessing([0.5, 0.95])  # rain's threshold above every score: no rain
+    assert [e[2] for e in events.detect(curve, 0.1, labels, per_class)] == ["dog", "dog", "dog"]
+
+
+def test_the_median_filter_keeps_majorities():
+    active = np.array([0, 1, 0, 0, 1, 1, 1, 0, 1, 1], bool)[:, None]
+    np.testing.assert_array_equal(events.median_filtered(active, 3)[:, 0],
+                                  [0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    assert events.runs(np.array([1, 1, 0, 1, 0, 0, 1], bool)) == [(0, 2), (3, 4), (6, 7)]
+
+
+REFERENCES = {"a.wav": [(1.0, 3.0, "dog"), (5.0, 6.5, "rain")], "b.wav": [(0.5, 2.0, "rain")], "c.wav": []}
+DURATIONS = {"a.wav": 10.0, "b.wav": 8.0, "c.wav": 6.0}
+
+
+def test_a_perfect_and_an_empty_detector():
+    labels = ["dog", "rain"]
+    segment, event = scoring.sed_eval_metrics(REFERENCES, REFERENCES, DURATIONS, labels)
+    perfect = scoring.summary(segment, event)
+    assert perfect == {"segment_f1": 1.0, "segment_error_rate": 0.0, "event_f1": 1.0, "event_error_rate": 0.0,
+                       "event_f1_macro": 1.0}
+    segment, event = scoring.sed_eval_metrics(REFERENCES, {}, DURATIONS, labels)
+    empty = scoring.summary(segment, event)
+    assert empty["segment_f1"] == 0.0 and empty["event_f1"] == 0.0
+    assert empty["segment_error_rate"] == 1.0 and empty["event_error_rate"] == 1.0  # every reference deleted
+    assert scoring.class_wise(segment, event, labels)["rain"]["references"] == 2
+    assert scoring.psds(REFERENCES, [REFERENCES], DURATIONS) == pytest.approx(1.0)
+    assert scoring.psds(REFERENCES, [{}], DURATIONS) == 0.0
+    late = {n: [(on + 0.5, off + 0.5, label) for on, off, label in e] for n, e in REFERENCES.items()}
+    segment, event = scoring.sed_eval_metrics(REFERENCES, late, DURATIONS, labels)
+    assert scoring.summary(segment, event)["event_f1"] == 0.0  # half a second late: outside the 200 ms collar
+    assert 0 < scoring.summary(segment, event)["segment_f1"] < 1
+
+
+def test_windows_with_a_hop_and_the_mean_of_the_windows_over_each_hop(tmp_path):
+    from esc50_baseline.data.audio import Windows
+    path = str(tmp_path / "ramp.wav")
+    sf.write(path, (np.arange(1050) / 2000).astype(np.float32), FS, subtype="FLOAT")
+    windows = list(Windows(path, FS, 400, hop=100))
+    assert len(windows) == 11 and all(len(w) == 400 for w in windows)  # one every 100 samples while it lasts
+    np.testing.assert_allclose(windows[3][:5], np.arange(300, 305) / 2000)
+    assert not windows[-1][50:].any()  # the last starts at 1000: 50 samples, then zeros
+    scores = np.arange(12, dtype=float).reshape(6, 2)
+    np.testing.assert_allclose(curves.covered_mean(scores, 2), [[0, 1], [1, 2], [3, 4], [5, 6], [7, 8], [9, 10]])
+
+
+def test_a_curve_marks_where_a_class_sounds(tmp_path):
+    """A scorer that says 'tone' for windows with energy: the curve rises over the tone, give or take a window."""
+    path = str(tmp_path / "scene.wav")
+    y = np.zeros(10 * FS)
+    y[4 * FS:6 * FS] = 0.5
+    sf.write(path, y.astype(np.float32), FS, subtype="FLOAT")
+    scorer = lambda clips: np.stack([(np.abs(clips).max(axis=1) > 0).astype(float),  # noqa: E731
+                                     (np.abs(clips).max(axis=1) == 0).astype(float)], axis=1)
+    curve, duration = curves.score_curve(path, FS, 5 * FS, scorer, window_seconds=1.0, hop_seconds=0.5)
+    assert duration == 10.0 and curve.shape == (20, 2)
+    assert (curve[8:12, 0] == 1).all() and (curve[:7, 0] == 0).all() and (curve[14:, 0] == 0).all()
+    found = events.detect(curve, 0.5, ["tone", "quiet"], events.PostProcessing([0.99, 2.0]), duration)
+    assert found == [(4.0, 6.0, "tone")]
+
+
+def test_overlapping_events_of_one_class_are_annotated_as_one():
+    assert soundscapes.merged([(5.0, 7.0, "dog"), (1.0, 3.0, "dog"), (2.5, 4.0, "dog"), (2.0, 6.0, "rain")]) == [
+        (1.0, 4.0, "dog"), (2.0, 6.0, "rain"), (5.0, 7.0, "dog")]
