@@ -39,7 +39,8 @@ def test_annotations_match_the_samples_placed(overlap):
     for onset, offset, label in annotations:
         assert offset - onset == pytest.approx(lengths[label])
         region = mix[int(round(onset * FS)):int(round(offset * FS))]
-        assert np.sqrt(np.mean(region ** 2)) > soundscapes.BACKGROUND_RMS * 10 ** (14 / 20)  # 15-30 dB over it
+        if not overlap:  # each event as recorded: its samples, unscaled
+            np.testing.assert_allclose(region, dict((lab, s) for s, lab in clips)[label], atol=1e-6)
         sounding[int(round(onset * FS)):int(round(offset * FS))] = True
     assert not mix[~sounding].any()  # silent background: nothing sounds outside the annotated events
     starts = [a[0] for a in annotations]
@@ -48,12 +49,21 @@ def test_annotations_match_the_samples_placed(overlap):
     assert starts == sorted(starts)
 
 
-def test_the_background_is_quiet_and_everywhere():
+def test_the_background_is_everywhere_15_to_30_db_under_the_events():
     rng = np.random.default_rng(1)
     noise = np.random.default_rng(2).normal(0, 0.3, 3 * FS)
     mix, annotations = soundscapes.compose(iter([]), noise, FS, 20.0, False, SETTINGS, rng)
     assert annotations == []
     assert np.sqrt(np.mean(mix.astype(np.float64) ** 2)) == pytest.approx(soundscapes.BACKGROUND_RMS, rel=1e-3)
+    tone = soundscapes._cut(padded_tone(0.0, 2.0), FS, SETTINGS)
+    for seed in range(5):
+        mix, annotations = soundscapes.compose(iter([(tone, "t")] * 3), noise, FS, 20.0, False, SETTINGS,
+                                               np.random.default_rng(seed))
+        quiet = np.ones(len(mix), bool)
+        for onset, offset, _label in annotations:
+            quiet[int(round(onset * FS)):int(round(offset * FS))] = False
+        ratio = 20 * np.log10(np.sqrt(np.mean(tone ** 2)) / np.sqrt(np.mean(mix[quiet].astype(np.float64) ** 2)))
+        assert 15 - 0.1 <= ratio <= 30 + 0.1
 
 
 def test_soundscapes_are_written_with_their_annotations_and_kept(tmp_path):
@@ -163,3 +173,22 @@ def test_a_curve_marks_where_a_class_sounds(tmp_path):
 def test_overlapping_events_of_one_class_are_annotated_as_one():
     assert soundscapes.merged([(5.0, 7.0, "dog"), (1.0, 3.0, "dog"), (2.5, 4.0, "dog"), (2.0, 6.0, "rain")]) == [
         (1.0, 4.0, "dog"), (2.0, 6.0, "rain"), (5.0, 7.0, "dog")]
+
+
+def test_thresholds_are_tuned_per_class_where_the_validation_soundscapes_allow():
+    from esc50_baseline.detection import stage
+    hop, labels = 0.1, ["a", "b"]
+    refs = {f"s{k}.wav": [(1.0, 2.0, "a"), (3.0, 4.0, "a"), (5.0, 5.5, "b")] for k in range(2)}
+    durations = {name: 6.0 for name in refs}
+    curves_ = {}
+    for name in refs:
+        curve = np.full((60, 2), 0.2)
+        curve[10:20, 0] = curve[30:40, 0] = 0.42  # class a: faint but above its floor
+        curve[50:55, 1] = 0.9
+        curves_[name] = curve
+    detection = {"thresholds": "tuned", "per_class_thresholds": True, "median_filter_seconds": 0.0,
+                 "max_gap_seconds": 0.0, "min_event_seconds": 0.0}
+    tuned = stage.tuned_thresholds(curves_, refs, durations, labels, hop, detection)
+    assert 0.2 < tuned[0] <= 0.42  # four events of a: its own threshold, between its floor and its events
+    assert tuned[1] == tuned[0]  # two events of b: too few to tune alone, so the overall best
+    assert (stage.tuned_thresholds(curves_, refs, durations, labels, hop, dict(detection, thresholds=0.7)) == 0.7).all()

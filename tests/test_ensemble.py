@@ -107,6 +107,12 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     assert predicted.returncode == 0, predicted.stderr
     data = json.loads(predicted.stdout)
     assert data["set"] == "both" and len(data["models"]) == 2
+    detected = run("task_esc50.py", args + ["--detect", clip, "--detect_output", str(tmp_path / "found")], tmp_path)
+    assert detected.returncode == 0, detected.stderr
+    assert "thresholds tuned, the mean of 1 fold(s)" in detected.stdout
+    rows = (tmp_path / "found" / "detections.tsv").read_text().splitlines()
+    assert rows[0] == "filename\tonset\toffset\tevent_label" and all(r.split("\t")[3] in labels for r in rows[1:])
+    assert (tmp_path / "found" / (os.path.splitext(os.path.basename(clip))[0] + ".png")).exists()
 
     tflite = run("task_esc50_tflite.py", args + ["--param", "tflite.formats=[float32, int8]",
                                                  "--param", "tflite.latency_clips=2"], tmp_path)

@@ -13,18 +13,26 @@ from ..predict import batches
 WINDOWS_PER_BATCH = 64
 
 
-def score_curve(path, fs, clip_samples, scorer, window_seconds, hop_seconds):
-    """(curve (hops, classes), the recording's length in seconds). `scorer(clips)` takes (batch, clip_samples)
-    samples and returns (batch, classes) probabilities."""
+def window_scores(path, fs, clip_samples, scorer, window_seconds, hop_seconds):
+    """(scores (windows, classes), the recording's length in seconds). `scorer(clips)` takes (batch,
+    clip_samples) samples and returns (batch, classes) probabilities."""
     window, hop = int(round(window_seconds * fs)), int(round(hop_seconds * fs))
     windows = Windows(path, fs, window, hop=hop)
     padded = (np.pad(np.stack(batch), ((0, 0), (0, clip_samples - window))) for batch in batches(windows, WINDOWS_PER_BATCH))
-    scores = np.concatenate([scorer(batch) for batch in padded])
-    return covered_mean(scores, window // hop), windows.samples / fs
+    return np.concatenate([scorer(batch) for batch in padded]), windows.samples / fs
+
+
+def score_curve(path, fs, clip_samples, scorer, window_seconds, hop_seconds):
+    """(curve (hops, classes), the recording's length in seconds): each hop's score the mean of the windows
+    over it (see `covered_mean`)."""
+    scores, seconds = window_scores(path, fs, clip_samples, scorer, window_seconds, hop_seconds)
+    return covered_mean(scores, int(round(window_seconds / hop_seconds))), seconds
 
 
 def covered_mean(scores, span):
-    """Row j: the mean of the window scores j - span + 1 .. j (the windows that cover hop j)."""
+    """Row j: the mean of the window scores j - span + 1 .. j (the windows that cover hop j). (Their minimum,
+    which bounds an event by the window that ends and the one that starts there, was tried on the development
+    split's training soundscapes: event-based F1 0.04 against the mean's 0.14.)"""
     totals = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
     j = np.arange(len(scores))
     first = np.maximum(j - span + 1, 0)

@@ -4,8 +4,8 @@ its reference annotations (the DCASE task 4 TSV: filename, onset, offset, event_
 
 An event is the part of a clip from its first to its last frame within `active_db` of its loudest frame
 (ESC-50 pads short sounds with silence). In a soundscape without overlap the events follow each other with
-random gaps; in one with overlap the same kind of draw is placed at random onsets anywhere. Each event's
-level is drawn as a signal-to-background ratio over the background: another clip of the same pool, looped.
+random gaps; in one with overlap the same kind of draw is placed at random onsets anywhere. The events keep
+their recorded level; the background, another clip of the same pool looped, goes a drawn ratio under them.
 Everything is drawn from (seed, pool name): the same settings give the same soundscapes.
 """
 import os
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..atomic import atomic_dir
 
-BACKGROUND_RMS = 10 ** (-50 / 20)  # -50 dB re full scale: quiet, under events at 15-30 dB above it
+BACKGROUND_RMS = 10 ** (-50 / 20)  # -50 dB re full scale: a soundscape without events gets this background level
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,23 @@ def compose(events, background, fs, seconds, overlap, settings, rng):
     """(samples, [(onset, offset, label)]) of one soundscape. `events` is an iterator of (samples, label),
     already cut to their active region; as many are taken as fit one after another with the drawn gaps."""
     n = int(round(seconds * fs))
-    loops = np.resize(background, n) if len(background) and _rms(background) > 0 else np.zeros(n)
-    mix = loops * (BACKGROUND_RMS / max(_rms(loops), 1e-12)) if loops.any() else loops.astype(np.float64)
     placed, t = [], int(round(rng.uniform(*settings.gap_seconds) * fs))
     for samples, label in events:
         if t + len(samples) > n:
             break
         placed.append((t, samples, label))
         t += len(samples) + int(round(rng.uniform(*settings.gap_seconds) * fs))
+    # the events keep their recorded level (the classifier's training distribution); the background is put
+    # the drawn ratio under their mean level
+    ratio = 10 ** (-rng.uniform(*settings.event_snr_db) / 20)
+    level = np.mean([_rms(samples) for _t, samples, _label in placed]) * ratio if placed else BACKGROUND_RMS
+    loops = np.resize(background, n) if len(background) and _rms(background) > 0 else np.zeros(n)
+    mix = loops * (level / max(_rms(loops), 1e-12)) if loops.any() else loops.astype(np.float64)
     annotations = []
     for start, samples, label in placed:
         if overlap:
             start = int(rng.integers(0, n - len(samples) + 1))
-        level = BACKGROUND_RMS * 10 ** (rng.uniform(*settings.event_snr_db) / 20)
-        mix[start:start + len(samples)] += samples * (level / max(_rms(samples), 1e-12))
+        mix[start:start + len(samples)] += samples
         annotations.append((start / fs, (start + len(samples)) / fs, label))
     peak = np.abs(mix).max()
     if peak > 0.99:  # no clipping: the whole mixture scaled down, which keeps every ratio
