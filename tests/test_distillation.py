@@ -95,10 +95,10 @@ def test_the_teachers_models_name_its_targets_and_the_students_caches(defaults, 
     first = paths(["h1"])
     for other in (paths(["h2"]), paths(["h1", "h2"])):
         assert {stage for stage in first if first[stage] != other[stage]} == {
-            "teacher_targets", "learner", "recognizer", "tflite", "results"}
+            "teacher_targets", "learner", "recognizer", "tflite", "results", "sed"}
     heavier = paths(["h1"], weight=0.8)
     assert {stage for stage in first if first[stage] != heavier[stage]} == {"learner", "recognizer", "tflite",
-                                                                          "results"}
+                                                                          "results", "sed"}
 
 
 def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
