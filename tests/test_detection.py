@@ -135,6 +135,9 @@ def test_a_perfect_and_an_empty_detector():
     assert empty["segment_f1"] == 0.0 and empty["event_f1"] == 0.0
     assert empty["segment_error_rate"] == 1.0 and empty["event_error_rate"] == 1.0  # every reference deleted
     assert scoring.class_wise(segment, event, labels)["rain"]["references"] == 2
+    spurious = {"c.wav": [(1.0, 2.0, "cow")]}  # a class no reference has: no error rate, not a huge one
+    segment, event = scoring.sed_eval_metrics(REFERENCES, spurious, DURATIONS, labels + ["cow"])
+    assert scoring.class_wise(segment, event, labels + ["cow"])["cow"]["event_error_rate"] is None
     assert scoring.psds(REFERENCES, [REFERENCES], DURATIONS) == pytest.approx(1.0)
     assert scoring.psds(REFERENCES, [{}], DURATIONS) == 0.0
     late = {n: [(on + 0.5, off + 0.5, label) for on, off, label in e] for n, e in REFERENCES.items()}

@@ -58,12 +58,14 @@ def summary(segment, event):
 
 
 def class_wise(segment, event, labels):
-    """{label: {segment_f1, event_f1, event_error_rate, references}} per class."""
+    """{label: {segment_f1, event_f1, event_error_rate (None without references), references}} per class."""
     with _quiet():
         seg, evt = segment.results_class_wise_metrics(), event.results_class_wise_metrics()
     return {label: {"segment_f1": _number(seg[label]["f_measure"]["f_measure"]),
                     "event_f1": _number(evt[label]["f_measure"]["f_measure"]),
-                    "event_error_rate": _number(evt[label]["error_rate"]["error_rate"]),
+                    # a class without reference events has no error rate (sed_eval divides by a tiny number)
+                    "event_error_rate": (_number(evt[label]["error_rate"]["error_rate"])
+                                         if evt[label]["count"]["Nref"] else None),
                     "references": int(evt[label]["count"]["Nref"])} for label in labels}
 
 

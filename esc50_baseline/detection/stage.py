@@ -187,7 +187,8 @@ def class_table(per_fold, labels):
     for label in labels:
         rows = [r["class_wise"][label] for r in per_fold.values()]
         threshold = np.mean([r["thresholds"][label] for r in per_fold.values()])
+        rates = [x["event_error_rate"] for x in rows if x["event_error_rate"] is not None]
         lines.append(f"   {label[:20]:<20} {sum(x['references'] for x in rows):>6} "
                      f"{np.mean([x['segment_f1'] for x in rows]):>7.3f} {np.mean([x['event_f1'] for x in rows]):>7.3f} "
-                     f"{np.mean([x['event_error_rate'] for x in rows]):>7.3f} {threshold:>9.2f}")
+                     + (f"{np.mean(rates):>7.3f}" if rates else f"{'-':>7}") + f" {threshold:>9.2f}")
     return "\n".join(lines)
