@@ -7,6 +7,7 @@ one soundscape, and the figures in a YAML; then the DCASE-style tables of all fo
 each post-processing step adds.
 """
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -104,10 +105,10 @@ def tuned_thresholds(curve_map, references, durations, labels, hop, detection):
     overall, per_class = [], []
     for t in TUNING_GRID:
         post = events.PostProcessing.from_params(detection, t)
-        _segment, event = scoring.sed_eval_metrics(references, detect_all(curve_map, durations, labels, hop, post),
-                                                   durations, labels)
-        overall.append(scoring.summary(_segment, event)["event_f1"])
-        per_class.append([scoring.class_wise(_segment, event, [label])[label]["event_f1"] for label in labels])
+        segment, event = scoring.sed_eval_metrics(references, detect_all(curve_map, durations, labels, hop, post),
+                                                  durations, labels)
+        overall.append(scoring.summary(segment, event)["event_f1"])
+        per_class.append([scoring.class_wise(segment, event, [label])[label]["event_f1"] for label in labels])
     best = float(TUNING_GRID[int(np.argmax(overall))])
     counts = {label: sum(e[2] == label for r in references.values() for e in r) for label in labels}
     per_class = np.array(per_class)
@@ -119,10 +120,7 @@ def tuned_thresholds(curve_map, references, durations, labels, hop, detection):
 def psds_of(curve_map, references, durations, labels, hop, post):
     """PSDS (scenario 1) of the curves over PSDS_THRESHOLDS, each operating point post-processed like `post`
     but for its threshold."""
-    points = [detect_all(curve_map, durations, labels, hop, events.PostProcessing(t, post.median_filter_seconds,
-                                                                                  post.max_gap_seconds,
-                                                                                  post.min_event_seconds))
-              for t in PSDS_THRESHOLDS]
+    points = [detect_all(curve_map, durations, labels, hop, replace(post, thresholds=t)) for t in PSDS_THRESHOLDS]
     return scoring.psds(references, points, durations)
 
 
