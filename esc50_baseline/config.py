@@ -29,6 +29,7 @@ CHOICES = {
     "learner.lr_schedule": ["constant", "cosine"],
     "learner.sampling": ["shuffle", "balanced"],
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
+    "detection.segmentation": ["spectral", "none"],
 }
 
 TFLITE_FEATURE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")  # models that take log-mel features
@@ -90,6 +91,7 @@ RANGES = [
     ("learner.distillation.weight", lambda v: 0 <= v <= 1, "from 0 (labels only) to 1 (teacher only)"),
     ("general.workers", _at_least(0), "0 (one per core) or more"),
     ("detection.hop_seconds", _positive, "a positive number of seconds, e.g. 0.25"),
+    ("detection.activity_db", _positive, "a positive number of dB, e.g. 10"),
     ("detection.thresholds", lambda v: v == "tuned" or (_number(v) and 0 < v < 1), "tuned, or a number between 0 and 1"),
     ("detection.median_filter_seconds", _at_least(0), "0 (off) or more seconds"),
     ("detection.max_gap_seconds", _at_least(0), "0 (off) or more seconds"),
@@ -100,6 +102,7 @@ RANGES = [
     ("detection.soundscapes.gap_seconds", lambda v: _range(v) and v[0] >= 0, "[shortest, longest] in seconds"),
     ("detection.soundscapes.overlap_share", lambda v: 0 <= v <= 1, "from 0 (no soundscape overlaps) to 1 (all do)"),
     ("detection.soundscapes.active_db", _positive, "a positive number of dB, e.g. 30"),
+    ("detection.soundscapes.audible_db", _number, "a number of dB, e.g. 0 (as loud as the background)"),
     ("testing.time_shifts", _time_shifts, "a non-empty list of whole frame counts, e.g. [0]"),
     ("tflite.formats", _formats, f"a non-empty list of {', '.join(TFLITE_FORMATS)}"),
     ("tflite.representative_samples", _positive, "at least 1"),

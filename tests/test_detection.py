@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from esc50_baseline.detection import curves, events, scoring, soundscapes
+from esc50_baseline.detection import curves, events, scoring, segments, soundscapes
 
 FS = 1000
 SETTINGS = soundscapes.SoundscapeSettings(per_fold=4, seconds=(20, 30), event_snr_db=(15, 30), gap_seconds=(0.5, 2.0),
@@ -195,3 +195,82 @@ def test_thresholds_are_tuned_per_class_where_the_validation_soundscapes_allow()
     assert 0.2 < tuned[0] <= 0.42  # four events of a: its own threshold, between its floor and its events
     assert tuned[1] == tuned[0]  # two events of b: too few to tune alone, so the overall best
     assert (stage.tuned_thresholds(curves_, refs, durations, labels, hop, dict(detection, thresholds=0.7)) == 0.7).all()
+
+
+def test_an_event_is_annotated_from_where_it_rises_over_the_background():
+    """A clip whose first second is 40 dB under the rest (a fade-in under the background) is annotated from
+    its second second; the samples placed are the whole clip."""
+    clip = 0.5 * np.sin(2 * np.pi * 50 * np.arange(3 * FS) / FS)
+    clip[:FS] *= 0.01
+    noise = np.random.default_rng(3).normal(0, 0.3, 4 * FS)
+    settings = SETTINGS.__class__(**dict(SETTINGS.__dict__, gap_seconds=(1.0, 1.0)))
+    mix, annotations = soundscapes.compose(iter([(clip, "t")]), noise, FS, 10.0, False, settings,
+                                           np.random.default_rng(4))
+    (onset, offset, label), = annotations
+    assert (onset, offset, label) == (pytest.approx(2.0, abs=0.021), pytest.approx(4.0), "t")  # placed at 1.0 s
+    quiet = soundscapes.SoundscapeSettings(**dict(settings.__dict__, audible_db=60))
+    assert soundscapes.compose(iter([(clip, "t")]), noise, FS, 10.0, False, quiet, np.random.default_rng(4))[1] == []
+
+
+SEGMENT_FS = 8000
+
+
+def bursts(spans, seconds=8.0, bands=None):
+    """Quiet noise with loud band noise over each (start, end) span: of 0-1 kHz, or of the (low, high) Hz of
+    bands[k] (wideband sounds: the segmenter looks for a rise over several mel bands)."""
+    rng = np.random.default_rng(5)
+    y = rng.normal(0, 0.003, int(seconds * SEGMENT_FS))
+    for k, (start, end) in enumerate(spans):
+        low, high = bands[k] if bands else (0, 1000)
+        first, last = int(start * SEGMENT_FS), int(end * SEGMENT_FS)
+        spectrum = np.fft.rfft(rng.normal(0, 0.3, last - first))
+        freqs = np.fft.rfftfreq(last - first, 1 / SEGMENT_FS)
+        y[first:last] += np.fft.irfft(spectrum * ((freqs >= low) & (freqs < high)), n=last - first)
+    return y.astype(np.float32)
+
+
+def test_active_segments_are_where_the_recording_rises_over_its_noise_floor():
+    frame = segments.FRAME_SECONDS
+    found = segments.active_segments(bursts([(2.0, 3.0), (5.0, 5.5), (5.56, 6.0), (7.0, 7.04)]), SEGMENT_FS, 10)
+    # the second and third bursts are 0.06 s apart: joined; the 40 ms click is under the 0.1 s minimum
+    assert len(found) == 2
+    for (start, end), (want_start, want_end) in zip(found, [(2.0, 3.0), (5.0, 6.0)]):
+        assert abs(start * frame - want_start) <= frame + 1e-9 and abs(end * frame - want_end) <= frame + 1e-9
+    assert segments.active_segments(bursts([]), SEGMENT_FS, 10) == []  # noise alone: nothing stands out
+
+
+def band_classifier(clip_samples, seen):
+    """A stand-in model: class 0 for a clip whose spectral centroid is under 1.5 kHz, else class 1. Keeps
+    every clip it is given in `seen`."""
+    def scorer(clips):
+        assert clips.shape[1] == clip_samples
+        seen.extend(clips)
+        power = np.abs(np.fft.rfft(clips, axis=1)) ** 2
+        centroid = power @ np.fft.rfftfreq(clip_samples, 1 / SEGMENT_FS) / power.sum(axis=1)
+        return np.stack([centroid < 1500, centroid >= 1500], axis=1).astype(np.float64)
+    return scorer
+
+
+def test_each_active_segment_is_classified_whole_padded_like_an_esc50_clip():
+    seen, clip = [], 2 * SEGMENT_FS
+    y = bursts([(1.0, 2.0), (4.0, 5.0)], bands=[(0, 1000), (2000, 4000)])
+    curve = segments.segment_curve(y, SEGMENT_FS, clip, band_classifier(clip, seen), 10, classes=2)
+    frame = segments.FRAME_SECONDS
+    assert curve.shape == (int(8.0 / frame), 2) and len(seen) == 2
+    for k, (start, end) in enumerate([(1.0, 2.0), (4.0, 5.0)]):
+        inside = curve[int((start + 0.05) / frame):int((end - 0.05) / frame)]
+        assert (inside[:, k] == 1).all() and (inside[:, 1 - k] == 0).all()
+        assert not seen[k][int(1.1 * SEGMENT_FS):].any()  # the segment first, zeros after it
+    assert not curve[int(2.1 / frame):int(3.9 / frame)].any() and not curve[int(5.1 / frame):].any()
+
+
+def test_a_segment_longer_than_a_clip_is_classified_by_clip_long_windows_every_second():
+    seen, clip = [], 1 * SEGMENT_FS
+    y = bursts([(1.0, 4.0), (4.0, 7.5)], bands=[(0, 1000), (2000, 4000)])  # one active stretch of 6.5 s, two sounds
+    curve = segments.segment_curve(y, SEGMENT_FS, clip, band_classifier(clip, seen), 10, classes=2)
+    frame = segments.FRAME_SECONDS
+    assert len(seen) == 7  # windows at 0, 1, ..., 5 s of the segment and one ending at its end
+    assert (curve[int(1.1 / frame):int(3.9 / frame), 0] == 1).all()
+    assert (curve[int(5.1 / frame):int(7.4 / frame), 1] == 1).all()
+    straddled = curve[int(4.1 / frame):int(4.9 / frame)]  # under windows from 3 and from 4 s: their mean
+    assert (straddled.sum(axis=1) == pytest.approx(1.0)) and (straddled[:, 1] > 0).all()

@@ -1,4 +1,6 @@
-"""Class score curves of a recording of any length, from a classifier of fixed-length clips.
+"""Class score curves of a recording of any length, from a classifier of fixed-length clips: from its active
+segments, each classified whole (`detection.segmentation: spectral`, see segments.py), or from sliding
+windows alone (`none`).
 
 A window of `window_seconds` starts every `hop_seconds`; each is zero-padded to the clip length the models
 were trained on (as ESC-50 pads its short sounds) and classified. The curve has one row per hop: the mean
@@ -7,10 +9,23 @@ window.
 """
 import numpy as np
 
-from ..data.audio import Windows
+from ..data.audio import Windows, read_clip
 from ..predict import batches
+from . import segments
 
 WINDOWS_PER_BATCH = 64
+
+
+def detection_curve(path, fs, clip_samples, scorer, detection, classes):
+    """(curve (rows, classes), the recording's length in seconds); a row every `curve_hop(detection)` seconds."""
+    if detection["segmentation"] == "spectral":
+        y = read_clip(path, fs)
+        return segments.segment_curve(y, fs, clip_samples, scorer, detection["activity_db"], classes), len(y) / fs
+    return score_curve(path, fs, clip_samples, scorer, detection["window_seconds"], detection["hop_seconds"])
+
+
+def curve_hop(detection):
+    return segments.FRAME_SECONDS if detection["segmentation"] == "spectral" else detection["hop_seconds"]
 
 
 def window_scores(path, fs, clip_samples, scorer, window_seconds, hop_seconds):
@@ -40,12 +55,16 @@ def covered_mean(scores, span):
 
 
 def clip_scorer(ctx, fold):
-    """scorer(clips) of one fold: each set's (an ensemble's members', averaged) features, normalizer and model."""
+    """scorer(clips) of one fold, classifying clips as the testing stage does: each set's (an ensemble's
+    members', averaged) features, normalizer and model, over the set's test-time shifts."""
+    from ..evaluation import test_time
     from ..features.extraction import LogMel
     from ..training import trainer
-    members = [(LogMel(s.settings), s.normalizer(fold), trainer.load_model(s.model_path(fold))) for s in ctx.sets()]
+    members = [(LogMel(s.settings), s.normalizer(fold), trainer.load_model(s.model_path(fold)),
+                s.params["testing"]["time_shifts"]) for s in ctx.sets()]
 
     def scorer(clips):
-        return np.mean([trainer.predict(model, normalizer(np.stack([extract(c) for c in clips])))
-                        for extract, normalizer, model in members], axis=0)
+        return np.mean([test_time.averaged(lambda x, model=model: trainer.predict(model, x),
+                                           normalizer(np.stack([extract(c) for c in clips])), shifts)
+                        for extract, normalizer, model, shifts in members], axis=0)
     return scorer

@@ -44,22 +44,25 @@ def detect_files(ctx, paths, output_dir):
     scorer = fold_scorers(ctx)
     values, source = thresholds(ctx, labels)
     post = events.PostProcessing.from_params(detection, values)
-    lines, rows = [f"Set {ctx.params['set_id']}: thresholds {source}; {detection['window_seconds']:g} s windows every "
-                   f"{detection['hop_seconds']:g} s"], []
+    hop = curves.curve_hop(detection)
+    lines, rows = [f"Set {ctx.params['set_id']}: thresholds {source}; " + (
+        f"active segments ({detection['activity_db']:g} dB over the noise floor), each classified whole"
+        if detection["segmentation"] == "spectral" else
+        f"{detection['window_seconds']:g} s windows every {detection['hop_seconds']:g} s")], []
     readable = 0
     for path in paths:
         name = os.path.basename(path)
         try:
-            curve, duration = curves.score_curve(path, settings.fs, settings.n_samples, scorer,
-                                                 detection["window_seconds"], detection["hop_seconds"])
+            curve, duration = curves.detection_curve(path, settings.fs, settings.n_samples, scorer, detection,
+                                                     len(labels))
         except AudioError as e:
             lines.append(f"   {name}: error: {e.problem}")
             continue
         readable += 1
-        found = events.detect(curve, detection["hop_seconds"], labels, post, duration)
+        found = events.detect(curve, hop, labels, post, duration)
         rows += [f"{name}\t{on:.3f}\t{off:.3f}\t{label}" for on, off, label in found]
         figure = os.path.join(output_dir, os.path.splitext(name)[0] + ".png")
-        plots.score_curves_png(curve, detection["hop_seconds"], labels, found, figure, f"{ctx.params['set_id']}: {name}")
+        plots.score_curves_png(curve, hop, labels, found, figure, f"{ctx.params['set_id']}: {name}")
         lines.append(f"   {name} ({duration:.1f} s): {len(found)} event(s)")
         lines += [f"      {on:8.2f} {off:8.2f}  {label}" for on, off, label in found]
     if not readable:

@@ -6,6 +6,10 @@ An event is the part of a clip from its first to its last frame within `active_d
 (ESC-50 pads short sounds with silence). In a soundscape without overlap the events follow each other with
 random gaps; in one with overlap the same kind of draw is placed at random onsets anywhere. The events keep
 their recorded level; the background, another clip of the same pool looped, goes a drawn ratio under them.
+An event is annotated where it can be heard: from its first to its last frame `audible_db` above the
+background under it (ESC-50's levels differ by tens of dB, so a quiet clip's fade-in or a whole quiet clip
+can sit under a background drawn relative to the mean level; annotating what nobody hears would ask the
+impossible of a detector).
 Everything is drawn from (seed, pool name): the same settings give the same soundscapes.
 """
 import os
@@ -26,25 +30,48 @@ class SoundscapeSettings:
     gap_seconds: tuple
     overlap_share: float
     active_db: float
+    audible_db: float = 0.0
 
     @classmethod
     def from_params(cls, p):
         return cls(p["per_fold"], tuple(p["seconds"]), tuple(p["event_snr_db"]), tuple(p["gap_seconds"]),
-                   p["overlap_share"], p["active_db"])
+                   p["overlap_share"], p["active_db"], p["audible_db"])
 
 
-def active_region(y, fs, active_db, frame_seconds=0.02):
+FRAME_SECONDS = 0.02
+
+
+def frame_rms(y, frame):
+    """RMS of each whole frame of `frame` samples."""
+    count = len(y) // frame
+    return np.sqrt(np.mean(np.square(y[:count * frame].reshape(count, frame), dtype=np.float64), axis=1))
+
+
+def active_region(y, fs, active_db, frame_seconds=FRAME_SECONDS):
     """(start, end) samples of the clip's active region: its first to its last frame whose RMS is within
     `active_db` of the loudest frame's. The whole clip when it is silent."""
     frame = max(1, int(round(frame_seconds * fs)))
-    count = len(y) // frame
-    if count == 0:
-        return 0, len(y)
-    rms = np.sqrt(np.mean(np.square(y[:count * frame].reshape(count, frame), dtype=np.float64), axis=1))
-    if rms.max() <= 0:
+    rms = frame_rms(y, frame)
+    if len(rms) == 0 or rms.max() <= 0:
         return 0, len(y)
     loud = np.flatnonzero(20 * np.log10(np.maximum(rms, 1e-12) / rms.max()) >= -active_db)
     return int(loud[0] * frame), int(min((loud[-1] + 1) * frame, len(y)))
+
+
+def audible_region(event, bed, fs, audible_db, frame_seconds=FRAME_SECONDS):
+    """(start, end) samples of the part of `event` that a listener can hear over `bed` (the background under
+    it, as long): its first to its last frame at least `audible_db` above the bed's frame. None when no frame
+    is (the event is placed but not annotated: no detector could be asked to find it)."""
+    frame = max(1, int(round(frame_seconds * fs)))
+    if len(event) < frame:
+        return 0, len(event)
+    margin = 10 ** (audible_db / 20)
+    loud = frame_rms(event, frame)
+    heard = np.flatnonzero(loud >= margin * np.maximum(frame_rms(bed, frame), 1e-12))
+    if len(heard) == 0:
+        return None
+    last_whole = heard[-1] == len(loud) - 1  # then the ragged tail after the last whole frame belongs to it
+    return int(heard[0] * frame), len(event) if last_whole else int((heard[-1] + 1) * frame)
 
 
 def _rms(y):
@@ -67,12 +94,14 @@ def compose(events, background, fs, seconds, overlap, settings, rng):
     level = np.mean([_rms(samples) for _t, samples, _label in placed]) * ratio if placed else BACKGROUND_RMS
     loops = np.resize(background, n) if len(background) and _rms(background) > 0 else np.zeros(n)
     mix = loops * (level / max(_rms(loops), 1e-12)) if loops.any() else loops.astype(np.float64)
-    annotations = []
+    bed, annotations = mix.copy(), []
     for start, samples, label in placed:
         if overlap:
             start = int(rng.integers(0, n - len(samples) + 1))
         mix[start:start + len(samples)] += samples
-        annotations.append((start / fs, (start + len(samples)) / fs, label))
+        heard = audible_region(samples, bed[start:start + len(samples)], fs, settings.audible_db)
+        if heard is not None:
+            annotations.append(((start + heard[0]) / fs, (start + heard[1]) / fs, label))
     peak = np.abs(mix).max()
     if peak > 0.99:  # no clipping: the whole mixture scaled down, which keeps every ratio
         mix *= 0.99 / peak

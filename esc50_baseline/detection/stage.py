@@ -57,8 +57,8 @@ def pool_folder(ctx, fold, pool):
 
 def pool_curves(ctx, scorer, named, detection):
     s = ctx.settings
-    return {name: curves.score_curve(path, s.fs, s.n_samples, scorer, detection["window_seconds"],
-                                     detection["hop_seconds"])[0] for name, path in named}
+    return {name: curves.detection_curve(path, s.fs, s.n_samples, scorer, detection, len(ctx.dataset.labels))[0]
+            for name, path in named}
 
 
 def references_of(named):
@@ -70,7 +70,7 @@ def detect_all(curve_map, durations, labels, hop, post):
 
 
 def evaluate_fold(ctx, fold, detection, labels):
-    hop = detection["hop_seconds"]
+    hop = curves.curve_hop(detection)
     validation, val_durations, seen = pool_folder(ctx, fold, "validation")
     test, durations = pool_folder(ctx, fold, "test")[:2]
     print(f"  Fold {fold}: {len(test)} test soundscapes, {len(validation)} for tuning "
@@ -125,15 +125,16 @@ def psds_of(curve_map, references, durations, labels, hop, post):
 
 
 def steps(curve_map, references, durations, labels, hop, detection, thresholds):
-    """The figures as each post-processing step is added: [(step, segment F1, event F1, PSDS1)]."""
+    """The figures as each post-processing step that is on is added: [(step, segment F1, event F1, PSDS1)]."""
+    median, gap, shortest = (detection[k] for k in ("median_filter_seconds", "max_gap_seconds", "min_event_seconds"))
     settings = [("threshold 0.5 for every class", events.PostProcessing(0.5)),
-                ("tuned thresholds", events.PostProcessing(thresholds)),
-                (f"+ median filter {detection['median_filter_seconds']:g} s",
-                 events.PostProcessing(thresholds, detection["median_filter_seconds"])),
-                (f"+ gaps up to {detection['max_gap_seconds']:g} s merged",
-                 events.PostProcessing(thresholds, detection["median_filter_seconds"], detection["max_gap_seconds"])),
-                (f"+ events under {detection['min_event_seconds']:g} s dropped",
-                 events.PostProcessing.from_params(detection, thresholds))]
+                ("tuned thresholds", events.PostProcessing(thresholds))]
+    for name, value, post in [(f"+ median filter {median:g} s", median, events.PostProcessing(thresholds, median)),
+                              (f"+ gaps up to {gap:g} s merged", gap, events.PostProcessing(thresholds, median, gap)),
+                              (f"+ events under {shortest:g} s dropped", shortest,
+                               events.PostProcessing(thresholds, median, gap, shortest))]:
+        if value:
+            settings.append((name, post))
     rows = []
     for name, post in settings:
         segment, event = scoring.sed_eval_metrics(references, detect_all(curve_map, durations, labels, hop, post),
