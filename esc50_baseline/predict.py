@@ -83,22 +83,32 @@ class Ensemble:
                         for model, normalizer in self.members], axis=0)
 
 
-def predict_files(ctx, paths, fmt="keras", per_window=False):
-    sets = ctx.members or [ctx]  # an ensemble set averages its members' scores
-    settings = sets[0].settings
+def set_scorer(ctx, fmt="keras"):
+    """(scorer(clips) -> probabilities, the model files): clips (batch, samples) at the set's rate and clip length,
+    classified by every trained fold model of the set, or of each of an ensemble's members, averaged."""
+    sets = ctx.members or [ctx]
     for other in sets[1:]:
-        if (other.settings.fs, other.settings.n_samples) != (settings.fs, settings.n_samples):
+        if (other.settings.fs, other.settings.n_samples) != (sets[0].settings.fs, sets[0].settings.n_samples):
             raise UserError(f"Member sets {sets[0].params['set_id']} and {other.params['set_id']} cut audio into "
-                            "different windows (feature_extractor.fs or clip_seconds); --predict needs them equal.")
+                            "different windows (feature_extractor.fs or clip_seconds); --predict and --detect need "
+                            "them equal.")
     scorers = [((lambda samples: samples) if fmt in RAW_AUDIO_FORMATS else LogMel(s.settings), Ensemble(s, fmt))
                for s in sets]
+
+    def scorer(clips):
+        return np.mean([models(np.stack([extract(c) for c in clips])) for extract, models in scorers], axis=0)
+    return scorer, [p for _, models in scorers for p in models.paths]
+
+
+def predict_files(ctx, paths, fmt="keras", per_window=False):
+    scorer, models = set_scorer(ctx, fmt)
+    settings = (ctx.members or [ctx])[0].settings
     labels = ctx.dataset.labels
     results = []
     for path in paths:
         windows = Windows(path, settings.fs, settings.n_samples)
         try:
-            scores = np.concatenate([np.mean([models(np.stack([extract(w) for w in batch])) for extract, models in scorers],
-                                             axis=0) for batch in batches(windows, WINDOWS_PER_BATCH)])
+            scores = np.concatenate([scorer(batch) for batch in batches(windows, WINDOWS_PER_BATCH)])
         except AudioError as e:
             results.append({"file": path, "error": e.problem})
             continue
@@ -107,8 +117,7 @@ def predict_files(ctx, paths, fmt="keras", per_window=False):
         if per_window:
             entry["window_scores"] = [dict(zip(labels, map(float, s))) for s in scores]
         results.append(entry)
-    return {"set": ctx.params["set_id"], "format": fmt, "models": [p for _, models in scorers for p in models.paths],
-            "files": results}
+    return {"set": ctx.params["set_id"], "format": fmt, "models": models, "files": results}
 
 
 def top(scores, k):

@@ -9,19 +9,8 @@ from .. import results_io
 from ..data.audio import AudioError
 from ..errors import UserError
 from ..evaluation import plots
+from ..predict import set_scorer
 from . import curves, events
-
-
-def fold_scorers(ctx):
-    """scorer(clips) averaging every active fold that has a trained model (every member's, for an ensemble)."""
-    folds = [f for f in ctx.folds if all(os.path.exists(s.model_path(f)) and os.path.exists(s.norm_path(f))
-                                         for s in ctx.sets())]
-    if not folds:
-        raise UserError(f"Set '{ctx.params['set_id']}' has no trained model for fold(s) "
-                        f"{', '.join(map(str, ctx.folds))} with this dataset; run python task_esc50.py --set "
-                        f"{ctx.params['set_id']} first.")
-    scorers = [curves.clip_scorer(ctx, fold) for fold in folds]
-    return lambda clips: np.mean([scorer(clips) for scorer in scorers], axis=0)
 
 
 def thresholds(ctx, labels):
@@ -41,7 +30,7 @@ def thresholds(ctx, labels):
 def detect_files(ctx, paths, output_dir):
     """Detect events in every file; returns the printed report."""
     detection, labels, settings = ctx.params["detection"], list(ctx.dataset.labels), ctx.settings
-    scorer = fold_scorers(ctx)
+    scorer = set_scorer(ctx)[0]
     values, source = thresholds(ctx, labels)
     post = events.PostProcessing.from_params(detection, values)
     hop = curves.curve_hop(detection)
