@@ -4,7 +4,8 @@
 A frame (20 ms) is active when its spectrum stands out of the recording's own noise floor: its log-mel power
 over each band's 20th percentile across the recording, the frame active when its 90th-percentile band (the
 4th highest of 40) is `activity_db` above: a band-wise floor, unlike one level for the whole spectrum, is
-not fooled by a background that is loud in a few bands, nor is one band's burst of noise an event. Active runs closer than 0.1 s are joined; shorter ones dropped.
+not fooled by a background that is loud in a few bands, nor is one band's burst of noise an event. Active
+runs closer than 0.1 s are joined; shorter ones dropped.
 
 Each active segment is classified whole, zero-padded to a clip as ESC-50 pads its short sounds, so the model
 sees an event as it saw its training clips; a segment longer than a clip, by clip-long windows every second,
