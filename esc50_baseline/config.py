@@ -30,6 +30,7 @@ CHOICES = {
     "learner.sampling": ["shuffle", "balanced"],
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
     "detection.segmentation": ["spectral", "none"],
+    "detection.soundscapes.background": ["stationary", "clip"],
 }
 
 TFLITE_FEATURE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")  # models that take log-mel features

@@ -274,3 +274,21 @@ def test_a_segment_longer_than_a_clip_is_classified_by_clip_long_windows_every_s
     assert (curve[int(5.1 / frame):int(7.4 / frame), 1] == 1).all()
     straddled = curve[int(4.1 / frame):int(4.9 / frame)]  # under windows from 3 and from 4 s: their mean
     assert (straddled.sum(axis=1) == pytest.approx(1.0)) and (straddled[:, 1] > 0).all()
+
+
+def test_a_stationary_background_keeps_the_clips_spectrum_but_not_its_events():
+    """A clip of one burst (a bark, say) becomes noise of its long-term spectrum, level all along; looped as
+    it is (background: clip), its burst would come back every clip length, unannotated."""
+    noise = np.random.default_rng(6)
+    clip = noise.normal(0, 1e-4, 5 * FS)
+    clip[1000:1500] += noise.normal(0, 0.3, 500)  # a burst of 0.5 s, wideband like most sounds
+    smeared = soundscapes.stationary(clip)
+    np.testing.assert_allclose(np.abs(np.fft.rfft(smeared)), np.abs(np.fft.rfft(clip)), rtol=1e-6, atol=1e-9)
+    levels = 20 * np.log10(soundscapes.frame_rms(smeared, 250))  # 0.25 s frames
+    assert levels.max() - levels.min() < 3 and np.ptp(20 * np.log10(soundscapes.frame_rms(clip, 250))) > 40
+    rng = np.random.default_rng(7)
+    looped = soundscapes.SoundscapeSettings(**dict(SETTINGS.__dict__, background="clip"))
+    mix = soundscapes.compose(iter([]), clip, FS, 20.0, False, looped, rng)[0]
+    burst = np.abs(mix[1000:1500]).max()
+    assert all(np.abs(mix[k * 5000 + 1000:k * 5000 + 1500]).max() == pytest.approx(burst, rel=1e-3) for k in range(4))
+    assert np.abs(mix[2000:5000]).max() < burst / 100  # silent between its bursts

@@ -6,6 +6,9 @@ An event is the part of a clip from its first to its last frame within `active_d
 (ESC-50 pads short sounds with silence). In a soundscape without overlap the events follow each other with
 random gaps; in one with overlap the same kind of draw is placed at random onsets anywhere. The events keep
 their recorded level; the background, another clip of the same pool looped, goes a drawn ratio under them.
+That clip is a sound of one of the 50 classes, often with pauses: looped as it is (`background: clip`) it
+repeats an event nobody annotated every five seconds, which a good detector is then punished for finding;
+`stationary` (the default) loops noise with its long-term spectrum instead (its phases randomized).
 An event is annotated where it can be heard: from its first to its last frame `audible_db` above the
 background under it (ESC-50's levels differ by tens of dB, so a quiet clip's fade-in or a whole quiet clip
 can sit under a background drawn relative to the mean level; annotating what nobody hears would ask the
@@ -20,6 +23,7 @@ import numpy as np
 from ..atomic import atomic_dir
 
 BACKGROUND_RMS = 10 ** (-50 / 20)  # -50 dB re full scale: a soundscape without events gets this background level
+PHASE_SEED = 0  # the phases of a stationary background: fixed, so they draw nothing from a soundscape's generator
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,12 @@ class SoundscapeSettings:
     overlap_share: float
     active_db: float
     audible_db: float = 0.0
+    background: str = "stationary"
 
     @classmethod
     def from_params(cls, p):
         return cls(p["per_fold"], tuple(p["seconds"]), tuple(p["event_snr_db"]), tuple(p["gap_seconds"]),
-                   p["overlap_share"], p["active_db"], p["audible_db"])
+                   p["overlap_share"], p["active_db"], p["audible_db"], p["background"])
 
 
 FRAME_SECONDS = 0.02
@@ -74,6 +79,15 @@ def audible_region(event, bed, fs, audible_db, frame_seconds=FRAME_SECONDS):
     return int(heard[0] * frame), len(event) if last_whole else int((heard[-1] + 1) * frame)
 
 
+def stationary(y):
+    """Noise with the clip's long-term spectrum: its magnitudes with fixed pseudo-random phases. It sounds like
+    the clip smeared over its whole length, without the clip's events, and loops without a seam."""
+    spectrum = np.fft.rfft(np.asarray(y, dtype=np.float64))
+    phases = np.random.default_rng(PHASE_SEED).uniform(0, 2 * np.pi, len(spectrum))
+    phases[0] = phases[-1] = 0  # the mean and (for an even length) the Nyquist bin are real
+    return np.fft.irfft(np.abs(spectrum) * np.exp(1j * phases), n=len(y))
+
+
 def _rms(y):
     return float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
 
@@ -92,6 +106,8 @@ def compose(events, background, fs, seconds, overlap, settings, rng):
     # the drawn ratio under their mean level
     ratio = 10 ** (-rng.uniform(*settings.event_snr_db) / 20)
     level = np.mean([_rms(samples) for _t, samples, _label in placed]) * ratio if placed else BACKGROUND_RMS
+    if settings.background == "stationary" and len(background):
+        background = stationary(background)
     loops = np.resize(background, n) if len(background) and _rms(background) > 0 else np.zeros(n)
     mix = loops * (level / max(_rms(loops), 1e-12)) if loops.any() else loops.astype(np.float64)
     bed, annotations = mix.copy(), []
