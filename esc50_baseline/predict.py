@@ -45,16 +45,18 @@ def batches(items, size):
 
 
 class Ensemble:
-    """The set's trained fold models with their normalizers; scores averaged over them."""
+    """The set's trained fold models (of `folds`, default its active ones) with their normalizers; scores
+    averaged over them."""
 
-    def __init__(self, ctx, fmt="keras"):
+    def __init__(self, ctx, fmt="keras", folds=None):
         from .tflite.stages import tflite_path
+        folds = folds or ctx.folds
         self.members, self.paths = [], []
         self.time_shifts = ctx.params["testing"]["time_shifts"]
         # a raw-audio model normalises inside; it is given samples, and the time shifts to roll its features by
         self.raw = fmt in RAW_AUDIO_FORMATS
         self.roll = {"shift_inside": True} if self.raw else {}
-        for fold in ctx.folds:
+        for fold in folds:
             path = ctx.model_path(fold) if fmt == "keras" else tflite_path(ctx, fold, fmt)
             norm_path = ctx.norm_path(fold)
             if os.path.exists(path) and os.path.exists(norm_path):
@@ -64,7 +66,7 @@ class Ensemble:
         if not self.members:
             script = "task_esc50.py" if fmt == "keras" else "task_esc50_tflite.py"
             raise UserError(f"Set '{ctx.params['set_id']}' has no trained {fmt} model for fold(s) "
-                            f"{', '.join(map(str, ctx.folds))} with this dataset; run python {script} "
+                            f"{', '.join(map(str, folds))} with this dataset; run python {script} "
                             f"--set {ctx.params['set_id']} first.")
 
     @staticmethod
@@ -83,16 +85,17 @@ class Ensemble:
                         for model, normalizer in self.members], axis=0)
 
 
-def set_scorer(ctx, fmt="keras"):
+def set_scorer(ctx, fmt="keras", folds=None):
     """(scorer(clips) -> probabilities, the model files): clips (batch, samples) at the set's rate and clip length,
-    classified by every trained fold model of the set, or of each of an ensemble's members, averaged."""
+    classified by every trained model of `folds` (default the active ones) of the set, or of each of an
+    ensemble's members, averaged, over the set's test-time shifts."""
     sets = ctx.members or [ctx]
     for other in sets[1:]:
         if (other.settings.fs, other.settings.n_samples) != (sets[0].settings.fs, sets[0].settings.n_samples):
             raise UserError(f"Member sets {sets[0].params['set_id']} and {other.params['set_id']} cut audio into "
                             "different windows (feature_extractor.fs or clip_seconds); --predict and --detect need "
                             "them equal.")
-    scorers = [((lambda samples: samples) if fmt in RAW_AUDIO_FORMATS else LogMel(s.settings), Ensemble(s, fmt))
+    scorers = [((lambda samples: samples) if fmt in RAW_AUDIO_FORMATS else LogMel(s.settings), Ensemble(s, fmt, folds))
                for s in sets]
 
     def scorer(clips):

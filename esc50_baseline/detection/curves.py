@@ -10,7 +10,7 @@ window.
 import numpy as np
 
 from ..data.audio import Windows, read_clip
-from ..predict import batches
+from ..predict import batches, set_scorer
 from . import segments
 
 WINDOWS_PER_BATCH = 64
@@ -55,16 +55,6 @@ def covered_mean(scores, span):
 
 
 def clip_scorer(ctx, fold):
-    """scorer(clips) of one fold, classifying clips as the testing stage does: each set's (an ensemble's
-    members', averaged) features, normalizer and model, over the set's test-time shifts."""
-    from ..evaluation import test_time
-    from ..features.extraction import LogMel
-    from ..training import trainer
-    members = [(LogMel(s.settings), s.normalizer(fold), trainer.load_model(s.model_path(fold)),
-                s.params["testing"]["time_shifts"]) for s in ctx.sets()]
-
-    def scorer(clips):
-        return np.mean([test_time.averaged(lambda x, model=model: trainer.predict(model, x),
-                                           normalizer(np.stack([extract(c) for c in clips])), shifts)
-                        for extract, normalizer, model, shifts in members], axis=0)
-    return scorer
+    """scorer(clips) of one fold's model (each member's, averaged, for an ensemble), classifying clips as the
+    testing stage does (`predict.set_scorer`)."""
+    return set_scorer(ctx, folds=[fold])[0]

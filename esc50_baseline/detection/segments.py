@@ -64,7 +64,8 @@ def segment_curve(y, fs, clip_samples, scorer, activity_db, classes):
         for a in _window_starts(len(piece), clip_samples, int(round(LONG_SEGMENT_HOP_SECONDS * fs))):
             windows.append(np.pad(piece[a:a + clip_samples], (0, max(0, clip_samples - len(piece)))))
             spans.append((s + a // frame, min(s + (a + clip_samples) // frame, e)))
-    curve, counts = np.zeros((max(len(y) // frame, 1), classes)), np.zeros(max(len(y) // frame, 1))
+    frames = max(len(y) // frame, 1)
+    curve, counts = np.zeros((frames, classes)), np.zeros(frames)
     for i in range(0, len(windows), SEGMENTS_PER_BATCH):
         for (first, end), p in zip(spans[i:i + SEGMENTS_PER_BATCH], scorer(np.stack(windows[i:i + SEGMENTS_PER_BATCH]))):
             curve[first:end] += p
