@@ -43,6 +43,12 @@ def test_param_override_keeps_types():
     assert params["general"]["active_folds"] == [1, 2]
 
 
+def test_levels_in_db_take_fractions():
+    """The detector's decibel settings are measured in steps like 4.5 dB: their defaults are floats."""
+    params = config.Parameters(YAML).resolve("vgg7", ["detection.activity_db=4.5", "detection.soundscapes.audible_db=1.5"])
+    assert (params["detection"]["activity_db"], params["detection"]["soundscapes"]["audible_db"]) == (4.5, 1.5)
+
+
 def test_unknown_key_names_path_and_nearest_key(tmp_path):
     text = open(YAML).read().replace("      model: cnn4\n", "      modle: cnn4\n", 1)
     with pytest.raises(UserError, match=r"learner\.modle.*did you mean 'learner\.model'"):
