@@ -253,6 +253,11 @@ def parse_param_override(text):
     return key.strip(), value
 
 
+def _students_own(key):
+    """An override of the student's own training, which its teacher does not take."""
+    return key.startswith("learner.") or key == "general.seed"
+
+
 class Parameters:
     """The parameter file, with its sets resolved: `resolve(set_id)` gives one set's full parameters."""
 
@@ -310,7 +315,9 @@ class Parameters:
 
     def teacher(self, params, overrides=()):
         """(the resolved teacher set of a student, the overrides it takes), or (None, ()) without one. The
-        student's --param overrides apply to its teacher too, but for its distillation settings."""
+        student's --param overrides apply to its teacher too (paths, dataset, features, folds), but for those
+        of the student's own training (learner.*, general.seed): `learner.epochs=400` for a student must not
+        train its cached 200-epoch teacher again for 400 epochs."""
         teacher_id = params["learner"]["distillation"]["teacher"]
         if not teacher_id:
             return None, ()
@@ -319,7 +326,7 @@ class Parameters:
             near = difflib.get_close_matches(str(teacher_id), list(self.sets), n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise UserError(f"{where} is '{teacher_id}', which is not a defined set{hint}.")
-        kept = [o for o in overrides if not parse_param_override(o)[0].startswith("learner.distillation")]
+        kept = [o for o in overrides if not _students_own(parse_param_override(o)[0])]
         teacher = self.resolve(teacher_id, kept)
         for t in self.members(teacher_id, kept) or [teacher]:
             if t["learner"]["distillation"]["teacher"]:
