@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """Training cost of parameter sets side by side, and one fold per core against one fold on every core.
 
-    python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,vgg7_small,low_complexity]
+    python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,low_complexity,low_complexity_kd]
         [--fold 4] [--epochs 2] [--parallel_set low_complexity]
 
 Each set trains through the project's own loop (trainer.train_fold, the set's whole recipe: its model,
 batch size, spectrogram augmentation, mixup, optimizer and precision policy) on the normalized features of
 one fold's training clips, for one warm-up epoch and `--epochs` timed ones. The cost of a set is its time per
-epoch times its epochs; the ratio is against the first set, measured in the same run. Then the last part:
-`--parallel_set` trained by two processes at once, each on its own core with one thread, against one process
-using every core: the folds' throughput of the two ways of running a cross-validation on this machine.
+epoch times its epochs; the ratio is against the first set, measured in the same run. A student (a set with
+learner.distillation) trains with its distillation loss on stand-in teacher targets; its teacher's training
+comes on top, once for all its students (said under its row). Then the last part: `--parallel_set` trained
+by two processes at once, each on its own core with one thread, against one process using every core: the
+folds' throughput of the two ways of running a cross-validation on this machine.
 """
 import json
 import os
@@ -46,8 +48,12 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0):
     n_classes = int(y.max()) + 1
     model = build_model(learner, x.shape[1:], n_classes)
     timer = epoch_timer()
+    teacher = None
+    if learner["distillation"]["teacher"]:  # the student's own loss; stand-in targets cost what the teacher's do
+        teacher = (np.full((len(x), n_classes), 1.0 / n_classes, np.float32), np.zeros((0, n_classes), np.float32))
     with tempfile.TemporaryDirectory() as logs:
-        trainer.train_fold(model, x, y, x[:0], y[:0], n_classes, learner, 0, logs, extra_callbacks=[timer])
+        trainer.train_fold(model, x, y, x[:0], y[:0], n_classes, learner, 0, logs, extra_callbacks=[timer],
+                           teacher=teacher)
     return len(x) / float(np.mean(timer.times[1:])), len(x), params["learner"]["epochs"]
 
 
@@ -72,7 +78,7 @@ def measured(process):
 
 def main():
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--sets", default="vgg7,vgg7_small,low_complexity")
+    p.add_argument("--sets", default="vgg7,low_complexity,low_complexity_kd")
     p.add_argument("--fold", type=int, default=4)
     p.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up epoch)")
     p.add_argument("--parallel_set", default="low_complexity")
@@ -81,16 +87,20 @@ def main():
     args = p.parse_args()
     if args.child:
         return child(args)
+    from esc50_baseline import config
     print(f"Machine: {machine()}; AMX: {'yes' if 'amx_bf16' in open('/proc/cpuinfo').read() else 'no'}")
-    print(f"\n{'set':<16} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}")
+    print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}")
     first = None
     for set_id in args.sets.split(","):
         m = measured(run_child(set_id, args, 0))
         rate, n, epochs = m["rate"], m["clips"], m["epochs"]
         cost = n / rate * epochs
         first = first or cost
-        print(f"{set_id:<16} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x",
+        print(f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x",
               flush=True)
+        teacher = config.Parameters(os.path.join(ROOT, "task_esc50.yaml")).resolve(set_id)["learner"]["distillation"]
+        if teacher["teacher"]:
+            print(f"{'':<18} (and its teacher {teacher['teacher']}'s training first, once for all its students)")
     cores = os.cpu_count() or 1
     if cores >= 2 and args.parallel_set:
         one = measured(run_child(args.parallel_set, args, 0))["rate"]
