@@ -55,8 +55,17 @@ def run(main):
         except KeyboardInterrupt as e:
             print("\nInterrupted; finished work is cached, so the same command continues from there.",
                   file=sys.stderr)
-            sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
+            interrupted_exit(128 + (e.args[0] if e.args else signal.SIGINT))
     app.run(guarded, flags_parser=parse_flags)
+
+
+def interrupted_exit(status):
+    """Exit at once, without the interpreter's teardown: everything finished is on disk already (each
+    file is written whole, then renamed), and TensorFlow's teardown of an interrupted training waits for
+    its input pipeline's batches in flight, which took 12-44 s on a busy core."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def parse_flags(argv):

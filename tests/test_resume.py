@@ -111,3 +111,18 @@ def test_sigterm_in_feature_extraction_and_ctrl_c_in_conversion_resume_to_the_sa
     assert final.returncode == 0, final.stderr
     assert tflite_numbers(app) == tflite_numbers(tmp_path / "a")
     assert not [p for p in app.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_an_interrupted_run_exits_without_waiting_for_the_teardown():
+    """Interrupted, the command leaves at once with its status: finished work is on disk, and the
+    interpreter's teardown may wait on work in flight (TensorFlow's input pipeline did, for up to 44 s).
+    Here a thread that never ends stands for it; a plain sys.exit would wait for it forever."""
+    program = (f"import sys, threading; sys.path.insert(0, {ROOT!r}); import utils\n"
+               "def main(argv):\n"
+               "    threading.Thread(target=threading.Event().wait).start()  # not a daemon: teardown joins it\n"
+               "    print('finished work', flush=True)\n"
+               "    raise KeyboardInterrupt\n"
+               "utils.run(main)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 128 + signal.SIGINT
+    assert done.stdout == "finished work\n" and "Interrupted; finished work is cached" in done.stderr
