@@ -22,7 +22,8 @@ def define_flags():
     flags.DEFINE_string("dataset_path", None, "An existing ESC-50-layout folder (audio/ + meta/esc50.csv).")
     flags.DEFINE_boolean("overwrite", False, "Recompute every stage, ignoring cached results.")
     flags.DEFINE_boolean("show_sets", False, "List the parameter sets and exit.")
-    flags.DEFINE_boolean("show_results", False, "List every evaluated set with its accuracy and log loss.")
+    flags.DEFINE_boolean("show_results", False, "List every evaluated set with its accuracy and log loss, and "
+                         "the settings it was run with where they differ from the YAML.")
     flags.DEFINE_multi_string("param", [], "Override a YAML setting: key.path=value (repeatable).")
     flags.DEFINE_string("params_file", os.path.join(HERE, "task_esc50.yaml"), "The parameter file.")
     flags.DEFINE_string("predict", None, "Classify an audio file, or every audio file in a folder, with the "
@@ -82,7 +83,7 @@ def start(FLAGS):
     if FLAGS.show_sets:
         return show_sets(parameters)
     if FLAGS.show_results:
-        return show_results(params)
+        return show_results(params, parameters)
     if FLAGS.predict:
         return predict(parameters, params, FLAGS)
     if FLAGS.detect:
@@ -129,7 +130,7 @@ def show_sets(parameters):
     print("(* = active_set; run another with --set NAME)")
 
 
-def show_results(params):
+def show_results(params, parameters=None):
     base = _application_dir(params)
     files = sorted(glob.glob(os.path.join(base, "evaluator", "*", "results.yaml")))
     if not files:
@@ -141,7 +142,11 @@ def show_results(params):
     print("   " + "-" * 110)
     for path in files:
         try:
-            print(_result_line(read_yaml(path), path))
+            result = read_yaml(path)
+            print(_result_line(result, path))
+            changed = _settings_changed(result, parameters)
+            if changed:
+                print(f"   {'':<16} with {', '.join(changed)}")
         except (DamagedFile, KeyError, TypeError) as e:
             problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
             print(f"   (unreadable) {path}: {problem}; run that set again to write it anew")
@@ -158,6 +163,37 @@ def _result_line(r, path):
         accuracy = f"{100 * r['overall']['accuracy']:.1f} % (one fold)"
     return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<14} {accuracy:>19} "
             f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")
+
+
+COMPARED = ("feature_extractor", "learner", "testing", "general.seed")  # what a run computed with
+
+
+def _settings_changed(result, parameters):
+    """The settings an evaluated run was made with where they differ from its set in today's YAML (as
+    --param overrides), so that two rows of one set can be told apart; [] for an unknown set."""
+    if parameters is None or result.get("set_id") not in parameters.sets or not isinstance(result.get("parameters"),
+                                                                                          dict):
+        return []
+    import copy
+    saved, today = copy.deepcopy(result["parameters"]), copy.deepcopy(parameters.resolve(result["set_id"]))
+    for params in (saved, today):  # only the family the model is built from
+        learner = params.get("learner") or {}
+        if isinstance(learner.get("families"), dict):
+            learner["families"] = {learner.get("model"): learner["families"].get(learner.get("model"))}
+    flat_saved, flat_today = {}, {}
+    for key in COMPARED:
+        _flatten(config.get_path(saved, key), key, flat_saved)
+        _flatten(config.get_path(today, key), key, flat_today)
+    return [f"{key}={value}" for key, value in flat_saved.items()
+            if key != "learner.verbose" and flat_today.get(key, "(absent)") != value]
+
+
+def _flatten(value, key, into):
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            _flatten(v, f"{key}.{k}", into)
+    else:
+        into[key] = value
 
 
 def _application_dir(params):
