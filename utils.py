@@ -165,27 +165,22 @@ def _result_line(r, path):
             f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")
 
 
-COMPARED = ("feature_extractor", "learner", "testing", "general.seed")  # what a run computed with
-
-
 def _settings_changed(result, parameters):
-    """The settings an evaluated run was made with where they differ from its set in today's YAML (as
-    --param overrides), so that two rows of one set can be told apart; [] for an unknown set."""
+    """The settings an evaluated run was made with (those its predictions depend on, as their cache's hash
+    counts them) where they differ from its set in today's YAML, as --param overrides, so that two rows of
+    one set can be told apart; [] for an unknown set."""
     if parameters is None or result.get("set_id") not in parameters.sets or not isinstance(result.get("parameters"),
                                                                                           dict):
         return []
-    import copy
-    saved, today = copy.deepcopy(result["parameters"]), copy.deepcopy(parameters.resolve(result["set_id"]))
-    for params in (saved, today):  # only the family the model is built from
-        learner = params.get("learner") or {}
-        if isinstance(learner.get("families"), dict):
-            learner["families"] = {learner.get("model"): learner["families"].get(learner.get("model"))}
+    saved, today = result["parameters"], parameters.resolve(result["set_id"])
     flat_saved, flat_today = {}, {}
-    for key in COMPARED:
-        _flatten(config.get_path(saved, key), key, flat_saved)
-        _flatten(config.get_path(today, key), key, flat_today)
+    for section in config.STAGE_SECTIONS["recognizer"]:
+        for params, flat in ((saved, flat_saved), (today, flat_today)):
+            value = config.get_path(params, section)
+            _flatten(config.own_family(value) if section == "learner" else value, section, flat)
+    unhashed = {f"{section}.{key}" for section, keys in config.NOT_HASHED.items() for key in keys}
     return [f"{key}={value}" for key, value in flat_saved.items()
-            if key != "learner.verbose" and flat_today.get(key, "(absent)") != value]
+            if key not in unhashed and flat_today.get(key, "(absent)") != value]
 
 
 def _flatten(value, key, into):

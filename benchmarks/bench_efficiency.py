@@ -32,7 +32,8 @@ def fold_features(dataset_path, fold, params):
 
 
 def samples_per_second(set_id, dataset_path, fold, epochs, threads=0):
-    """Train one set's recipe for 1 + `epochs` epochs; its throughput over the timed ones."""
+    """Train one set's recipe for 1 + `epochs` epochs: (its throughput over the timed ones, clips, the set's
+    epochs, its teacher or None)."""
     from esc50_baseline import config
     from esc50_baseline.training import runtime, trainer
     from esc50_baseline.models.builder import build_model
@@ -54,13 +55,14 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0):
     with tempfile.TemporaryDirectory() as logs:
         trainer.train_fold(model, x, y, x[:0], y[:0], n_classes, learner, 0, logs, extra_callbacks=[timer],
                            teacher=teacher)
-    return len(x) / float(np.mean(timer.times[1:])), len(x), params["learner"]["epochs"]
+    rate = len(x) / float(np.mean(timer.times[1:]))
+    return rate, len(x), params["learner"]["epochs"], learner["distillation"]["teacher"]
 
 
 def child(args):
     """One measurement in a process of its own (for the parallel comparison): prints JSON."""
-    rate, n, epochs = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads)
-    print(json.dumps({"rate": rate, "clips": n, "epochs": epochs}))
+    rate, n, epochs, teacher = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads)
+    print(json.dumps({"rate": rate, "clips": n, "epochs": epochs, "teacher": teacher}))
 
 
 def run_child(set_id, args, threads, core=None):
@@ -87,7 +89,6 @@ def main():
     args = p.parse_args()
     if args.child:
         return child(args)
-    from esc50_baseline import config
     print(f"Machine: {machine()}; AMX: {'yes' if 'amx_bf16' in open('/proc/cpuinfo').read() else 'no'}")
     print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}")
     first = None
@@ -98,9 +99,8 @@ def main():
         first = first or cost
         print(f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x",
               flush=True)
-        teacher = config.Parameters(os.path.join(ROOT, "task_esc50.yaml")).resolve(set_id)["learner"]["distillation"]
-        if teacher["teacher"]:
-            print(f"{'':<18} (and its teacher {teacher['teacher']}'s training first, once for all its students)")
+        if m["teacher"]:
+            print(f"{'':<18} (and its teacher {m['teacher']}'s training first, once for all its students)")
     cores = os.cpu_count() or 1
     if cores >= 2 and args.parallel_set:
         one = measured(run_child(args.parallel_set, args, 0))["rate"]

@@ -404,10 +404,16 @@ def stage_hash(params, stage):
         if isinstance(relevant[section], dict):
             relevant[section] = {k: v for k, v in relevant[section].items()
                                  if k not in NOT_HASHED.get(section, ()) and not _neutral(section, k, v)}
-    learner = relevant.get("learner")
-    if isinstance(learner, dict) and isinstance(learner.get("families"), dict):  # only the family it builds
-        learner["families"] = {learner["model"]: learner["families"].get(learner["model"])}
+    if "learner" in relevant:
+        relevant["learner"] = own_family(relevant["learner"])
     return text_hash(json.dumps(relevant, sort_keys=True, default=str))
+
+
+def own_family(learner):
+    """Learner settings with only the family its model is built from: the other families change nothing."""
+    if isinstance(learner, dict) and isinstance(learner.get("families"), dict):
+        return dict(learner, families={learner["model"]: learner["families"].get(learner["model"])})
+    return learner
 
 
 def params_hash(params):

@@ -121,7 +121,6 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     assert config.stage_hash(student, "learner") != config.stage_hash(base, "learner")
 
 
-
 def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():
     """`learner.epochs=400` on the student's command must not retrain its 200-epoch teacher for 400 epochs."""
     p = config.Parameters(YAML)
@@ -132,6 +131,7 @@ def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():
     assert student["learner"]["epochs"] == 400 and student["general"]["seed"] == 3
     assert teacher == p.resolve("vgg7", ["path.application=/elsewhere", "general.workers=1"])
     assert kept == ["path.application=/elsewhere", "general.workers=1"]
+
 
 @pytest.mark.parametrize("override, key, must", [
     ("learner.epochs=0", "learner.epochs", "at least 1"),
