@@ -12,7 +12,7 @@ depends on, so a second run recomputes only what a changed parameter affects.
 from absl import flags
 
 import utils
-from esc50_baseline import ensemble, stages
+from esc50_baseline import ensemble, interrupts, stages
 from esc50_baseline.detection.stage import do_sed_evaluation
 
 FLAGS = utils.define_flags()
@@ -41,6 +41,7 @@ ENSEMBLE_STAGES = (
 def run_flow(ctx, flow=STAGES):
     for switch, stage in flow:
         if ctx.params["flow"][switch]:
+            interrupts.check()
             stage(ctx)
 
 

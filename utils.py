@@ -10,7 +10,7 @@ import sys
 
 from absl import app, flags
 
-from esc50_baseline import config
+from esc50_baseline import config, interrupts
 from esc50_baseline.errors import UserError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,13 +43,12 @@ def define_flags():
 def run(main):
     """absl's app.run, with a UserError or a mistyped flag printed as one line (exit 2) instead of a stack
     trace, and SIGTERM handled like Ctrl-C: the run stops between two steps, and what it finished is kept."""
-    def terminated(signum, _frame):
-        raise KeyboardInterrupt(signum)
-
     def guarded(argv):
-        signal.signal(signal.SIGTERM, terminated)
+        interrupts.install()
         try:
-            return main(argv)
+            result = main(argv)
+            interrupts.check()  # a signal that a finalizer swallowed still ends the run as interrupted
+            return result
         except UserError as e:
             print(f"Error: {e}", file=sys.stderr)
             sys.exit(2)

@@ -126,3 +126,26 @@ def test_an_interrupted_run_exits_without_waiting_for_the_teardown():
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
     assert done.returncode == 128 + signal.SIGINT
     assert done.stdout == "finished work\n" and "Interrupted; finished work is cached" in done.stderr
+
+
+def test_an_interrupt_that_a_finalizer_swallows_still_stops_the_run_before_its_next_stage():
+    """Python handles a signal wherever the main thread is. Inside a __del__ (TensorFlow's and LiteRT's objects
+    have them) the KeyboardInterrupt is only printed as "Exception ignored", and the run went on to its end."""
+    program = (f"import os, signal, sys; sys.path.insert(0, {ROOT!r}); import task_esc50, utils\n"
+               "class Finalized:\n"
+               "    def __del__(self):\n"
+               "        os.kill(os.getpid(), signal.SIGINT)\n"
+               "        sum(range(100000))  # the handler runs here, inside the finalizer\n"
+               "def first(ctx):\n"
+               "    Finalized()\n"
+               "    print('first', flush=True)\n"
+               "def second(ctx):\n"
+               "    print('second', flush=True)\n"
+               "class Ctx:\n"
+               "    params = {'flow': {'first': True, 'second': True}}\n"
+               "utils.run(lambda argv: task_esc50.run_flow(Ctx, (('first', first), ('second', second))))\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert "Exception ignored" in done.stderr and "KeyboardInterrupt" in done.stderr  # swallowed, as in a real run
+    assert done.stdout == "first\n"
+    assert done.returncode == 128 + signal.SIGINT and "Interrupted; finished work is cached" in done.stderr

@@ -1,15 +1,13 @@
 """Keras model -> TFLite flatbuffer in four formats: float32, float16, dynamic-range int8, full int8."""
 import contextlib
 import io
-import signal
-import threading
 import warnings
 
 import numpy as np
 
+from .. import interrupts
 from ..config import TFLITE_FEATURE_FORMATS as FORMATS
 from ..training.runtime import quiet_native_output, tf
-
 
 
 def logits_model(model):
@@ -57,30 +55,11 @@ def convert(model, fmt, representative=None, strip_strings=True):
 @contextlib.contextmanager
 def quiet_conversion():
     """The converter prints the traced signature and calibration notices; none of it is for the user. And
-    it is not interrupted halfway (signals_deferred)."""
+    it is not interrupted halfway (interrupts.deferred)."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_native_output((1, 2)), \
-            signals_deferred():
+            interrupts.deferred():
         warnings.simplefilter("ignore")
         yield
-
-
-@contextlib.contextmanager
-def signals_deferred():
-    """Ctrl-C and SIGTERM wait until the block is done, then stop the run as usual. An interrupt raised in the
-    middle of the converter (C++ calling back into Python) once ended a test run with SIGSEGV instead."""
-    received = []
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread receives signals
-        return
-    handlers = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) != signal.SIG_IGN}
-    try:
-        yield
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    if received:
-        raise KeyboardInterrupt(received[0])
 
 
 def without_names(flatbuffer):

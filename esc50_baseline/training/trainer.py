@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 
+from .. import interrupts
 from ..atomic import atomic_path
 from ..errors import DamagedFile, UserError
 from ..results_io import read_arrays, write_arrays, write_csv
@@ -192,6 +193,7 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
                       [[e + 1] + [f"{history[k][e]:.6g}" for k in keys] for e in range(len(history[keys[0]]))])
             if checkpoint:
                 checkpoint.save(self.model, epoch + 1, history, keeper)
+            interrupts.check()
 
     keeper = BestEpochKeeper()
     return keeper, [keeper, HistoryAndCheckpoint()]
