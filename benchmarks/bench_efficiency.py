@@ -2,7 +2,7 @@
 """Training cost of parameter sets side by side, and one fold per core against one fold on every core.
 
     python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,low_complexity,low_complexity_kd]
-        [--fold 4] [--epochs 2] [--parallel_set low_complexity]
+        [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm]
 
 Each set trains through the project's own loop (trainer.train_fold, the set's whole recipe: its model,
 batch size, spectrogram augmentation, mixup, optimizer and precision policy) on the normalized features of
@@ -11,7 +11,10 @@ epoch times its epochs; the ratio is against the first set, measured in the same
 learner.distillation) trains with its distillation loss on stand-in teacher targets; its teacher's training
 comes on top, once for all its students (said under its row). Then the last part: `--parallel_set` trained
 by two processes at once, each on its own core with one thread, against one process using every core: the
-folds' throughput of the two ways of running a cross-validation on this machine.
+folds' throughput of the two ways of running a cross-validation on this machine. With --keras_batch_norm
+each set also trains with Keras's own batch normalization instead of TensorFlow's fused kernel (which the
+project trains with), and the speed-up of the fused one is printed: both runs in the same conditions, one
+after the other.
 """
 import json
 import os
@@ -31,11 +34,11 @@ def fold_features(dataset_path, fold, params):
     return x, y
 
 
-def samples_per_second(set_id, dataset_path, fold, epochs, threads=0):
+def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True):
     """Train one set's recipe for 1 + `epochs` epochs: (its throughput over the timed ones, clips, the set's
-    epochs, its teacher or None)."""
+    epochs, its teacher or None). `fused`: batch normalization in TensorFlow's kernel, as do_learning trains."""
     from esc50_baseline import config
-    from esc50_baseline.training import runtime, trainer
+    from esc50_baseline.training import fused_batch_norm, runtime, trainer
     from esc50_baseline.models.builder import build_model
     from bench_training import epoch_timer
     import tensorflow as tf
@@ -48,6 +51,7 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0):
     runtime.setup(0, params["general"]["deterministic"], learner["mixed_precision"])
     n_classes = int(y.max()) + 1
     model = build_model(learner, x.shape[1:], n_classes)
+    model = fused_batch_norm.for_training(model) if fused else model
     timer = epoch_timer()
     teacher = None
     if learner["distillation"]["teacher"]:  # the student's own loss; stand-in targets cost what the teacher's do
@@ -61,13 +65,15 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0):
 
 def child(args):
     """One measurement in a process of its own (for the parallel comparison): prints JSON."""
-    rate, n, epochs, teacher = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads)
+    rate, n, epochs, teacher = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads,
+                                                  fused=args.batch_norm == "fused")
     print(json.dumps({"rate": rate, "clips": n, "epochs": epochs, "teacher": teacher}))
 
 
-def run_child(set_id, args, threads, core=None):
+def run_child(set_id, args, threads, core=None, batch_norm="fused"):
     command = [sys.executable, os.path.abspath(__file__), "--dataset_path", args.dataset_path, "--child", set_id,
-               "--fold", str(args.fold), "--epochs", str(args.epochs), "--threads", str(threads)]
+               "--fold", str(args.fold), "--epochs", str(args.epochs), "--threads", str(threads),
+               "--batch_norm", batch_norm]
     if core is not None:
         command = ["taskset", "-c", str(core)] + command
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -85,20 +91,26 @@ def main():
     p.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up epoch)")
     p.add_argument("--parallel_set", default="low_complexity")
     p.add_argument("--child", default=None, help=argparse_hidden())
+    p.add_argument("--keras_batch_norm", action="store_true",
+                   help="also train each set with Keras's own batch normalization: the fused kernel's speed-up")
     p.add_argument("--threads", type=int, default=0, help=argparse_hidden())
+    p.add_argument("--batch_norm", default="fused", help=argparse_hidden())
     args = p.parse_args()
     if args.child:
         return child(args)
     print(f"Machine: {machine()}; AMX: {'yes' if 'amx_bf16' in open('/proc/cpuinfo').read() else 'no'}")
-    print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}")
+    print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}"
+          + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else ""))
     first = None
     for set_id in args.sets.split(","):
         m = measured(run_child(set_id, args, 0))
         rate, n, epochs = m["rate"], m["clips"], m["epochs"]
         cost = n / rate * epochs
         first = first or cost
-        print(f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x",
-              flush=True)
+        keras_bn = (f" {rate / measured(run_child(set_id, args, 0, batch_norm='keras'))['rate']:>20.2f}x"
+                    if args.keras_batch_norm else "")
+        print(f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x"
+              + keras_bn, flush=True)
         if m["teacher"]:
             print(f"{'':<18} (and its teacher {m['teacher']}'s training first, once for all its students)")
     cores = os.cpu_count() or 1

@@ -5,7 +5,8 @@
 
 Baseline: cnn3 in float32, model.fit on in-memory numpy arrays of the normalized features, batch size
 learner.batch_size. Project: trainer.train_fold as task_esc50.py runs it (tf.data pipeline with
-prefetching, precision policy learner.mixed_precision: auto for this hardware), same batch size.
+prefetching, batch normalization in TensorFlow's fused kernel, precision policy learner.mixed_precision: auto
+for this hardware), same batch size.
 Throughput is training samples per second over `--epochs` epochs after one warm-up epoch. With
 --accuracy_epochs N both precision policies also train N epochs through the project's loop, and their
 test accuracy on the fold is printed: the speed must not cost accuracy.
@@ -64,7 +65,7 @@ def main():
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)")
     p.add_argument("--accuracy_epochs", type=int, default=0, help="also compare test accuracy after N epochs")
     args = p.parse_args()
-    from esc50_baseline.training import runtime, trainer
+    from esc50_baseline.training import fused_batch_norm, runtime, trainer
     from esc50_baseline.models.builder import build_model
     import keras
     params = defaults()
@@ -86,7 +87,7 @@ def main():
 
     precision = runtime.auto_precision()
     runtime.setup(0, mixed_precision=precision)
-    model = build_model(learner, x.shape[1:], n_classes)
+    model = fused_batch_norm.for_training(build_model(learner, x.shape[1:], n_classes))  # as do_learning trains
     timer = epoch_timer()
     with tempfile.TemporaryDirectory() as logs:
         trainer.train_fold(model, x, y, xv[:0], yv[:0], n_classes, dict(learner, epochs=1 + args.epochs), 0, logs,
@@ -102,7 +103,7 @@ def main():
               f"test fold {args.fold}):")
         for policy in (False, precision):
             runtime.setup(0, mixed_precision=policy)
-            model = build_model(learner, x.shape[1:], n_classes)
+            model = fused_batch_norm.for_training(build_model(learner, x.shape[1:], n_classes))
             started = time.perf_counter()
             run = dict(learner, epochs=args.accuracy_epochs, monitor={"metric": "val_accuracy", "initial_delay": 1})
             with tempfile.TemporaryDirectory() as logs:

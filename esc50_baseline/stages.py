@@ -182,7 +182,7 @@ def do_feature_normalization(ctx):
 
 def do_learning(ctx):
     section("Learning")
-    from .training import runtime, trainer
+    from .training import fused_batch_norm, runtime, trainer
     from .models.builder import build_model
     learner, general = ctx.params["learner"], ctx.params["general"]
     for fold in ctx.folds:
@@ -205,7 +205,7 @@ def do_learning(ctx):
         copies = normalizer(copies) if copies is not None else None
         strategy = runtime.distribution_strategy(learner["distribution"])
         with strategy.scope():
-            model = build_model(learner, x_train.shape[1:], len(ctx.dataset.labels))
+            model = fused_batch_norm.for_training(build_model(learner, x_train.shape[1:], len(ctx.dataset.labels)))
         _print_complexity(model)
         print(f"  Fold {fold}: {len(train)} training, {len(validation)} validation clips, "
               f"{learner['epochs']} epochs, batch {learner['batch_size']}", flush=True)
@@ -220,7 +220,7 @@ def do_learning(ctx):
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
             len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
             strategy=strategy, train_copies=copies, teacher=teacher_targets(ctx, fold, train, validation))
-        trainer.save_model_atomic(trainer.as_float32(model), model_path)
+        trainer.save_model_atomic(trainer.as_float32(fused_batch_norm.plain(model)), model_path)
         trainer.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                                   f"{ctx.params['set_id']}, fold {fold}")

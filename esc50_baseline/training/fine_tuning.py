@@ -24,6 +24,7 @@ class Phase:
 
     def apply(self, model):
         """Set the backbone's layers trainable as this phase says; returns a line saying so (or None)."""
+        import keras
         net = find_backbone(model)
         if net is None:
             return None
@@ -35,7 +36,7 @@ class Phase:
         for i, (_name, layers) in enumerate(groups):
             for layer in layers:  # each layer set explicitly: the nested model's own flag does not reach them all
                 layer.trainable = i >= frozen_blocks and not (
-                    self.batch_norm_frozen and type(layer).__name__ == "BatchNormalization")
+                    self.batch_norm_frozen and isinstance(layer, keras.layers.BatchNormalization))
         what = ("the backbone frozen (the head alone trains)" if self.unfrozen == 0 else
                 "the whole backbone trainable" if self.unfrozen == "all" or self.unfrozen >= len(groups) else
                 f"the backbone's last {self.unfrozen} of {count} blocks trainable")
