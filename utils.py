@@ -301,8 +301,17 @@ def ensemble_paths(params, members):
     return {"recognizer": os.path.join(base, "recognizer", h["recognizer"]),
             "tflite": os.path.join(base, "tflite", h["tflite"]),
             "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
-            "soundscapes": members[0].paths["soundscapes"],  # the members read the dataset alike
+            "soundscapes": _shared_soundscapes(base, members),
             "sed": os.path.join(base, "sed", f"{params['set_id']}_{detection}")}
+
+
+def _shared_soundscapes(base, members):
+    """The members' soundscapes folder when they share one (the same clips and validation split); else one
+    of the ensemble's own, since its tuning pool (the clips every member held out) is then its own."""
+    folders = sorted({m.paths["soundscapes"] for m in members})
+    if len(folders) == 1:
+        return folders[0]
+    return os.path.join(base, "soundscapes", config.text_hash(" ".join(os.path.basename(f) for f in folders)))
 
 
 def _check_writable(folder):

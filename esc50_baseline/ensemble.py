@@ -56,8 +56,9 @@ def do_ensemble_summary(ctx):
     section("Ensemble summary")
     from .models.complexity import keras_file_report
     fold = ctx.folds[0]
-    print(f"   {'Set':<16} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'M MACs/clip':>11}")
-    print("   " + "-" * 67)
+    width = max(16, *(len(run.params["set_id"]) for run in ctx.members + [ctx]))
+    print(f"   {'Set':<{width}} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'M MACs/clip':>11}")
+    print("   " + "-" * (width + 51))
     rows = []
     for member in ctx.members:
         total = keras_file_report(need(member.model_path(fold), "learning"))["total"]
@@ -67,7 +68,7 @@ def do_ensemble_summary(ctx):
         result = _evaluated(run)
         accuracy = f"{100 * result['accuracy']:.1f}%" if result else "-"
         logloss = f"{result['logloss']:.3f}" if result else "-"
-        print(f"   {run.params['set_id']:<16} | {accuracy:>8} | {logloss:>7} | {params:>12,} | {macs / 1e6:>11.2f}")
+        print(f"   {run.params['set_id']:<{width}} | {accuracy:>8} | {logloss:>7} | {params:>12,} | {macs / 1e6:>11.2f}")
     print("   (accuracy and log loss over fold(s) " + ", ".join(map(str, ctx.folds)) + "; - = not evaluated)")
 
 

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -78,6 +79,9 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     assert first.returncode == 0, first.stderr
     out = first.stdout
     assert out.count("Detection, overall") == 3  # each member, then the ensemble, detects
+    # the members trained on every training clip: the ensemble's thresholds are tuned on clips it has seen, and
+    # it says so (its own default validation_amount describes no model)
+    assert "its members have no validation clips in common, and the model has seen these" in out
     assert {d.name.split("_")[0] for d in (system / "sed").iterdir() if (d / "detections_fold_2.tsv").exists()} == {
         "small", "other", "both"}
     assert "Member set small" in out and "Member set other" in out and "Testing: ensemble" in out
@@ -125,3 +129,26 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     int8 = [results_io.read_probabilities(str(d / "res_fold_2_int8.csv"), labels)[2] for d in folders]
     # the ensemble's file is the mean of the other two, whichever folder holds it
     assert any(np.allclose(int8[i], (int8[(i + 1) % 3] + int8[(i + 2) % 3]) / 2, atol=1e-6) for i in range(3))
+
+
+def test_an_ensemble_tunes_its_detector_on_the_clips_that_every_member_held_out():
+    from esc50_baseline.detection.stage import tuning_clips
+
+    class Run:
+        def __init__(self, train, validation, members=()):
+            self.members = list(members)
+            self.clips = [[SimpleNamespace(filename=name) for name in names] for names in (train, validation, [])]
+
+        def split(self, fold):
+            return self.clips
+
+    def names(result):
+        return [c.filename for c in result[0]], result[1]
+
+    a, b = Run("123", "45"), Run("125", "34")
+    everything = Run("12345", "")
+    assert names(tuning_clips(a, 1)) == (["4", "5"], False)
+    assert names(tuning_clips(everything, 1)) == (list("12345"), True)  # no validation clips: seen ones
+    assert names(tuning_clips(Run("", "12", [a, b]), 1)) == (["4"], False)  # not the ensemble's own split
+    assert names(tuning_clips(Run("", "12", [a, everything]), 1)) == (["1", "2", "3"], True)
+    assert names(tuning_clips(Run("", "", [Run("", "", [b, a]), b]), 1)) == (["4"], False)  # nested

@@ -43,16 +43,37 @@ def do_sed_evaluation(ctx):
 
 
 def pool_folder(ctx, fold, pool):
-    """A fold's soundscapes of one pool (test or validation), made when missing: [(name, path)], durations."""
-    train, validation, test = ctx.split(fold)
-    clips = {"test": test, "validation": validation or train}[pool]
+    """A fold's soundscapes of one pool (test or validation), made when missing: [(name, path)], durations,
+    and whether the model has trained on the pool's clips."""
+    validation, seen = tuning_clips(ctx, fold)
+    clips = {"test": ctx.dataset.test(fold), "validation": validation}[pool]
     folder = os.path.join(ctx.paths["soundscapes"], f"fold_{fold}", pool)
     fs = ctx.settings.fs
     names = soundscapes.make(folder, [(ctx.dataset.audio_path(c), c.category) for c in clips],
                              lambda path: read_clip(path, fs), fs,
                              soundscapes.SoundscapeSettings.from_params(ctx.params["detection"]["soundscapes"]),
                              seed=[fold_seed(ctx.params["general"]["seed"], fold), int(pool == "test")])
-    return [(n, os.path.join(folder, n)) for n in names], soundscapes.read_index(folder), not validation
+    return [(n, os.path.join(folder, n)) for n in names], soundscapes.read_index(folder), seen
+
+
+def tuning_clips(ctx, fold):
+    """The clips the thresholds are tuned on, and whether the model has trained on them: the fold's validation
+    clips (an ensemble's: those that every member held out), else its training clips."""
+    held = held_out(ctx, fold)
+    if held:
+        return held, False
+    first = ctx
+    while first.members:
+        first = first.members[0]
+    return first.split(fold)[0], True
+
+
+def held_out(ctx, fold):
+    """The fold's training clips that the set's model (every member of an ensemble) did not train on."""
+    if not ctx.members:
+        return ctx.split(fold)[1]
+    common = set.intersection(*({c.filename for c in held_out(m, fold)} for m in ctx.members))
+    return [c for c in held_out(ctx.members[0], fold) if c.filename in common]
 
 
 def pool_curves(ctx, scorer, named, detection):
@@ -74,8 +95,8 @@ def evaluate_fold(ctx, fold, detection, labels):
     validation, val_durations, seen = pool_folder(ctx, fold, "validation")
     test, durations = pool_folder(ctx, fold, "test")[:2]
     print(f"  Fold {fold}: {len(test)} test soundscapes, {len(validation)} for tuning "
-          + ("(of its training clips: it has no validation clips, and the model has seen these)" if seen
-             else "(of its validation clips)"), flush=True)
+          + (f"(of its training clips: {'its members have' if ctx.members else 'it has'} no validation clips in "
+             "common, and the model has seen these)" if seen else "(of its validation clips)"), flush=True)
     scorer = curves.clip_scorer(ctx, fold)
     val_curves, test_curves = pool_curves(ctx, scorer, validation, detection), pool_curves(ctx, scorer, test, detection)
     thresholds = tuned_thresholds(val_curves, references_of(validation), val_durations, labels, hop, detection)
