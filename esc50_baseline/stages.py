@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import config, results_io
+from . import config, interrupts, results_io
 from .evaluation import metrics, plots, tables, test_time
 from .data.dataset import fold_seed, validation_split
 from .errors import DamagedFile, UserError
@@ -195,6 +195,7 @@ def do_learning(ctx):
             print(f"  Fold {fold}: the cached model {model_path} is damaged ({problem}); training it again")
         import keras
         keras.backend.clear_session()
+        interrupts.check()  # a SIGTERM that landed in a finalizer of the last fold's graph (seen here) stops now
         # Seeding per fold makes a fold's result independent of which other folds run (--folds).
         print("  " + runtime.setup(fold_seed(general["seed"], fold), general["deterministic"], learner["mixed_precision"]))
         normalizer = ctx.normalizer(fold)
