@@ -42,18 +42,16 @@ def do_sed_evaluation(ctx):
     print(f"\n  Soundscapes in {ctx.paths['soundscapes']}; detections and figures in {ctx.paths['sed']}")
 
 
-def pool_folder(ctx, fold, pool):
-    """A fold's soundscapes of one pool (test or validation), made when missing: [(name, path)], durations,
-    and whether the model has trained on the pool's clips."""
-    validation, seen = tuning_clips(ctx, fold)
-    clips = {"test": ctx.dataset.test(fold), "validation": validation}[pool]
+def pool_folder(ctx, fold, pool, clips):
+    """A fold's soundscapes of one pool (test or validation) made from `clips`, made when missing:
+    [(name, path)], durations."""
     folder = os.path.join(ctx.paths["soundscapes"], f"fold_{fold}", pool)
     fs = ctx.settings.fs
     names = soundscapes.make(folder, [(ctx.dataset.audio_path(c), c.category) for c in clips],
                              lambda path: read_clip(path, fs), fs,
                              soundscapes.SoundscapeSettings.from_params(ctx.params["detection"]["soundscapes"]),
                              seed=[fold_seed(ctx.params["general"]["seed"], fold), int(pool == "test")])
-    return [(n, os.path.join(folder, n)) for n in names], soundscapes.read_index(folder), seen
+    return [(n, os.path.join(folder, n)) for n in names], soundscapes.read_index(folder)
 
 
 def tuning_clips(ctx, fold):
@@ -92,8 +90,9 @@ def detect_all(curve_map, durations, labels, hop, post):
 
 def evaluate_fold(ctx, fold, detection, labels):
     hop = curves.curve_hop(detection)
-    validation, val_durations, seen = pool_folder(ctx, fold, "validation")
-    test, durations = pool_folder(ctx, fold, "test")[:2]
+    tuning, seen = tuning_clips(ctx, fold)
+    validation, val_durations = pool_folder(ctx, fold, "validation", tuning)
+    test, durations = pool_folder(ctx, fold, "test", ctx.dataset.test(fold))
     print(f"  Fold {fold}: {len(test)} test soundscapes, {len(validation)} for tuning "
           + (f"(of its training clips: {'its members have' if ctx.members else 'it has'} no validation clips in "
              "common, and the model has seen these)" if seen else "(of its validation clips)"), flush=True)
