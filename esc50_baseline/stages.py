@@ -213,9 +213,10 @@ def do_learning(ctx):
         started = time.monotonic()
         log_dir = ctx.path("learner", f"logs_fold_{fold}")
         checkpoint = ctx.path("learner", f"checkpoint_fold_{fold}.npz")
+        resumed = os.path.exists(checkpoint) and not ctx.overwrite
         if ctx.overwrite and os.path.exists(checkpoint):
             os.remove(checkpoint)
-        elif os.path.exists(checkpoint):
+        elif resumed:
             print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
         history, best_epoch, best = trainer.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
@@ -226,7 +227,19 @@ def do_learning(ctx):
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                                   f"{ctx.params['set_id']}, fold {fold}")
         kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
-        print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s, kept {kept}")
+        runs = f" ({tables.describe_training_time(*training_time(ctx, fold))} over every run)" if resumed else ""
+        print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s{runs}, kept {kept}")
+
+
+def training_time(ctx, fold):
+    """(seconds, timed epochs, epochs) of fold `fold`'s training: the wall-clock time of its epochs (an
+    ensemble's members' summed), from the learners' history CSVs, so a training resumed over several runs is
+    counted whole and the pauses between the runs are not. A teacher's training is its own set's."""
+    from .training.trainer import training_seconds
+    times = [training_seconds(os.path.join(member.paths["learner"], f"logs_fold_{fold}", "history.csv"))
+             for member in ctx.sets()]
+    return tuple(sum(t[i] for t in times) for i in range(3))
+
 
 
 def write_split(path, train, validation, test):
@@ -336,10 +349,14 @@ def do_evaluation(ctx, results_dir=None, predictions_dir=None, name_pattern="res
     cv = metrics.cross_validation(result)
     if cv["folds"] > 1:
         parts.append(f"   Cross-validation summary\n\n{tables.cross_validation_table(cv)}")
+    training = {fold: training_time(ctx, fold) for fold in ctx.folds} if predictions_dir is None else {}
+    training = {fold: t for fold, t in training.items() if t[1]}  # (none for folds trained before epochs were timed)
+    if training:
+        parts.append(tables.training_time_table(training))
     text = "\n\n".join(parts)
     print(text)
     results_io.atomic_write_text(os.path.join(out_dir, "tables.txt"), text + "\n")
-    save_result_files(ctx, result, cv, out_dir)
+    save_result_files(ctx, result, cv, out_dir, training)
     summary = (f"{cv['folds']}-fold cross-validation: accuracy {100 * cv['accuracy_mean']:.1f} +- "
                f"{100 * cv['accuracy_std']:.1f} % (mean +- std over folds), log loss {cv['logloss_mean']:.3f}"
                if cv["folds"] > 1 else
@@ -349,7 +366,7 @@ def do_evaluation(ctx, results_dir=None, predictions_dir=None, name_pattern="res
     return result
 
 
-def save_result_files(ctx, result, cv, out_dir):
+def save_result_files(ctx, result, cv, out_dir, training=None):
     labels = result["labels"]
     results_io.write_csv(os.path.join(out_dir, "confusion_matrix.csv"), ["true \\ predicted"] + labels,
                          [[label] + list(map(int, row)) for label, row in zip(labels, result["confusion"])])
@@ -382,6 +399,8 @@ def save_result_files(ctx, result, cv, out_dir):
         "cross_validation": {"folds": cv["folds"], "accuracy_mean": cv["accuracy_mean"],
                              "accuracy_std": cv["accuracy_std"], "logloss_mean": cv["logloss_mean"],
                              "logloss_std": cv["logloss_std"], "pooled_accuracy": cv["pooled_accuracy"]},
+        "training_seconds": {f: {"seconds": round(t[0], 1), "timed_epochs": t[1], "epochs": t[2]}
+                             for f, t in (training or {}).items()},
         "class_wise": {label: {"accuracy": float(result["class_accuracy"][i]),
                                "logloss": float(metrics.row_numbers(result, [i])["logloss"])}
                        for i, label in enumerate(labels)},

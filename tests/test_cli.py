@@ -40,6 +40,12 @@ def test_quick_set_end_to_end_then_cached(cli_dataset, tmp_path):
     assert len(predictions) == 9 and set(predictions["filename"].str[:2]) == {"3-"}
     true_probability = predictions.apply(lambda row: row[row["true_label"]], axis=1)
     assert data["folds"] == [3]
+    # the training time is the epochs' own, logged one by one in the fold's history CSV
+    history = pd.read_csv(next((tmp_path / "system" / "learner").glob("*/logs_fold_3/history.csv")))
+    assert list(history["epoch"]) == [1, 2, 3] and (history["seconds"] > 0).all()
+    assert data["training_seconds"] == {3: {"seconds": pytest.approx(history["seconds"].sum(), abs=0.051),
+                                            "timed_epochs": 3, "epochs": 3}}
+    assert f"Fold 3    {history['seconds'].sum():.0f} s in 3 epochs" in out
     assert data["overall"]["accuracy"] == pytest.approx((predictions["true_label"] == predictions["predicted_label"]).mean())
     assert data["overall"]["logloss"] == pytest.approx(-np.log(true_probability).mean(), rel=1e-4)
     # the three synthetic classes take ESC-50 targets 0-2, all of them animals: one category row, the overall figures

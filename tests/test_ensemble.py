@@ -90,6 +90,10 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     assert sorted(r["set_id"] for r in results) == ["both", "other", "small"]
 
     by_set = {r["set_id"]: r for r in results}
+    # an ensemble's training is its members' trainings
+    member_seconds = [by_set[m]["training_seconds"][2]["seconds"] for m in ("small", "other")]
+    assert min(member_seconds) > 0
+    assert by_set["both"]["training_seconds"][2]["seconds"] == pytest.approx(sum(member_seconds), abs=0.2)
     members = by_set["both"]["parameters"]["ensemble"]  # what each member ran with, for reproducing it
     assert list(members) == ["small", "other"] and members["other"]["feature_extractor"]["n_mels"] == 32
     probabilities = {}

@@ -318,3 +318,44 @@ def test_checkpoint_round_trip_restores_model_optimizer_and_state(defaults, tmp_
     assert (fresh_keeper.best, fresh_keeper.best_epoch) == (0.5, 1)
     for a, b in zip(keeper.best_weights, fresh_keeper.best_weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_each_epoch_s_time_is_logged_and_a_resumed_training_keeps_its_earlier_runs_times(defaults, tmp_path):
+    """history.csv holds each epoch's wall-clock seconds. A resumed training keeps the times of the epochs its
+    checkpoint holds; epochs logged by a version without the column count as untimed, not as zero."""
+    import keras
+    import pandas as pd
+    x, y = separable(10, 4, np.random.default_rng(0))
+    learner = dict(small_learner(defaults), epochs=4)
+    csv = tmp_path / "log" / "history.csv"
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == 2:
+                raise KeyboardInterrupt
+
+    def run(extra=()):
+        runtime.setup(3)
+        model = build_model(learner, x.shape[1:], 4)
+        trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 3, str(tmp_path / "log"),
+                           checkpoint_path=str(tmp_path / "c.npz"), extra_callbacks=extra)
+
+    with pytest.raises(KeyboardInterrupt):
+        run([Kill()])
+    first = pd.read_csv(csv)["seconds"].tolist()
+    assert len(first) == 2 and min(first) > 0
+    run()
+    seconds = pd.read_csv(csv)["seconds"].tolist()
+    assert len(seconds) == 4 and seconds[:2] == first and min(seconds) > 0
+    assert trainer.training_seconds(str(csv)) == (pytest.approx(sum(seconds)), 4, 4)
+
+    # the same interruption, its epochs logged by the code before the column existed
+    (tmp_path / "c.npz").unlink()
+    with pytest.raises(KeyboardInterrupt):
+        run([Kill()])
+    pd.read_csv(csv).drop(columns="seconds").to_csv(csv, index=False)
+    run()
+    seconds = pd.read_csv(csv)["seconds"].tolist()
+    assert np.isnan(seconds[:2]).all() and min(seconds[2:]) > 0
+    assert trainer.training_seconds(str(csv)) == (pytest.approx(sum(seconds[2:])), 2, 4)
+    runtime.setup(0)

@@ -70,3 +70,21 @@ def prf_table(result):
     lines.append(f"   {'Macro average':<28} {np.mean(result['precision']):>9.3f} {np.mean(result['recall']):>8.3f} "
                  f"{np.mean(result['f1']):>8.3f}")
     return "\n".join(lines)
+
+
+def describe_training_time(seconds, timed, epochs):
+    untimed = f"; {epochs - timed} of its {epochs} epochs trained before epochs were timed" if timed < epochs else ""
+    return f"{seconds:.0f} s in {timed} epochs{untimed}"
+
+
+def training_time_table(training):
+    """Each fold's training time and their sum: what a cross-validation costs on this machine."""
+    lines = ["   Training time (wall-clock of the epochs, from the learners' history CSVs; a resumed training "
+             "counted over all its runs)", ""]
+    lines += [f"   Fold {fold:<4} {describe_training_time(*t)}" for fold, t in training.items()]
+    if len(training) > 1:
+        total = sum(t[0] for t in training.values())
+        longer = f" ({total / 3600:.1f} h)" if total >= 5400 else f" ({total / 60:.0f} min)" if total >= 90 else ""
+        lines.append(f"   All {len(training)} folds: {total:.0f} s{longer}, their sum: folds trained side by side "
+                     "take less wall-clock")
+    return "\n".join(lines)

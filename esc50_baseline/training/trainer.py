@@ -7,7 +7,9 @@ and the epoch number only, so a resumed run continues exactly where the interrup
 final weights are the same as those of an uninterrupted run.
 """
 import json
+import math
 import os
+import time
 import zipfile
 
 import numpy as np
@@ -157,9 +159,28 @@ class Checkpoint:
             os.remove(self.path)
 
 
+def epoch_seconds(history_path):
+    """Each epoch's wall-clock seconds from a fold's history CSV (NaN where unknown: epochs trained before
+    the column existed); [] without the file or the column."""
+    import pandas as pd
+    try:
+        table = pd.read_csv(history_path)
+    except (OSError, ValueError):
+        return []
+    return [float(v) for v in table["seconds"]] if "seconds" in table else []
+
+
+def training_seconds(history_path):
+    """(seconds, timed epochs, epochs) of a fold's training, summed over the epochs of its history CSV: the
+    time spent in epochs, however many runs a resumed training took, and without the pauses between them."""
+    seconds = epoch_seconds(history_path)
+    timed = [s for s in seconds if not math.isnan(s)]
+    return sum(timed), len(timed), len(seconds)
+
+
 def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
-    """The DCASE stasher (best epoch by `monitor`, counted from `initial_delay`), the history CSV, and
-    the per-epoch checkpoint, in that order."""
+    """The DCASE stasher (best epoch by `monitor`, counted from `initial_delay`), the history CSV (with each
+    epoch's wall-clock seconds), and the per-epoch checkpoint, in that order."""
     import keras
 
     class BestEpochKeeper(keras.callbacks.Callback):
@@ -181,6 +202,21 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
                 model.set_weights(self.best_weights)
 
     class HistoryAndCheckpoint(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.started = [], 0.0
+
+        def on_train_begin(self, logs=None):
+            # a resumed run: the epochs before it keep the times its history CSV holds (the checkpoint's epoch
+            # count rules: an epoch written to the CSV but not to the checkpoint is trained again)
+            done = len(next(iter(history.values()), []))
+            if len(self.seconds) != done:
+                known = epoch_seconds(history_path)[:done]
+                self.seconds = known + [math.nan] * (done - len(known))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
         def on_epoch_end(self, epoch, logs=None):
             if not all(np.isfinite(np.asarray(w)).all() for w in self.model.get_weights()):
                 # the weights are NaN from here on: stop rather than train (and checkpoint) garbage
@@ -188,9 +224,11 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
                                 "learner.learning_rate or set learner.gradient_clip_norm, and run again.")
             for key, value in (logs or {}).items():
                 history.setdefault(key, []).append(float(value))
+            self.seconds.append(time.monotonic() - self.started)
             keys = sorted(history)
-            write_csv(history_path, ["epoch"] + keys,
-                      [[e + 1] + [f"{history[k][e]:.6g}" for k in keys] for e in range(len(history[keys[0]]))])
+            write_csv(history_path, ["epoch"] + keys + ["seconds"],
+                      [[e + 1] + [f"{history[k][e]:.6g}" for k in keys] + [f"{self.seconds[e]:.3f}"]
+                       for e in range(len(history[keys[0]]))])
             if checkpoint:
                 checkpoint.save(self.model, epoch + 1, history, keeper)
             interrupts.check()
