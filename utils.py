@@ -137,8 +137,9 @@ def show_results(params, parameters=None):
         return
     from esc50_baseline.errors import DamagedFile
     from esc50_baseline.results_io import read_yaml
-    print(f"   {'Set':<16} {'Hash':<11} {'Folds':<14} {'Accuracy':>19} {'Logloss':>8}  {'Evaluated':<19}  Folder")
-    print("   " + "-" * 110)
+    print(f"   {'Set':<16} {'Hash':<11} {'Folds':<14} {'Accuracy':>19} {'Logloss':>8} {'Training':>9}  {'Evaluated':<19}  "
+          "Folder")
+    print("   " + "-" * 120)
     for path in files:
         try:
             result = read_yaml(path)
@@ -161,7 +162,18 @@ def _result_line(r, path):
     else:
         accuracy = f"{100 * r['overall']['accuracy']:.1f} % (one fold)"
     return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<14} {accuracy:>19} "
-            f"{r['overall']['logloss']:>8.3f}  {r['evaluated_at']:<19}  {os.path.dirname(path)}")
+            f"{r['overall']['logloss']:>8.3f} {_training(r, len(r['folds'])):>9}  {r['evaluated_at']:<19}  "
+            f"{os.path.dirname(path)}")
+
+
+def _training(r, folds):
+    """The training time of all its folds, '>' before it when some epochs were not timed, '-' when none were."""
+    times = r.get("training_seconds") or {}
+    if not times:
+        return "-"
+    total = sum(t["seconds"] for t in times.values())
+    partial = len(times) < folds or any(t["timed_epochs"] < t["epochs"] for t in times.values())
+    return (">" if partial else "") + (f"{total / 3600:.1f} h" if total >= 5400 else f"{total / 60:.1f} min")
 
 
 def _settings_changed(result, parameters):
