@@ -82,6 +82,7 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     # the members trained on every training clip: the ensemble's thresholds are tuned on clips it has seen, and
     # it says so (its own default validation_amount describes no model)
     assert "its members have no validation clips in common, and the model has seen these" in out
+    assert out.count("(of its training clips: it has no validation clips, and the model has seen these)") == 2
     assert {d.name.split("_")[0] for d in (system / "sed").iterdir() if (d / "detections_fold_2.tsv").exists()} == {
         "small", "other", "both"}
     assert "Member set small" in out and "Member set other" in out and "Testing: ensemble" in out
