@@ -97,6 +97,16 @@ def test_cross_validation_summary_by_hand():
     assert single["folds"] == 1 and single["accuracy_std"] == 0.0
 
 
+def test_training_time_table_sums_the_folds_and_names_untimed_epochs():
+    table = tables.training_time_table({1: (4000.0, 200, 200), 2: (2000.0, 90, 200)})
+    lines = [line.strip() for line in table.splitlines()]
+    assert "Fold 1    4000 s in 200 epochs" in lines
+    assert "Fold 2    2000 s in 90 epochs; 110 of its 200 epochs trained before epochs were timed" in lines
+    assert lines[-1].startswith("All 2 folds: 6000 s (1.7 h), their sum")
+    assert "All 2 folds: 600 s (10 min)" in tables.training_time_table({1: (400.0, 4, 4), 2: (200.0, 4, 4)})
+    assert "All" not in tables.training_time_table({3: (20.0, 3, 3)})  # one fold: no sum
+
+
 def test_confusion_precision_recall_f1_by_hand_with_an_unpredicted_and_an_absent_class():
     """Classes 0..3: class 2 is never predicted, class 3 has no clips but is predicted once; class 1 has
     exactly one clip. Counted by hand: precision = tp / predicted, recall = tp / true, 0 where undefined."""
