@@ -227,7 +227,7 @@ def do_learning(ctx):
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                                   f"{ctx.params['set_id']}, fold {fold}")
         kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
-        runs = f" ({tables.describe_training_time(*training_time(ctx, fold))} over every run)" if resumed else ""
+        runs = f" (over every run: {tables.describe_training_time(*training_time(ctx, fold))})" if resumed else ""
         print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s{runs}, kept {kept}")
 
 

@@ -57,7 +57,7 @@ def test_killed_runs_resume_to_the_same_numbers(tmp_path):
     assert "resuming from the checkpoint" in final.stdout
     assert final_numbers(app) == final_numbers(tmp_path / "a")
     # the resumed fold's training time counts the epochs of the killed run too
-    assert re.search(r"trained in \d+ s \(\d+ s in 8 epochs over every run\)", final.stdout)
+    assert re.search(r"trained in \d+ s \(over every run: \d+ s in 8 epochs\)", final.stdout)
     timing = yaml.safe_load(next((app / "evaluator").glob("quick_*/results.yaml")).read_text())["training_seconds"]
     assert {f: (t["timed_epochs"], t["epochs"]) for f, t in timing.items()} == {1: (8, 8), 2: (8, 8)}
     leftovers = [p for p in app.rglob("*") if p.name.startswith(".tmp-") or p.name.startswith("checkpoint_")]
