@@ -238,8 +238,7 @@ def training_time(ctx, fold):
     from .training.trainer import training_seconds
     times = [training_seconds(os.path.join(member.paths["learner"], f"logs_fold_{fold}", "history.csv"))
              for member in ctx.sets()]
-    return tuple(sum(t[i] for t in times) for i in range(3))
-
+    return tuple(map(sum, zip(*times)))
 
 
 def write_split(path, train, validation, test):

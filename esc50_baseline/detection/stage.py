@@ -93,10 +93,10 @@ def evaluate_fold(ctx, fold, detection, labels):
     tuning, seen = tuning_clips(ctx, fold)
     validation, val_durations = pool_folder(ctx, fold, "validation", tuning)
     test, durations = pool_folder(ctx, fold, "test", ctx.dataset.test(fold))
+    none = "its members have no validation clips in common" if ctx.members else "it has no validation clips"
     print(f"  Fold {fold}: {len(test)} test soundscapes, {len(validation)} for tuning "
-          + (f"(of its training clips: {'its members have' if ctx.members else 'it has'} no validation clips"
-             f"{' in common' if ctx.members else ''}, and the model has seen these)" if seen else
-             "(of its validation clips)"), flush=True)
+          + (f"(of its training clips: {none}, and the model has seen these)" if seen else "(of its validation clips)"),
+          flush=True)
     scorer = curves.clip_scorer(ctx, fold)
     val_curves, test_curves = pool_curves(ctx, scorer, validation, detection), pool_curves(ctx, scorer, test, detection)
     thresholds = tuned_thresholds(val_curves, references_of(validation), val_durations, labels, hop, detection)
