@@ -16,14 +16,19 @@ def parser(description):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
+    """The CPU, its vector units (they decide the precision and speed of training here), cores and Python."""
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+            lines = f.read().splitlines()
+        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
         cpu = names[0] if names else cpu
+        flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    units = ("AMX" if "amx_bf16" in flags else "AVX-512, no AMX" if "avx512f" in flags
+             else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2")
+    return f"{cpu} ({units}), {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def defaults():

@@ -2,7 +2,7 @@
 """Training cost of parameter sets side by side, and one fold per core against one fold on every core.
 
     python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,low_complexity,low_complexity_kd]
-        [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm]
+        [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm] [--xla]
 
 Each set trains through the project's own loop (trainer.train_fold, the set's whole recipe: its model,
 batch size, spectrogram augmentation, mixup, optimizer and precision policy) on the normalized features of
@@ -14,7 +14,9 @@ by two processes at once, each on its own core with one thread, against one proc
 folds' throughput of the two ways of running a cross-validation on this machine. With --keras_batch_norm
 each set also trains with Keras's own batch normalization instead of TensorFlow's fused kernel (which the
 project trains with), and the speed-up of the fused one is printed: both runs in the same conditions, one
-after the other.
+after the other. With --xla each set also trains with its training step compiled by XLA
+(learner.jit_compile, which needs general.deterministic: false), and the speed-up of XLA is printed the
+same way.
 """
 import json
 import os
@@ -34,9 +36,10 @@ def fold_features(dataset_path, fold, params):
     return x, y
 
 
-def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True):
+def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True, xla=False):
     """Train one set's recipe for 1 + `epochs` epochs: (its throughput over the timed ones, clips, the set's
-    epochs, its teacher or None). `fused`: batch normalization in TensorFlow's kernel, as do_learning trains."""
+    epochs, its teacher or None). `fused`: batch normalization in TensorFlow's kernel, as do_learning trains;
+    `xla`: the training step compiled by XLA, without op determinism (XLA has none for max-pool gradients)."""
     from esc50_baseline import config
     from esc50_baseline.training import fused_batch_norm, runtime, trainer
     from esc50_baseline.models.builder import build_model
@@ -47,8 +50,8 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     params = config.Parameters(os.path.join(ROOT, "task_esc50.yaml")).resolve(set_id)
     x, y = fold_features(dataset_path, fold, params)
-    learner = dict(params["learner"], epochs=1 + epochs, verbose=0)
-    runtime.setup(0, params["general"]["deterministic"], learner["mixed_precision"])
+    learner = dict(params["learner"], epochs=1 + epochs, verbose=0, jit_compile=xla)
+    runtime.setup(0, params["general"]["deterministic"] and not xla, learner["mixed_precision"])
     n_classes = int(y.max()) + 1
     model = build_model(learner, x.shape[1:], n_classes)
     model = fused_batch_norm.for_training(model) if fused else model
@@ -66,14 +69,14 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
 def child(args):
     """One measurement in a process of its own (for the parallel comparison): prints JSON."""
     rate, n, epochs, teacher = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads,
-                                                  fused=args.batch_norm == "fused")
+                                                  fused=args.batch_norm == "fused", xla=args.xla_child)
     print(json.dumps({"rate": rate, "clips": n, "epochs": epochs, "teacher": teacher}))
 
 
-def run_child(set_id, args, threads, core=None, batch_norm="fused"):
+def run_child(set_id, args, threads, core=None, batch_norm="fused", xla=False):
     command = [sys.executable, os.path.abspath(__file__), "--dataset_path", args.dataset_path, "--child", set_id,
                "--fold", str(args.fold), "--epochs", str(args.epochs), "--threads", str(threads),
-               "--batch_norm", batch_norm]
+               "--batch_norm", batch_norm] + (["--xla_child"] if xla else [])
     if core is not None:
         command = ["taskset", "-c", str(core)] + command
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -93,14 +96,18 @@ def main():
     p.add_argument("--child", default=None, help=argparse_hidden())
     p.add_argument("--keras_batch_norm", action="store_true",
                    help="also train each set with Keras's own batch normalization: the fused kernel's speed-up")
+    p.add_argument("--xla", action="store_true",
+                   help="also train each set with its training step compiled by XLA: XLA's speed-up")
+    p.add_argument("--xla_child", action="store_true", help=argparse_hidden())
     p.add_argument("--threads", type=int, default=0, help=argparse_hidden())
     p.add_argument("--batch_norm", default="fused", help=argparse_hidden())
     args = p.parse_args()
     if args.child:
         return child(args)
-    print(f"Machine: {machine()}; AMX: {'yes' if 'amx_bf16' in open('/proc/cpuinfo').read() else 'no'}")
+    print(f"Machine: {machine()}")
     print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}"
-          + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else ""))
+          + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else "")
+          + (f" {'XLA vs none':>12}" if args.xla else ""))
     first = None
     for set_id in args.sets.split(","):
         m = measured(run_child(set_id, args, 0))
@@ -109,8 +116,9 @@ def main():
         first = first or cost
         keras_bn = (f" {rate / measured(run_child(set_id, args, 0, batch_norm='keras'))['rate']:>20.2f}x"
                     if args.keras_batch_norm else "")
+        xla = f" {measured(run_child(set_id, args, 0, xla=True))['rate'] / rate:>11.2f}x" if args.xla else ""
         print(f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x"
-              + keras_bn, flush=True)
+              + keras_bn + xla, flush=True)
         if m["teacher"]:
             print(f"{'':<18} (and its teacher {m['teacher']}'s training first, once for all its students)")
     cores = os.cpu_count() or 1

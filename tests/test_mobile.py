@@ -88,3 +88,73 @@ def test_full_integer_tflite_of_the_family_agrees_with_keras(trained_tiny, tmp_p
     assert int8.input["dtype"] == np.int8 and int8.output["dtype"] == np.int8
     probabilities, _seconds = int8.predict(xt)
     assert np.mean(probabilities.argmax(axis=1) == keras_predicted) >= 0.9
+
+
+@pytest.fixture
+def decomposing(monkeypatch):
+    """Unequal-stride depthwise convolutions decomposed, as on a machine whose kernel refuses them (a GPU, or
+    a CPU without oneDNN such as an AVX2-only one), on every machine; Keras's rule is restored afterwards."""
+    from keras.src.backend.tensorflow import nn
+    name = "_needs_depthwise_stride_dilation_decomposition"
+    monkeypatch.setattr(nn, name, getattr(nn, name))
+    monkeypatch.setitem(runtime._DECOMPOSE, "on", runtime._DECOMPOSE["on"])
+    runtime._decompose_unequal_strides()
+
+
+def same_padded_depthwise(x, kernel, strides):
+    """Depthwise convolution with 'same' padding by its definition: TensorFlow pads so that there are
+    ceil(n / stride) outputs, the odd padding cell after; (batch, h, w, c) and (kh, kw, c)."""
+    pads, outs = [], []
+    for n, k, s in zip(x.shape[1:3], kernel.shape[:2], strides):
+        out = -(-n // s)
+        total = max((out - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+        outs.append(out)
+    padded = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)])
+    y = np.zeros((x.shape[0], outs[0], outs[1], x.shape[3]))
+    for a in range(kernel.shape[0]):
+        for b in range(kernel.shape[1]):
+            window = padded[:, a:a + strides[0] * outs[0]:strides[0], b:b + strides[1] * outs[1]:strides[1]]
+            y += window * kernel[a, b]
+    return y, padded, outs
+
+
+@pytest.mark.parametrize("strides", [(2, 1), (1, 2)])
+@pytest.mark.parametrize("size", [(9, 7), (10, 8)])
+def test_a_depthwise_convolution_with_unequal_strides_runs_and_learns_as_defined(decomposing, strides, size):
+    import keras
+    import tensorflow as tf
+    rng = np.random.default_rng(sum(size) + strides[0])
+    x = rng.standard_normal((2,) + size + (3,)).astype(np.float32)
+    layer = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False)
+    layer.build(x.shape)
+    kernel = rng.standard_normal((3, 3, 3, 1)).astype(np.float32)
+    layer.set_weights([kernel])
+    expected, padded, outs = same_padded_depthwise(x.astype(np.float64), kernel[..., 0].astype(np.float64), strides)
+    weight = rng.standard_normal(expected.shape).astype(np.float32)
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        loss = tf.reduce_sum(y * weight)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+    gradient = tape.gradient(loss, layer.kernel).numpy()[..., 0]
+    by_hand = np.array([[np.sum(weight * padded[:, a:a + strides[0] * outs[0]:strides[0],
+                                                b:b + strides[1] * outs[1]:strides[1]], axis=(0, 1, 2))
+                         for b in range(3)] for a in range(3)])
+    np.testing.assert_allclose(gradient, by_hand, rtol=1e-4, atol=1e-4)
+
+
+def test_the_converted_model_keeps_each_strided_depthwise_convolution_one_op(decomposing, tmp_path):
+    from esc50_baseline.tflite.size import op_name
+    from tensorflow.lite.tools import flatbuffer_utils
+    model = build(dict(TINY, blocks=[1, 1], strides={2: [2, 1]}), input_shape=(8, 16))
+    x = np.random.default_rng(3).standard_normal((4, 8, 16)).astype(np.float32)
+    keras_out = model(x[..., np.newaxis], training=False).numpy()  # decomposed here
+    path = str(tmp_path / "float32.tflite")
+    with open(path, "wb") as f:
+        f.write(convert(model, "float32"))
+    flat = flatbuffer_utils.read_model(path)
+    ops = [op_name(flat, op) for op in flat.subgraphs[0].operators]
+    assert ops.count("DEPTHWISE_CONV_2D") == 2 and "STRIDED_SLICE" not in ops and "PAD" not in ops
+    assert tflite_size_report(path)["total"]["macs"] == keras_size_report(model)["total"]["macs"]
+    probabilities, _seconds = TFLiteModel(path).predict(x)
+    np.testing.assert_allclose(probabilities, keras_out, rtol=1e-4, atol=1e-5)

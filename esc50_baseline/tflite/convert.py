@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import interrupts
 from ..config import TFLITE_FEATURE_FORMATS as FORMATS
-from ..training.runtime import quiet_native_output, tf
+from ..training.runtime import quiet_native_output, strided_depthwise_ops, tf
 
 
 def logits_model(model):
@@ -47,7 +47,7 @@ def convert(model, fmt, representative=None, strip_strings=True):
         converter.inference_output_type = tf.int8
     elif fmt != "float32":
         raise ValueError(f"unknown TFLite format {fmt!r}; use one of {', '.join(FORMATS)}")
-    with quiet_conversion():
+    with quiet_conversion(), strided_depthwise_ops():
         flatbuffer = converter.convert()
     return without_names(flatbuffer) if strip_strings else flatbuffer
 

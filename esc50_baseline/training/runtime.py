@@ -51,6 +51,55 @@ with quiet_native_output():
     GPUS = tf.config.list_physical_devices("GPU")
 
 
+def native_unequal_strides():
+    """Whether TensorFlow's kernels here run a depthwise convolution whose strides differ between time and
+    frequency (the mobile family downsamples them apart). oneDNN's CPU kernel does; TensorFlow's own, used
+    on GPUs and on CPUs where TensorFlow leaves oneDNN off (by default all without AVX-512 VNNI, BF16 or AMX:
+    AVX2-only machines among them), refuses them. Probed on the CPU only: an op on a GPU would fix its
+    memory settings before `setup` makes them."""
+    if GPUS:
+        return False
+    try:
+        with tf.device("/CPU:0"):
+            tf.nn.depthwise_conv2d(tf.zeros((1, 4, 4, 1)), tf.zeros((3, 3, 1, 1)), (1, 2, 1, 1), "SAME")
+        return True
+    except tf.errors.InvalidArgumentError:
+        return False
+
+
+_DECOMPOSE = {"on": False}
+
+
+def _decompose_unequal_strides():
+    """Run Keras's depthwise convolutions with unequal strides as Keras already runs strided and dilated ones:
+    the convolution at stride 1 after the strided 'same' padding, then every stride-th row and column. The
+    same numbers, and the same saved models (the layer is unchanged); it costs the stride-1 work in those
+    layers, so it is done only where the native kernel refuses."""
+    from keras.src.backend.tensorflow import nn
+    keras_rule = nn._needs_depthwise_stride_dilation_decomposition
+    if not getattr(keras_rule, "unequal_strides", False):
+        def rule(strides, dilation_rate):
+            return keras_rule(strides, dilation_rate) or (_DECOMPOSE["on"] and len(set(strides)) > 1)
+        rule.unequal_strides = True
+        nn._needs_depthwise_stride_dilation_decomposition = rule
+    _DECOMPOSE["on"] = True
+
+
+@contextlib.contextmanager
+def strided_depthwise_ops():
+    """Meanwhile a traced model keeps each depthwise convolution one strided op: for the TFLite converter,
+    which only traces (its kernels take unequal strides), so a device runs the layer as it was built."""
+    before, _DECOMPOSE["on"] = _DECOMPOSE["on"], False
+    try:
+        yield
+    finally:
+        _DECOMPOSE["on"] = before
+
+
+if not native_unequal_strides():
+    _decompose_unequal_strides()
+
+
 def cpu_flags():
     try:
         with open("/proc/cpuinfo") as f:
