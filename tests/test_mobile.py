@@ -1,4 +1,9 @@
-"""The efficient family: its complexity by hand, its shortcuts, and full-integer TFLite that agrees with Keras."""
+"""The efficient family: its complexity by hand, its shortcuts, full-integer TFLite that agrees with Keras, and
+its unequal-stride depthwise convolutions on every device."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -158,3 +163,18 @@ def test_the_converted_model_keeps_each_strided_depthwise_convolution_one_op(dec
     assert tflite_size_report(path)["total"]["macs"] == keras_size_report(model)["total"]["macs"]
     probabilities, _seconds = TFLiteModel(path).predict(x)
     np.testing.assert_allclose(probabilities, keras_out, rtol=1e-4, atol=1e-5)
+
+
+def test_importing_the_runtime_leaves_tensorflows_thread_and_device_settings_open():
+    """Whether the depthwise kernels take unequal strides is asked without running an op: an op would fix
+    TensorFlow's threads and devices, which a caller (a benchmark's one-thread run) still sets after."""
+    code = ("from esc50_baseline.training import runtime\n"
+            "import tensorflow as tf\n"
+            "tf.config.threading.set_intra_op_parallelism_threads(1)\n"
+            "tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0],"
+            " [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+            "print(len(tf.config.list_logical_devices('CPU')), tf.config.threading.get_intra_op_parallelism_threads())\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["2", "1"]

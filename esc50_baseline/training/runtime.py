@@ -55,16 +55,13 @@ def native_unequal_strides():
     """Whether TensorFlow's kernels here run a depthwise convolution whose strides differ between time and
     frequency (the mobile family downsamples them apart). oneDNN's CPU kernel does; TensorFlow's own, used
     on GPUs and on CPUs where TensorFlow leaves oneDNN off (by default all without AVX-512 VNNI, BF16 or AMX:
-    AVX2-only machines among them), refuses them. Probed on the CPU only: an op on a GPU would fix its
-    memory settings before `setup` makes them."""
-    if GPUS:
-        return False
+    AVX2-only machines among them), refuses them. Asked of TensorFlow's build flags, not by running an op:
+    an op would fix the thread and device settings that code after this import may still make."""
     try:
-        with tf.device("/CPU:0"):
-            tf.nn.depthwise_conv2d(tf.zeros((1, 4, 4, 1)), tf.zeros((3, 3, 1, 1)), (1, 2, 1, 1), "SAME")
-        return True
-    except tf.errors.InvalidArgumentError:
-        return False
+        from tensorflow.python.util import _pywrap_util_port
+        return not GPUS and bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return False  # decomposing is always correct, only slower
 
 
 _DECOMPOSE = {"on": False}
