@@ -1,5 +1,6 @@
 """The efficient family: its complexity by hand, its shortcuts, full-integer TFLite that agrees with Keras, and
 its unequal-stride depthwise convolutions on every device."""
+import json
 import os
 import subprocess
 import sys
@@ -174,7 +175,38 @@ def test_importing_the_runtime_leaves_tensorflows_thread_and_device_settings_ope
             "tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0],"
             " [tf.config.LogicalDeviceConfiguration()] * 2)\n"
             "print(len(tf.config.list_logical_devices('CPU')), tf.config.threading.get_intra_op_parallelism_threads())\n")
+    assert in_fresh_process(code).split()[-2:] == ["2", "1"]
+
+
+@pytest.mark.parametrize("onednn", [None, "0"])
+def test_strided_depthwise_layers_run_with_either_kernel_set(onednn):
+    """oneDNN is on unless the user turns it off; either way a (2, 1)-strided layer runs, natively (oneDNN)
+    or decomposed (TensorFlow's own kernels), to the same numbers as by its definition."""
+    code = ("import numpy as np, keras\n"
+            "from esc50_baseline.training import runtime\n"
+            "layer = keras.layers.DepthwiseConv2D(3, strides=(2, 1), padding='same', use_bias=False)\n"
+            "x = np.ones((1, 6, 4, 1), np.float32)\n"
+            "layer.build(x.shape)\n"
+            "layer.set_weights([np.ones((3, 3, 1, 1), np.float32)])\n"
+            "print(runtime.native_unequal_strides(), runtime._DECOMPOSE['on'], layer(x).numpy()[0, :, :, 0].tolist())\n")
+    native, decomposing, *values = in_fresh_process(code, {"TF_ENABLE_ONEDNN_OPTS": onednn}).split(" ", 2)
+    assert decomposing == str(native == "False")
+    if onednn == "0":
+        assert native == "False"
+    # 'same' at stride 2 over 6 rows pads one row after: outputs centred on rows 1, 3, 5 (0-based)
+    by_hand = same_padded_depthwise(np.ones((1, 6, 4, 1)), np.ones((3, 3, 1)), (2, 1))[0][0, :, :, 0]
+    np.testing.assert_allclose(np.array(json.loads(values[0])), by_hand)
+
+
+def in_fresh_process(code, environment=None):
+    """What `code` prints, run by a new Python in the repository (TensorFlow's settings are per process)."""
+    env = dict(os.environ)
+    for key, value in (environment or {}).items():
+        env.pop(key, None)
+        if value is not None:
+            env[key] = value
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-2:] == ["2", "1"]
+    return done.stdout.strip().splitlines()[-1]

@@ -14,6 +14,7 @@ one row [labels | teacher_T] per clip, so mixup mixes the teacher's targets with
 """
 import os
 
+from . import runtime  # noqa: F401  (before Keras: TensorFlow's settings)
 import keras
 import numpy as np
 

@@ -359,8 +359,8 @@ def model_file_problem(path):
 
 def load_model(path, stage="learning"):
     """A saved model for testing, conversion or prediction; a damaged file is named, with what to do."""
+    from . import runtime  # noqa: F401  (first: its TensorFlow settings)
     import keras
-    from . import runtime  # noqa: F401  (so that its depthwise convolutions run on every device)
     problem = model_file_problem(path)
     if problem:
         raise UserError(f"The model {path} is damaged ({problem}); delete it and run task_esc50.py again with "
