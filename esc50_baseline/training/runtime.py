@@ -1,4 +1,5 @@
-"""TensorFlow set-up in one place: quiet start-up, one seed, determinism, the GPU when present, precision.
+"""TensorFlow set-up in one place: quiet start-up, one seed, determinism, the GPU when present, precision,
+and kernels that run every layer of the project's networks on every device (oneDNN on CPUs; see below).
 
 Importing this module imports TensorFlow. TensorFlow's C++ start-up notices (oneDNN, CUDA probing) are
 written straight to file descriptor 2 before any log level applies, so they are silenced at that level
