@@ -168,12 +168,13 @@ def _result_line(r, path):
 
 def _training(r, folds):
     """The training time of all its folds, '>' before it when some epochs were not timed, '-' when none were."""
+    from esc50_baseline.evaluation.tables import hours_or_minutes
     times = r.get("training_seconds") or {}
     if not times:
         return "-"
     total = sum(t["seconds"] for t in times.values())
     partial = len(times) < folds or any(t["timed_epochs"] < t["epochs"] for t in times.values())
-    return (">" if partial else "") + (f"{total / 3600:.1f} h" if total >= 5400 else f"{total / 60:.1f} min")
+    return (">" if partial else "") + hours_or_minutes(total, minute_digits=1)
 
 
 def _settings_changed(result, parameters):

@@ -72,6 +72,11 @@ def prf_table(result):
     return "\n".join(lines)
 
 
+def hours_or_minutes(seconds, minute_digits=0):
+    """A long duration as people read it: hours from 1.5 h on, else minutes."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.{minute_digits}f} min"
+
+
 def describe_training_time(seconds, timed, epochs):
     untimed = f"; {epochs - timed} of its {epochs} epochs trained before epochs were timed" if timed < epochs else ""
     return f"{seconds:.0f} s in {timed} epochs{untimed}"
@@ -84,7 +89,7 @@ def training_time_table(training):
     lines += [f"   Fold {fold:<4} {describe_training_time(*t)}" for fold, t in training.items()]
     if len(training) > 1:
         total = sum(t[0] for t in training.values())
-        longer = f" ({total / 3600:.1f} h)" if total >= 5400 else f" ({total / 60:.0f} min)" if total >= 90 else ""
+        longer = f" ({hours_or_minutes(total)})" if total >= 90 else ""
         lines.append(f"   All {len(training)} folds: {total:.0f} s{longer}, their sum: folds trained side by side "
                      "take less wall-clock")
     return "\n".join(lines)
