@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from esc50_baseline.detection import curves, events, scoring, segments, soundscapes
+from esc50_baseline.detection import curves, denoise, events, scoring, segments, soundscapes
 
 FS = 1000
 SETTINGS = soundscapes.SoundscapeSettings(per_fold=4, seconds=(20, 30), event_snr_db=(15, 30), gap_seconds=(0.5, 2.0),
@@ -274,6 +274,36 @@ def test_a_segment_longer_than_a_clip_is_classified_by_clip_long_windows_every_s
     assert (curve[int(5.1 / frame):int(7.4 / frame), 1] == 1).all()
     straddled = curve[int(4.1 / frame):int(4.9 / frame)]  # under windows from 3 and from 4 s: their mean
     assert (straddled.sum(axis=1) == pytest.approx(1.0)) and (straddled[:, 1] > 0).all()
+
+
+def test_denoising_takes_a_steady_background_down_and_keeps_the_event():
+    rng = np.random.default_rng(8)
+    y = rng.normal(0, 0.01, 10 * SEGMENT_FS)
+    tone = 0.3 * np.sin(2 * np.pi * 1000 * np.arange(SEGMENT_FS) / SEGMENT_FS)
+    y[4 * SEGMENT_FS:5 * SEGMENT_FS] += tone
+    clean = denoise.without_noise_floor(y, SEGMENT_FS)
+    level = lambda x: 10 * np.log10(np.mean(np.square(x, dtype=np.float64)))  # noqa: E731
+    assert len(clean) == len(y)
+    assert level(clean[:3 * SEGMENT_FS]) < level(y[:3 * SEGMENT_FS]) - 3  # the background alone: down
+    inside = slice(4 * SEGMENT_FS + 500, 5 * SEGMENT_FS - 500)
+    assert level(clean[inside]) == pytest.approx(level(tone[500:-500]), abs=0.3)  # the event: as loud as it was
+    assert not denoise.without_noise_floor(np.zeros(5 * SEGMENT_FS), SEGMENT_FS).any()
+    short = rng.normal(0, 0.01, 100).astype(np.float32)
+    np.testing.assert_array_equal(denoise.without_noise_floor(short, SEGMENT_FS), short)
+
+
+def test_with_denoise_the_segments_are_found_as_before_and_classified_without_the_floor():
+    clip = 2 * SEGMENT_FS
+    y = bursts([(1.0, 2.0), (4.0, 5.0)], bands=[(0, 1000), (2000, 4000)])
+    plain, cleaned = [], []
+    before = segments.segment_curve(y, SEGMENT_FS, clip, band_classifier(clip, plain), 10, classes=2)
+    after = segments.segment_curve(y, SEGMENT_FS, clip, band_classifier(clip, cleaned), 10, classes=2, denoise=True)
+    np.testing.assert_array_equal(before > 0, after > 0)  # the same segments, the same classes here
+    expected = denoise.without_noise_floor(y, SEGMENT_FS)
+    frame = int(segments.FRAME_SECONDS * SEGMENT_FS)
+    for window, plain_window, (s, e) in zip(cleaned, plain, segments.active_segments(y, SEGMENT_FS, 10)):
+        np.testing.assert_array_equal(window[:(e - s) * frame], expected[s * frame:e * frame])
+        assert not np.array_equal(window, plain_window)
 
 
 def test_a_stationary_background_keeps_the_clips_spectrum_but_not_its_events():

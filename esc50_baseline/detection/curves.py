@@ -20,7 +20,9 @@ def detection_curve(path, fs, clip_samples, scorer, detection, classes):
     """(curve (rows, classes), the recording's length in seconds); a row every `curve_hop(detection)` seconds."""
     if detection["segmentation"] == "spectral":
         y = read_clip(path, fs)
-        return segments.segment_curve(y, fs, clip_samples, scorer, detection["activity_db"], classes), len(y) / fs
+        curve = segments.segment_curve(y, fs, clip_samples, scorer, detection["activity_db"], classes,
+                                       detection["denoise"])
+        return curve, len(y) / fs
     return score_curve(path, fs, clip_samples, scorer, detection["window_seconds"], detection["hop_seconds"])
 
 

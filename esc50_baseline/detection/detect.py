@@ -36,7 +36,7 @@ def detect_files(ctx, paths, output_dir):
     hop = curves.curve_hop(detection)
     lines, rows = [f"Set {ctx.params['set_id']}: thresholds {source}; " + (
         f"active segments ({detection['activity_db']:g} dB over the noise floor), each classified whole"
-        if detection["segmentation"] == "spectral" else
+        + (" without the floor" if detection["denoise"] else "") if detection["segmentation"] == "spectral" else
         f"{detection['window_seconds']:g} s windows every {detection['hop_seconds']:g} s")], []
     readable = 0
     for path in paths:
