@@ -2,11 +2,15 @@
 known score curves into known events, the scores of a perfect and of an empty detector, and score curves from
 windows."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
+from conftest import ROOT, make_dataset
 from esc50_baseline.detection import curves, denoise, events, scoring, segments, soundscapes
 
 FS = 1000
@@ -197,6 +201,48 @@ def test_thresholds_are_tuned_per_class_where_the_validation_soundscapes_allow()
     assert (stage.tuned_thresholds(curves_, refs, durations, labels, hop, dict(detection, thresholds=0.7)) == 0.7).all()
 
 
+def test_a_fold_without_validation_clips_tunes_out_of_fold_when_other_folds_run():
+    from types import SimpleNamespace as NS
+    from esc50_baseline.detection import stage
+
+    def run(validation, folds):
+        clips = lambda names: [NS(filename=n) for n in names]  # noqa: E731
+        return NS(members=[], folds=folds, split=lambda fold: (clips("abc"), clips(validation), clips("z")))
+    assert stage.tuning_plan(run("", [1, 2, 3]), 2) == (stage.OUT_OF_FOLD, [1, 3])
+    kind, clips = stage.tuning_plan(run("", [2]), 2)  # one fold: its training clips, seen
+    assert kind == "training" and [c.filename for c in clips] == list("abc")
+    kind, clips = stage.tuning_plan(run("d", [1, 2, 3]), 2)  # validation clips first
+    assert kind == "validation" and [c.filename for c in clips] == ["d"]
+
+
+def test_out_of_fold_thresholds_come_from_the_other_folds_never_from_the_fold_itself():
+    """Fold 1's model is sure of everything (events 0.9 over a floor of 0.6), folds 2 and 3's are not (0.35 over
+    0.2): tuned out of fold, fold 1 gets what suits folds 2 and 3, and its own soundscapes are never read."""
+    from esc50_baseline.detection import stage
+    hop, labels = 0.1, ["a", "b"]
+
+    def pool(event, floor):
+        refs = {f"s{k}.wav": [(1.0, 2.0, "a"), (3.0, 4.0, "b")] for k in range(2)}
+        curves_ = {}
+        for name in refs:
+            curves_[name] = np.full((50, 2), floor)
+            curves_[name][10:20, 0] = curves_[name][30:40, 1] = event
+        return stage.Pool(sorted(refs), curves_, refs, {name: 5.0 for name in refs})
+    pools, asked = {1: pool(0.9, 0.6), 2: pool(0.35, 0.2), 3: pool(0.35, 0.2)}, []
+
+    def tests(fold):
+        asked.append(fold)
+        return pools[fold]
+    detection = {"thresholds": "tuned", "per_class_thresholds": False, "median_filter_seconds": 0.0,
+                 "max_gap_seconds": 0.0, "min_event_seconds": 0.0}
+    tuning = stage.tuning_pool(None, 1, (stage.OUT_OF_FOLD, [2, 3]), tests, detection)
+    assert 1 not in asked and sorted(tuning.names) == ["fold_2/s0.wav", "fold_2/s1.wav", "fold_3/s0.wav", "fold_3/s1.wav"]
+    assert set(tuning.curves) == set(tuning.references) == set(tuning.durations) == set(tuning.names)
+    tuned = stage.tuned_thresholds(tuning.curves, tuning.references, tuning.durations, labels, hop, detection)
+    own = stage.tuned_thresholds(pools[1].curves, pools[1].references, pools[1].durations, labels, hop, detection)
+    assert 0.2 < tuned[0] <= 0.35 and 0.6 < own[0] <= 0.9
+
+
 def test_an_event_is_annotated_from_where_it_rises_over_the_background():
     """A clip whose first second is 40 dB under the rest (a fade-in under the background) is annotated from
     its second second; the samples placed are the whole clip."""
@@ -322,3 +368,37 @@ def test_a_stationary_background_keeps_the_clips_spectrum_but_not_its_events():
     burst = np.abs(mix[1000:1500]).max()
     assert all(np.abs(mix[k * 5000 + 1000:k * 5000 + 1500]).max() == pytest.approx(burst, rel=1e-3) for k in range(4))
     assert np.abs(mix[2000:5000]).max() < burst / 100  # silent between its bursts
+
+
+def test_a_run_of_several_folds_tunes_out_of_fold_and_a_one_fold_result_is_not_reused_for_it(tmp_path):
+    root, system = str(tmp_path / "d"), tmp_path / "s"
+    make_dataset(root, n_classes=3, n_folds=2, per_fold=3, seconds=2.0)
+    with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
+        defaults = yaml.safe_load(f)["defaults"]
+    params = tmp_path / "sets.yaml"
+    params.write_text("active_set: small\nsets:\n  - set_id: small\n    learner: {model: cnn3, epochs: 1, batch_size: 8, "
+                      "validation_amount: 0.0, monitor: {metric: last}}\n" + yaml.safe_dump({"defaults": defaults}))
+
+    def run(folds):
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "task_esc50.py"), "--dataset_path", root,
+                               "--params_file", str(params), "--folds", folds, "--param", f"path.application={system}",
+                               "--param", "detection.soundscapes.per_fold=2", "--param",
+                               "detection.soundscapes.seconds=[6, 8]"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split("Sound event detection")[1]
+
+    def record(fold):
+        found = yaml.safe_load(next(system.glob(f"sed/*/sed_fold_{fold}.yaml")).read_text())
+        return found["tuned_on"], found["tuning_folds"]
+    both = run("1,2")
+    assert "Fold 1: 2 test soundscapes, 2 for tuning (out of fold: the test soundscapes of fold(s) 2, each" in both
+    assert "Fold 2: 2 test soundscapes, 2 for tuning (out of fold: the test soundscapes of fold(s) 1, each" in both
+    assert "Thresholds tuned on fold 1: the test soundscapes of fold(s) 2 (out of fold); fold 2: the test" in both
+    assert record(1) == ("out_of_fold", ["2"]) and record(2) == ("out_of_fold", ["1"])
+    alone = run("1")  # one fold: no other fold's soundscapes, so its (seen) training clips, not the cached result
+    assert "Fold 1: 2 test soundscapes, 2 for tuning (of its training clips: it has no validation clips" in alone
+    assert record(1) == ("training", [])
+    again = run("1,2")
+    assert "Fold 1: 2 test soundscapes, 2 for tuning (out of fold" in again and "Fold 2: cached" in again
+    assert record(1) == ("out_of_fold", ["2"])

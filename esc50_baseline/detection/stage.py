@@ -1,12 +1,15 @@
 """The sound event detection stage: each active fold's trained model (an ensemble's members averaged) turned
 into a detector and measured on synthetic soundscapes of that fold's test clips, its decision thresholds
-tuned on soundscapes of the fold's validation clips (never the test fold's).
+tuned (never on the test fold) on soundscapes of clips the model has not trained on: the fold's validation
+clips; without them, in a run of several folds, the other folds' test soundscapes, each scored by its own
+fold's model (out of fold); only in a one-fold run without validation clips, its training clips.
 
 Per fold, in the set's sed/ folder: the thresholds, the detected events (DCASE task 4 TSV), a figure of
 one soundscape, and the figures in a YAML; then the DCASE-style tables of all folds, and a table of what
 each post-processing step adds.
 """
 import os
+from collections import namedtuple
 from dataclasses import replace
 
 import numpy as np
@@ -27,16 +30,20 @@ def do_sed_evaluation(ctx):
     section("Sound event detection (synthetic soundscapes)")
     detection = ctx.params["detection"]
     labels = list(ctx.dataset.labels)
-    per_fold = {}
+    per_fold, tests = {}, ScoredTestPools(ctx, detection)
     for fold in ctx.folds:
         out = ctx.path("sed", f"sed_fold_{fold}.yaml")
+        plan = tuning_plan(ctx, fold)
         if not ctx.overwrite and results_io.intact(results_io.read_yaml, out):
-            per_fold[fold] = results_io.read_yaml(out)
-            print(f"  Fold {fold}: cached ({out})")
-            continue
-        per_fold[fold] = evaluate_fold(ctx, fold, detection, labels)
+            cached = results_io.read_yaml(out)
+            if [cached.get("tuned_on"), cached.get("tuning_folds", [])] == _plan_record(plan):
+                per_fold[fold] = cached
+                print(f"  Fold {fold}: cached ({out})")
+                continue
+        per_fold[fold] = evaluate_fold(ctx, fold, detection, labels, tests, plan)
         results_io.write_yaml(out, per_fold[fold])
-    text = "\n\n".join([overall_table(per_fold), steps_table(per_fold, detection), class_table(per_fold, labels)])
+    text = "\n\n".join([overall_table(per_fold) + "\n" + tuning_note(per_fold), steps_table(per_fold, detection),
+                         class_table(per_fold, labels)])
     print(text)
     results_io.atomic_write_text(ctx.path("sed", "sed_tables.txt"), text + "\n")
     print(f"\n  Soundscapes in {ctx.paths['soundscapes']}; detections and figures in {ctx.paths['sed']}")
@@ -74,6 +81,55 @@ def held_out(ctx, fold):
     return [c for c in held_out(ctx.members[0], fold) if c.filename in common]
 
 
+Pool = namedtuple("Pool", "names curves references durations")  # soundscapes, their score curves, annotations
+OUT_OF_FOLD = "out_of_fold"
+
+
+def tuning_plan(ctx, fold):
+    """Where the fold's thresholds are tuned: ("validation", clips) the model held out; else, with other active
+    folds, (OUT_OF_FOLD, those folds): their test soundscapes, each scored by its own fold's model, which has
+    not trained on them; else ("training", clips): the fold's training clips, which its model has seen."""
+    clips, seen = tuning_clips(ctx, fold)
+    others = [f for f in ctx.folds if f != fold]
+    if seen and others:
+        return OUT_OF_FOLD, others
+    return ("training" if seen else "validation"), clips
+
+
+def _plan_record(plan):
+    """[tuned_on, tuning_folds] as a fold's result file keeps them."""
+    kind, source = plan
+    return [kind, [str(f) for f in source] if kind == OUT_OF_FOLD else []]
+
+
+class ScoredTestPools:
+    """Each fold's test soundscapes as a Pool, scored by that fold's model, made once on first use."""
+    def __init__(self, ctx, detection):
+        self.ctx, self.detection, self._pools = ctx, detection, {}
+
+    def __call__(self, fold):
+        if fold not in self._pools:
+            named, durations = pool_folder(self.ctx, fold, "test", self.ctx.dataset.test(fold))
+            scorer = curves.clip_scorer(self.ctx, fold)
+            self._pools[fold] = Pool([n for n, _ in named], pool_curves(self.ctx, scorer, named, self.detection),
+                                     references_of(named), durations)
+        return self._pools[fold]
+
+
+def tuning_pool(ctx, fold, plan, tests, detection):
+    """The Pool the fold's thresholds are tuned on (see tuning_plan); out of fold, the other folds' pools
+    joined, each soundscape named by its fold."""
+    kind, source = plan
+    if kind == OUT_OF_FOLD:
+        joined = [(f"fold_{f}/{name}", f, name) for f in source for name in tests(f).names]
+        return Pool([key for key, _f, _n in joined],
+                    *({key: getattr(tests(f), part)[name] for key, f, name in joined}
+                      for part in ("curves", "references", "durations")))
+    named, durations = pool_folder(ctx, fold, "validation", source)
+    return Pool([n for n, _ in named], pool_curves(ctx, curves.clip_scorer(ctx, fold), named, detection),
+                references_of(named), durations)
+
+
 def pool_curves(ctx, scorer, named, detection):
     s = ctx.settings
     return {name: curves.detection_curve(path, s.fs, s.n_samples, scorer, detection, len(ctx.dataset.labels))[0]
@@ -88,33 +144,41 @@ def detect_all(curve_map, durations, labels, hop, post):
     return {name: events.detect(curve, hop, labels, post, durations[name]) for name, curve in curve_map.items()}
 
 
-def evaluate_fold(ctx, fold, detection, labels):
+def evaluate_fold(ctx, fold, detection, labels, tests, plan):
     hop = curves.curve_hop(detection)
-    tuning, seen = tuning_clips(ctx, fold)
-    validation, val_durations = pool_folder(ctx, fold, "validation", tuning)
-    test, durations = pool_folder(ctx, fold, "test", ctx.dataset.test(fold))
-    none = "its members have no validation clips in common" if ctx.members else "it has no validation clips"
-    print(f"  Fold {fold}: {len(test)} test soundscapes, {len(validation)} for tuning "
-          + (f"(of its training clips: {none}, and the model has seen these)" if seen else "(of its validation clips)"),
-          flush=True)
-    scorer = curves.clip_scorer(ctx, fold)
-    val_curves, test_curves = pool_curves(ctx, scorer, validation, detection), pool_curves(ctx, scorer, test, detection)
-    thresholds = tuned_thresholds(val_curves, references_of(validation), val_durations, labels, hop, detection)
-    references = references_of(test)
+    test = tests(fold)
+    tuning = tuning_pool(ctx, fold, plan, tests, detection)
+    print(f"  Fold {fold}: {len(test.names)} test soundscapes, {len(tuning.names)} for tuning "
+          f"({_tuning_words(ctx, plan)})", flush=True)
+    thresholds = tuned_thresholds(tuning.curves, tuning.references, tuning.durations, labels, hop, detection)
+    test_curves, references, durations = test.curves, test.references, test.durations
     post = events.PostProcessing.from_params(detection, thresholds)
     detected = detect_all(test_curves, durations, labels, hop, post)
     segment, event = scoring.sed_eval_metrics(references, detected, durations, labels)
+    tuned_on, tuning_folds = _plan_record(plan)
     result = dict(scoring.summary(segment, event),
                   psds1=psds_of(test_curves, references, durations, labels, hop, post),
-                  soundscapes=len(test), reference_events=sum(len(r) for r in references.values()),
+                  soundscapes=len(test.names), reference_events=sum(len(r) for r in references.values()),
                   thresholds={label: float(t) for label, t in zip(labels, thresholds)},
+                  tuned_on=tuned_on, tuning_folds=tuning_folds,
                   class_wise=scoring.class_wise(segment, event, labels),
                   steps=steps(test_curves, references, durations, labels, hop, detection, thresholds))
     _write_detections(ctx.path("sed", f"detections_fold_{fold}.tsv"), detected)
-    name = test[0][0]
+    name = test.names[0]
     plots.score_curves_png(test_curves[name], hop, labels, detected[name], ctx.path("sed", f"example_fold_{fold}.png"),
                            f"{ctx.params['set_id']}, fold {fold}: {name}", references[name])
     return result
+
+
+def _tuning_words(ctx, plan):
+    kind, source = plan
+    if kind == "validation":
+        return "of its validation clips"
+    none = "its members have no validation clips in common" if ctx.members else "it has no validation clips"
+    if kind == OUT_OF_FOLD:
+        return (f"out of fold: the test soundscapes of fold(s) {', '.join(map(str, source))}, each scored by its own "
+                f"fold's model, which has not trained on them; {none}")
+    return f"of its training clips: {none}, and the model has seen these"
 
 
 def tuned_thresholds(curve_map, references, durations, labels, hop, detection):
@@ -189,6 +253,15 @@ def overall_table(per_fold):
                      f"{r['segment_error_rate']:>7.3f} {r['event_f1']:>7.3f} {r['event_error_rate']:>7.3f} "
                      f"{r['event_f1_macro']:>12.3f} {r['psds1']:>6.3f}")
     return "\n".join(lines)
+
+
+def tuning_note(per_fold):
+    """Which soundscapes each fold's thresholds were tuned on."""
+    words = {"validation": "its validation clips'", "training": "its training clips' (seen by the model)"}
+    return "   Thresholds tuned on " + "; ".join(
+        f"fold {fold}: " + (f"the test soundscapes of fold(s) {', '.join(r['tuning_folds'])} (out of fold)"
+                            if r["tuned_on"] == OUT_OF_FOLD else f"{words[r['tuned_on']]} soundscapes")
+        for fold, r in per_fold.items())
 
 
 def steps_table(per_fold, detection):
