@@ -394,11 +394,13 @@ def test_a_run_of_several_folds_tunes_out_of_fold_and_a_one_fold_result_is_not_r
     both = run("1,2")
     assert "Fold 1: 2 test soundscapes, 2 for tuning (out of fold: the test soundscapes of fold(s) 2, each" in both
     assert "Fold 2: 2 test soundscapes, 2 for tuning (out of fold: the test soundscapes of fold(s) 1, each" in both
-    assert "Thresholds tuned on fold 1: the test soundscapes of fold(s) 2 (out of fold); fold 2: the test" in both
+    assert "Thresholds tuned out of fold (on the other folds' test soundscapes, each scored by its own fold's model): " \
+           "fold(s) 1, 2" in both
     assert record(1) == ("out_of_fold", ["2"]) and record(2) == ("out_of_fold", ["1"])
     alone = run("1")  # one fold: no other fold's soundscapes, so its (seen) training clips, not the cached result
     assert "Fold 1: 2 test soundscapes, 2 for tuning (of its training clips: it has no validation clips" in alone
-    assert record(1) == ("training", [])
+    assert record(1) == ("training", []) and "Thresholds tuned on soundscapes of its training clips (seen by the " \
+                                             "model): fold(s) 1" in alone
     again = run("1,2")
     assert "Fold 1: 2 test soundscapes, 2 for tuning (out of fold" in again and "Fold 2: cached" in again
     assert record(1) == ("out_of_fold", ["2"])

@@ -256,12 +256,13 @@ def overall_table(per_fold):
 
 
 def tuning_note(per_fold):
-    """Which soundscapes each fold's thresholds were tuned on."""
-    words = {"validation": "its validation clips'", "training": "its training clips' (seen by the model)"}
-    return "   Thresholds tuned on " + "; ".join(
-        f"fold {fold}: " + (f"the test soundscapes of fold(s) {', '.join(r['tuning_folds'])} (out of fold)"
-                            if r["tuned_on"] == OUT_OF_FOLD else f"{words[r['tuned_on']]} soundscapes")
-        for fold, r in per_fold.items())
+    """Which soundscapes each fold's thresholds were tuned on, a line for each kind."""
+    words = {"validation": "on soundscapes of its validation clips",
+             "training": "on soundscapes of its training clips (seen by the model)",
+             OUT_OF_FOLD: "out of fold (on the other folds' test soundscapes, each scored by its own fold's model)"}
+    kinds = {r["tuned_on"] for r in per_fold.values()}
+    return "\n".join(f"   Thresholds tuned {words[kind]}: fold(s) "
+                     + ", ".join(str(f) for f, r in per_fold.items() if r["tuned_on"] == kind) for kind in sorted(kinds))
 
 
 def steps_table(per_fold, detection):
