@@ -236,7 +236,8 @@ def test_out_of_fold_thresholds_come_from_the_other_folds_never_from_the_fold_it
     detection = {"thresholds": "tuned", "per_class_thresholds": False, "median_filter_seconds": 0.0,
                  "max_gap_seconds": 0.0, "min_event_seconds": 0.0}
     tuning = stage.tuning_pool(None, 1, (stage.OUT_OF_FOLD, [2, 3]), tests, detection)
-    assert 1 not in asked and sorted(tuning.names) == ["fold_2/s0.wav", "fold_2/s1.wav", "fold_3/s0.wav", "fold_3/s1.wav"]
+    assert 1 not in asked
+    assert sorted(tuning.names) == ["fold_2/s0.wav", "fold_2/s1.wav", "fold_3/s0.wav", "fold_3/s1.wav"]
     assert set(tuning.curves) == set(tuning.references) == set(tuning.durations) == set(tuning.names)
     tuned = stage.tuned_thresholds(tuning.curves, tuning.references, tuning.durations, labels, hop, detection)
     own = stage.tuned_thresholds(pools[1].curves, pools[1].references, pools[1].durations, labels, hop, detection)
@@ -327,15 +328,15 @@ def test_denoising_takes_a_steady_background_down_and_keeps_the_event():
     y = rng.normal(0, 0.01, 10 * SEGMENT_FS)
     tone = 0.3 * np.sin(2 * np.pi * 1000 * np.arange(SEGMENT_FS) / SEGMENT_FS)
     y[4 * SEGMENT_FS:5 * SEGMENT_FS] += tone
-    clean = denoise.without_noise_floor(y, SEGMENT_FS)
+    clean = denoise.without_noise_floor(y, SEGMENT_FS, segments.NOISE_PERCENTILE)
     level = lambda x: 10 * np.log10(np.mean(np.square(x, dtype=np.float64)))  # noqa: E731
     assert len(clean) == len(y)
     assert level(clean[:3 * SEGMENT_FS]) < level(y[:3 * SEGMENT_FS]) - 3  # the background alone: down
     inside = slice(4 * SEGMENT_FS + 500, 5 * SEGMENT_FS - 500)
     assert level(clean[inside]) == pytest.approx(level(tone[500:-500]), abs=0.3)  # the event: as loud as it was
-    assert not denoise.without_noise_floor(np.zeros(5 * SEGMENT_FS), SEGMENT_FS).any()
+    assert not denoise.without_noise_floor(np.zeros(5 * SEGMENT_FS), SEGMENT_FS, 20).any()
     short = rng.normal(0, 0.01, 100).astype(np.float32)
-    np.testing.assert_array_equal(denoise.without_noise_floor(short, SEGMENT_FS), short)
+    np.testing.assert_array_equal(denoise.without_noise_floor(short, SEGMENT_FS, 20), short)
 
 
 def test_with_denoise_the_segments_are_found_as_before_and_classified_without_the_floor():
@@ -345,7 +346,7 @@ def test_with_denoise_the_segments_are_found_as_before_and_classified_without_th
     before = segments.segment_curve(y, SEGMENT_FS, clip, band_classifier(clip, plain), 10, classes=2)
     after = segments.segment_curve(y, SEGMENT_FS, clip, band_classifier(clip, cleaned), 10, classes=2, denoise=True)
     np.testing.assert_array_equal(before > 0, after > 0)  # the same segments, the same classes here
-    expected = denoise.without_noise_floor(y, SEGMENT_FS)
+    expected = denoise.without_noise_floor(y, SEGMENT_FS, segments.NOISE_PERCENTILE)
     frame = int(segments.FRAME_SECONDS * SEGMENT_FS)
     for window, plain_window, (s, e) in zip(cleaned, plain, segments.active_segments(y, SEGMENT_FS, 10)):
         np.testing.assert_array_equal(window[:(e - s) * frame], expected[s * frame:e * frame])
@@ -376,8 +377,9 @@ def test_a_run_of_several_folds_tunes_out_of_fold_and_a_one_fold_result_is_not_r
     with open(os.path.join(ROOT, "task_esc50.yaml")) as f:
         defaults = yaml.safe_load(f)["defaults"]
     params = tmp_path / "sets.yaml"
-    params.write_text("active_set: small\nsets:\n  - set_id: small\n    learner: {model: cnn3, epochs: 1, batch_size: 8, "
-                      "validation_amount: 0.0, monitor: {metric: last}}\n" + yaml.safe_dump({"defaults": defaults}))
+    params.write_text("active_set: small\nsets:\n  - set_id: small\n    learner: {model: cnn3, epochs: 1, "
+                      "batch_size: 8, validation_amount: 0.0, monitor: {metric: last}}\n"
+                      + yaml.safe_dump({"defaults": defaults}))
 
     def run(folds):
         done = subprocess.run([sys.executable, os.path.join(ROOT, "task_esc50.py"), "--dataset_path", root,
@@ -394,8 +396,8 @@ def test_a_run_of_several_folds_tunes_out_of_fold_and_a_one_fold_result_is_not_r
     both = run("1,2")
     assert "Fold 1: 2 test soundscapes, 2 for tuning (out of fold: the test soundscapes of fold(s) 2, each" in both
     assert "Fold 2: 2 test soundscapes, 2 for tuning (out of fold: the test soundscapes of fold(s) 1, each" in both
-    assert "Thresholds tuned out of fold (on the other folds' test soundscapes, each scored by its own fold's model): " \
-           "fold(s) 1, 2" in both
+    assert ("Thresholds tuned out of fold (on the other folds' test soundscapes, each scored by its own fold's "
+            "model): fold(s) 1, 2") in both
     assert record(1) == ("out_of_fold", ["2"]) and record(2) == ("out_of_fold", ["1"])
     alone = run("1")  # one fold: no other fold's soundscapes, so its (seen) training clips, not the cached result
     assert "Fold 1: 2 test soundscapes, 2 for tuning (of its training clips: it has no validation clips" in alone

@@ -35,8 +35,8 @@ def detect_files(ctx, paths, output_dir):
     post = events.PostProcessing.from_params(detection, values)
     hop = curves.curve_hop(detection)
     lines, rows = [f"Set {ctx.params['set_id']}: thresholds {source}; " + (
-        f"active segments ({detection['activity_db']:g} dB over the noise floor), each classified whole"
-        + (" without the floor" if detection["denoise"] else "") if detection["segmentation"] == "spectral" else
+        (f"active segments ({detection['activity_db']:g} dB over the noise floor), each classified whole"
+         + (" without the floor" if detection["denoise"] else "")) if detection["segmentation"] == "spectral" else
         f"{detection['window_seconds']:g} s windows every {detection['hop_seconds']:g} s")], []
     readable = 0
     for path in paths:

@@ -63,7 +63,7 @@ def segment_curve(y, fs, clip_samples, scorer, activity_db, classes, denoise=Fal
     frame = int(round(FRAME_SECONDS * fs))
     found = active_segments(y, fs, activity_db)
     if denoise and found:
-        y = without_noise_floor(y, fs)
+        y = without_noise_floor(y, fs, NOISE_PERCENTILE)
     windows, spans = [], []   # every clip-long window to classify, and the frames it speaks for
     for s, e in found:
         piece = y[s * frame:e * frame]

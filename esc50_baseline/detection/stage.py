@@ -103,17 +103,22 @@ def _plan_record(plan):
 
 
 class ScoredTestPools:
-    """Each fold's test soundscapes as a Pool, scored by that fold's model, made once on first use."""
+    """Each fold's test soundscapes as a Pool, scored by that fold's model; the pool and the model each made
+    (loaded) once, on first use."""
     def __init__(self, ctx, detection):
-        self.ctx, self.detection, self._pools = ctx, detection, {}
+        self.ctx, self.detection, self._pools, self._scorers = ctx, detection, {}, {}
 
     def __call__(self, fold):
         if fold not in self._pools:
             named, durations = pool_folder(self.ctx, fold, "test", self.ctx.dataset.test(fold))
-            scorer = curves.clip_scorer(self.ctx, fold)
-            self._pools[fold] = Pool([n for n, _ in named], pool_curves(self.ctx, scorer, named, self.detection),
-                                     references_of(named), durations)
+            scored = pool_curves(self.ctx, self.scorer(fold), named, self.detection)
+            self._pools[fold] = Pool([n for n, _ in named], scored, references_of(named), durations)
         return self._pools[fold]
+
+    def scorer(self, fold):
+        if fold not in self._scorers:
+            self._scorers[fold] = curves.clip_scorer(self.ctx, fold)
+        return self._scorers[fold]
 
 
 def tuning_pool(ctx, fold, plan, tests, detection):
@@ -126,8 +131,8 @@ def tuning_pool(ctx, fold, plan, tests, detection):
                     *({key: getattr(tests(f), part)[name] for key, f, name in joined}
                       for part in ("curves", "references", "durations")))
     named, durations = pool_folder(ctx, fold, "validation", source)
-    return Pool([n for n, _ in named], pool_curves(ctx, curves.clip_scorer(ctx, fold), named, detection),
-                references_of(named), durations)
+    return Pool([n for n, _ in named], pool_curves(ctx, tests.scorer(fold), named, detection), references_of(named),
+                durations)
 
 
 def pool_curves(ctx, scorer, named, detection):
@@ -260,9 +265,11 @@ def tuning_note(per_fold):
     words = {"validation": "on soundscapes of its validation clips",
              "training": "on soundscapes of its training clips (seen by the model)",
              OUT_OF_FOLD: "out of fold (on the other folds' test soundscapes, each scored by its own fold's model)"}
-    kinds = {r["tuned_on"] for r in per_fold.values()}
-    return "\n".join(f"   Thresholds tuned {words[kind]}: fold(s) "
-                     + ", ".join(str(f) for f, r in per_fold.items() if r["tuned_on"] == kind) for kind in sorted(kinds))
+    folds_of = {}
+    for fold, r in per_fold.items():
+        folds_of.setdefault(r["tuned_on"], []).append(str(fold))
+    return "\n".join(f"   Thresholds tuned {words[kind]}: fold(s) {', '.join(folds)}"
+                     for kind, folds in sorted(folds_of.items()))
 
 
 def steps_table(per_fold, detection):
