@@ -356,11 +356,11 @@ def do_evaluation(ctx, results_dir=None, predictions_dir=None, name_pattern="res
     print(text)
     results_io.atomic_write_text(os.path.join(out_dir, "tables.txt"), text + "\n")
     save_result_files(ctx, result, cv, out_dir, training)
-    summary = (f"{cv['folds']}-fold cross-validation: accuracy {100 * cv['accuracy_mean']:.1f} +- "
-               f"{100 * cv['accuracy_std']:.1f} % (mean +- std over folds), log loss {cv['logloss_mean']:.3f}"
+    summary = (f"{cv['folds']}-fold cross-validation: accuracy {tables.percent(cv['accuracy_mean'])} +- "
+               f"{tables.percent(cv['accuracy_std'])} % (mean +- std over folds), log loss {cv['logloss_mean']:.3f}"
                if cv["folds"] > 1 else
                f"One fold ({ctx.folds[0]}), not a cross-validation result: accuracy "
-               f"{100 * result['overall_accuracy']:.1f} %, log loss {result['overall_logloss']:.3f}")
+               f"{tables.percent(result['overall_accuracy'])} %, log loss {result['overall_logloss']:.3f}")
     print(f"\n  {summary}; results in {out_dir}")
     return result
 

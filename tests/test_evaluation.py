@@ -97,6 +97,17 @@ def test_cross_validation_summary_by_hand():
     assert single["folds"] == 1 and single["accuracy_std"] == 0.0
 
 
+def test_a_share_prints_the_same_however_its_float_was_summed():
+    # 1555 of 2000 clips right, as a mean of 50 classes' accuracies (k of 40 each): that float is 0.77749999...,
+    # which plain formatting prints as 77.7 while the pooled 1555 / 2000 prints as 77.8
+    right = np.array([1, 37, 25, 34, 31, 40, 31, 39, 40, 35, 33, 38, 40, 25, 31, 22, 22, 34, 20, 35, 37, 23, 34, 28, 38,
+                      39, 32, 31, 34, 32, 35, 24, 36, 31, 35, 30, 26, 21, 31, 40, 20, 31, 29, 20, 31, 36, 35, 40, 31, 32])
+    class_mean = float(np.mean(right / 40))
+    assert right.sum() == 1555 and f"{100 * class_mean:.1f}" == "77.7"
+    assert tables.percent(class_mean) == tables.percent(1555 / 2000) == "77.8"
+    assert [tables.percent(s) for s in (0, 0.7774, 0.77751, 0.625, 1)] == ["0.0", "77.7", "77.8", "62.5", "100.0"]
+
+
 def test_training_time_table_sums_the_folds_and_names_untimed_epochs():
     table = tables.training_time_table({1: (4000.0, 200, 200), 2: (2000.0, 90, 200)})
     lines = [line.strip() for line in table.splitlines()]

@@ -14,7 +14,13 @@ def _cell(value, kind, width):
         return (text if len(text) <= width else text[:width - 1] + "~").ljust(width)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-".rjust(width)
-    return (f"{value:.3f}" if kind == "float3" else f"{100 * value:.1f}%").rjust(width)
+    return (f"{value:.3f}" if kind == "float3" else f"{percent(value)}%").rjust(width)
+
+
+def percent(share):
+    """A share in per cent to one decimal, ties rounded up: a share computed two ways (the mean of the classes'
+    accuracies, the mean of the folds') can differ in its last bit, and 77.75 % must print as 77.8 % from both."""
+    return f"{math.floor(1000 * share + 0.5 + 1e-9) / 10:.1f}"
 
 
 def format_table(result, rows, first_header):
@@ -51,12 +57,12 @@ def cross_validation_table(cv):
     """Per fold, then mean +- std over the folds and the pooled accuracy, as the field reports k-fold results."""
     lines = [f"   {'Fold':<12} | {'Clips':>6} | {'Accuracy':>9} | {'Logloss':>7}", "   " + "-" * 44]
     for fold in cv["accuracy"]:
-        lines.append(f"   {str(fold):<12} | {cv['clips'][fold]:>6} | {100 * cv['accuracy'][fold]:>8.1f}% | "
+        lines.append(f"   {str(fold):<12} | {cv['clips'][fold]:>6} | {percent(cv['accuracy'][fold]):>8}% | "
                      f"{cv['logloss'][fold]:>7.3f}")
     lines.append("   " + "-" * 44)
-    lines.append(f"   Mean +- std over {cv['folds']} folds: accuracy {100 * cv['accuracy_mean']:.1f} +- "
-                 f"{100 * cv['accuracy_std']:.1f} %, log loss {cv['logloss_mean']:.3f} +- {cv['logloss_std']:.3f}")
-    lines.append(f"   Pooled over all {sum(cv['clips'].values())} test clips: accuracy {100 * cv['pooled_accuracy']:.1f} %")
+    lines.append(f"   Mean +- std over {cv['folds']} folds: accuracy {percent(cv['accuracy_mean'])} +- "
+                 f"{percent(cv['accuracy_std'])} %, log loss {cv['logloss_mean']:.3f} +- {cv['logloss_std']:.3f}")
+    lines.append(f"   Pooled over all {sum(cv['clips'].values())} test clips: accuracy {percent(cv['pooled_accuracy'])} %")
     return "\n".join(lines)
 
 

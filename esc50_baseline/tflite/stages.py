@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .. import atomic, results_io
-from ..evaluation import metrics, test_time
+from ..evaluation import metrics, tables, test_time
 from ..data.dataset import fold_seed
 from ..config import RAW_AUDIO_FORMATS
 from ..stages import need, predictions_cached, stale, do_evaluation, section, write_fold_predictions
@@ -201,7 +201,7 @@ def print_comparison(ctx, rows, results):
         mean = lambda key: float(np.mean([r[key] for r in mine]))
         agreement = np.mean([r["agreement"] for r in mine])
         print(f"   {fmt:<13} | {mean('file_bytes'):>10,.0f} | {mean('size_bytes') / 1024:>7.1f} KB | "
-              f"{100 * result['overall_accuracy']:>7.1f}% | {result['overall_logloss']:>7.3f} | "
+              f"{tables.percent(result['overall_accuracy']):>7}% | {result['overall_logloss']:>7.3f} | "
               f"{100 * agreement:>8.1f}% | {mean('latency_ms'):>7.2f} ms")
     print("   (sizes and latency: mean over folds; latency: batch 1, one core, raw_* including the front end; "
           "agreement: same class as keras)")
