@@ -154,13 +154,14 @@ def show_results(params, parameters=None):
 
 def _result_line(r, path):
     """One evaluated set: a k-fold result as mean +- std over its folds, a one-fold result marked as such."""
+    from esc50_baseline.evaluation.tables import percent
     folds = f"{len(r['folds'])} ({','.join(map(str, r['folds']))})"
     per_fold = [v["accuracy"] for v in r["folds_results"].values()]
     if len(per_fold) > 1:
         import statistics
-        accuracy = f"{100 * statistics.mean(per_fold):.1f} +- {100 * statistics.stdev(per_fold):.1f} %"
+        accuracy = f"{percent(statistics.mean(per_fold))} +- {percent(statistics.stdev(per_fold))} %"
     else:
-        accuracy = f"{100 * r['overall']['accuracy']:.1f} % (one fold)"
+        accuracy = f"{percent(r['overall']['accuracy'])} % (one fold)"
     return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<14} {accuracy:>19} "
             f"{r['overall']['logloss']:>8.3f} {_training(r, len(r['folds'])):>9}  {r['evaluated_at']:<19}  "
             f"{os.path.dirname(path)}")

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from . import results_io
+from .evaluation import tables
 from .errors import UserError
 from .errors import DamagedFile
 from .stages import need, predictions_cached, section
@@ -66,7 +67,7 @@ def do_ensemble_summary(ctx):
     rows.append((ctx, sum(r[1] for r in rows), sum(r[2] for r in rows)))
     for run, params, macs in rows:
         result = _evaluated(run)
-        accuracy = f"{100 * result['accuracy']:.1f}%" if result else "-"
+        accuracy = f"{tables.percent(result['accuracy'])}%" if result else "-"
         logloss = f"{result['logloss']:.3f}" if result else "-"
         print(f"   {run.params['set_id']:<{width}} | {accuracy:>8} | {logloss:>7} | {params:>12,} | {macs / 1e6:>11.2f}")
     print("   (accuracy and log loss over fold(s) " + ", ".join(map(str, ctx.folds)) + "; - = not evaluated)")
@@ -96,6 +97,6 @@ def do_ensemble_tflite_evaluation(ctx):
         else:
             paths = [tflite_path(m, f, fmt) for m in ctx.members for f in ctx.folds]
         file_bytes = np.sum([os.path.getsize(p) for p in paths]) / len(ctx.folds)
-        print(f"   {fmt:<13} | {file_bytes:>10,.0f} | {100 * result['overall_accuracy']:>7.1f}% | "
+        print(f"   {fmt:<13} | {file_bytes:>10,.0f} | {tables.percent(result['overall_accuracy']):>7}% | "
               f"{result['overall_logloss']:>7.3f}")
     print("   (file bytes: all members' files of one fold, mean over folds)")

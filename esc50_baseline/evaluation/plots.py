@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..atomic import atomic_path
+from .tables import percent
 
 
 def _pyplot():
@@ -60,7 +61,7 @@ def cross_validation_png(cv, path, title):
     fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(folds) + 2), 3.5))
     ax.bar(range(len(folds)), [100 * cv["accuracy"][f] for f in folds], color="tab:blue")
     mean, std = 100 * cv["accuracy_mean"], 100 * cv["accuracy_std"]
-    ax.axhline(mean, color="tab:red", label=f"mean {mean:.1f} +- {std:.1f} %")
+    ax.axhline(mean, color="tab:red", label=f"mean {percent(cv['accuracy_mean'])} +- {percent(cv['accuracy_std'])} %")
     ax.axhspan(mean - std, mean + std, color="tab:red", alpha=0.15)
     ax.set_xticks(range(len(folds)), [str(f) for f in folds])
     ax.set_xlabel("test fold")
