@@ -84,6 +84,8 @@ RANGES = [
     ("learner.augmentation.freq_masks", _at_least(0), "0 (off) or more"),
     ("learner.augmentation.time_masks", _at_least(0), "0 (off) or more"),
     ("learner.augmentation.mixup_alpha", _at_least(0), "0 (off) or more"),
+    ("learner.augmentation.steady_background", lambda v: 0 <= v <= 1, "a chance from 0 (off) to 1"),
+    ("learner.augmentation.steady_background_snr_db", _range, "[lowest, highest] in dB, e.g. [10, 30]"),
     ("learner.augmentation.waveform.copies", _at_least(0), "0 (off) or more"),
     ("learner.monitor.initial_delay", _at_least(0), "0 or more epochs"),
     ("learner.fine_tuning.frozen_epochs", _at_least(0), "0 or more epochs"),
@@ -383,16 +385,30 @@ def _under_free(key):
 
 # Settings that change how a stage reports, not what it computes: left out of the hashes.
 NOT_HASHED = {"learner": ("verbose",)}
+class Within(dict):
+    """Neutral values of keys inside a setting's dict (the others in it are hashed as before)."""
+
+
 # Settings added after models were trained and cached: at these values they are left out of the hashes,
 # so that adding them did not invalidate anyone's cache.
 NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
-                                       "batch_norm_frozen": True}}}
+                                       "batch_norm_frozen": True},
+                       "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30])}}
 
 
 def _neutral(section, key, value):
     test = NEUTRAL.get(section, {}).get(key, _MISSING)
+    if isinstance(test, Within):
+        return False
     return test(value) if callable(test) else value == test
+
+
+def _without_neutral_within(section, key, value):
+    test = NEUTRAL.get(section, {}).get(key)
+    if not isinstance(test, Within) or not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if not (k in test and test[k] == v)}
 
 
 def stage_hash(params, stage):
@@ -402,7 +418,7 @@ def stage_hash(params, stage):
                 if "." not in section or not _neutral(*section.rsplit(".", 1), value)}
     for section in relevant:
         if isinstance(relevant[section], dict):
-            relevant[section] = {k: v for k, v in relevant[section].items()
+            relevant[section] = {k: _without_neutral_within(section, k, v) for k, v in relevant[section].items()
                                  if k not in NOT_HASHED.get(section, ()) and not _neutral(section, k, v)}
     if "learner" in relevant:
         relevant["learner"] = own_family(relevant["learner"])

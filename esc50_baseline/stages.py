@@ -221,7 +221,8 @@ def do_learning(ctx):
         history, best_epoch, best = trainer.train_fold(
             model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
             len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
-            strategy=strategy, train_copies=copies, teacher=teacher_targets(ctx, fold, train, validation))
+            strategy=strategy, train_copies=copies, teacher=teacher_targets(ctx, fold, train, validation),
+            normalizer=normalizer)
         trainer.save_model_atomic(trainer.as_float32(fused_batch_norm.plain(model)), model_path)
         trainer.Checkpoint(checkpoint).remove()
         plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),

@@ -124,3 +124,66 @@ def test_cosine_schedule_with_warmup():
     assert type(opt).__name__ == "AdamW" and opt.global_clipnorm is None
     assert optimizer(dict(learner, gradient_clip_norm=5.0), replicas=1, steps_per_epoch=5).global_clipnorm == 5.0
 
+
+
+def steady(x, probability, snr_db, seed=(3, 4)):
+    """The steady background on raw log-mel magnitudes x (batch, mels, frames, 1), normalized and back."""
+    from esc50_baseline.features.spectrogram_augmentation import steady_background
+    mean, std = x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
+    shape = (1, -1, 1, 1)
+    out = steady_background((x - mean.reshape(shape)) / std.reshape(shape), np.array(seed, np.int32), probability,
+                            snr_db, (mean, std))
+    return np.asarray(out) * std.reshape(shape) + mean.reshape(shape)
+
+
+def clips_with_silence(n=6, mels=8, frames=400):
+    """Log-mel magnitudes of clips whose second half is digital silence, each with its own spectral tilt."""
+    rng = np.random.default_rng(1)
+    tilt = rng.normal(size=(n, mels, 1, 1)) * 2
+    x = (rng.normal(size=(n, mels, frames, 1)) * 0.5 + tilt).astype(np.float32)
+    x[:, :, frames // 2:] = np.log(np.finfo(np.float32).eps)
+    return x
+
+
+def test_the_steady_background_adds_the_next_clips_long_term_spectrum_at_the_drawn_level():
+    x = clips_with_silence()
+    out = steady(x, 1.0, [20, 20])
+    power, mixed = np.exp(2.0 * x.astype(np.float64)), np.exp(2.0 * out.astype(np.float64))
+    added = mixed - power
+    assert (added[:, :, 200:] > 0).all()  # powers add: the silence is filled
+    assert (added[:, :, :200] > -1e-4 * power[:, :, :200]).all()  # and nothing lost where the clip sounds
+    # its level: 20 dB under the clip's mean power (gamma fluctuation with mean 1, 3200 values a clip)
+    snr = 10 * np.log10(power.mean(axis=(1, 2, 3)) / added.mean(axis=(1, 2, 3)))
+    np.testing.assert_allclose(snr, 20.0, atol=0.3)
+    # its shape: the long-term power spectrum of the next clip of the batch (circularly), not its own
+    # (in the silent half, where float32 keeps all of it)
+    shape = added[:, :, 200:].mean(axis=2)[..., 0] / added[:, :, 200:].mean(axis=(1, 2))
+    partner = np.roll(power, 1, axis=0).mean(axis=2)[..., 0]
+    np.testing.assert_allclose(shape, partner / partner.mean(axis=1, keepdims=True), rtol=0.15)
+    # steady, but fluctuating from frame to frame as noise does (gamma of shape 4: standard deviation 0.5)
+    silent = added[:, :, 200:, 0] / added[:, :, 200:, 0].mean(axis=2, keepdims=True)
+    assert 0.4 < silent.std() < 0.6
+
+
+def test_the_steady_background_is_drawn_per_clip_with_its_chance_and_its_level_within_the_range():
+    x = clips_with_silence(n=200, mels=4, frames=40)
+    out = steady(x, 0.5, [10, 30])
+    touched = ~np.isclose(out, x, atol=1e-4).all(axis=(1, 2, 3))
+    assert 70 < touched.sum() < 130  # chance 0.5 for each of 200 clips
+    np.testing.assert_allclose(out[~touched], x[~touched], atol=1e-4)  # the others unchanged
+    power = np.exp(2.0 * x[touched].astype(np.float64))
+    added = np.exp(2.0 * out[touched].astype(np.float64)) - power
+    snr = 10 * np.log10(power.mean(axis=(1, 2, 3)) / added.mean(axis=(1, 2, 3)))
+    assert snr.min() > 9 and snr.max() < 31 and snr.min() < 14 and snr.max() > 26
+    assert np.isclose(steady(x, 0.0, [10, 30]), x, atol=1e-4).all()
+
+
+def test_the_steady_background_is_seeded_and_part_of_augment():
+    x, y = batch()
+    settings = dict(OFF, steady_background=1.0, steady_background_snr_db=[15, 25])
+    assert enabled(settings)
+    bands = (np.zeros(12, np.float32), np.ones(12, np.float32))
+    first, again, other = (np.asarray(augment(x, y, np.array(s, np.int32), settings, bands)[0])
+                           for s in ((5, 6), (5, 6), (5, 7)))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other) and (first > x).all()  # log(power + background) > log(power)

@@ -121,6 +121,22 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     assert config.stage_hash(student, "learner") != config.stage_hash(base, "learner")
 
 
+def test_a_setting_inside_a_dict_at_its_neutral_value_leaves_the_hash_as_before_it_existed():
+    p = config.Parameters(YAML)
+    base = p.resolve("vgg7")
+    older = p.resolve("vgg7")
+    augmentation = older["learner"]["augmentation"]
+    del augmentation["steady_background"], augmentation["steady_background_snr_db"]  # a cache made before they existed
+    for stage in ("learner", "recognizer", "tflite", "sed"):
+        assert config.stage_hash(base, stage) == config.stage_hash(older, stage)
+    on = p.resolve("vgg7", ["learner.augmentation.steady_background=0.5"])
+    assert config.stage_hash(on, "learner") != config.stage_hash(base, "learner")
+    assert config.stage_hash(on, "augmented_features") == config.stage_hash(base, "augmented_features")  # on the fly
+    # the other settings in that dict are hashed as before
+    assert config.stage_hash(p.resolve("vgg7", ["learner.augmentation.mixup_alpha=0.3"]), "learner") != \
+        config.stage_hash(base, "learner")
+
+
 def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():
     """`learner.epochs=400` on the student's command must not retrain its 200-epoch teacher for 400 epochs."""
     p = config.Parameters(YAML)
@@ -149,6 +165,9 @@ def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():
     ("tflite.formats=[]", "tflite.formats", "a non-empty list"),
     ("learner.validation_amount=1.0", "learner.validation_amount", "up to \\(not including\\) 1"),
     ("learner.jit_compile=true", "learner.jit_compile", "false while general.deterministic is true"),
+    ("learner.augmentation.steady_background=1.5", "learner.augmentation.steady_background", "a chance from 0"),
+    ("learner.augmentation.steady_background_snr_db=[30, 10]", "learner.augmentation.steady_background_snr_db",
+     "\\[lowest, highest\\] in dB"),
 ])
 def test_out_of_range_settings_are_named(override, key, must):
     with pytest.raises(UserError, match=f"^{key} is .* in set 'quick' of .*task_esc50.yaml with --param overrides; "

@@ -1,5 +1,6 @@
 import numpy as np
 
+from esc50_baseline.features.normalization import Normalizer
 from esc50_baseline.training import runtime, trainer
 from esc50_baseline.models.builder import build_model
 
@@ -108,7 +109,8 @@ import pytest
 @pytest.mark.parametrize("recipe", [{}, {"lr_schedule": "cosine", "warmup_epochs": 1, "label_smoothing": 0.1,
                                          "augmentation": {"time_shift": 5, "freq_masks": 2, "freq_mask_width": 4,
                                                           "time_masks": 1, "time_mask_width": 8,
-                                                          "mixup_alpha": 0.3}},
+                                                          "mixup_alpha": 0.3, "steady_background": 0.5,
+                                                          "steady_background_snr_db": [10, 30]}},
                                     {"mixed_precision": "mixed_bfloat16"}])
 def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, recipe):
     import keras
@@ -121,7 +123,8 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
         runtime.setup(3, mixed_precision=recipe.get("mixed_precision", False))  # as a new process would
         model = build_model(learner, x.shape[1:], 4)
         out = trainer.train_fold(model, x, y, xv, yv, 4, learner, 3, str(tmp_path / "log"),
-                                  checkpoint_path=str(checkpoint), extra_callbacks=extra)
+                                  checkpoint_path=str(checkpoint), extra_callbacks=extra,
+                                  normalizer=Normalizer(np.zeros(x.shape[1]), np.ones(x.shape[1])))
         return model, out
 
     straight_model, (straight_history, straight_best_epoch, _) = run(tmp_path / "a.npz")

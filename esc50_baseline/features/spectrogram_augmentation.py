@@ -1,4 +1,5 @@
-"""On-the-fly augmentation of normalized log-mel batches: time shift, SpecAugment masks, mixup.
+"""On-the-fly augmentation of normalized log-mel batches: a steady background, time shift, SpecAugment masks,
+mixup.
 
 Every random draw is a stateless TensorFlow op keyed by a per-batch seed that depends only on the run's
 seed, the epoch and the batch number, so an interrupted and resumed run augments exactly as an
@@ -7,7 +8,33 @@ uninterrupted one (and a fixed seed gives the same numbers on a CPU).
 
 
 def enabled(settings):
-    return bool(settings["time_shift"] or settings["freq_masks"] or settings["time_masks"] or settings["mixup_alpha"])
+    return bool(settings["time_shift"] or settings["freq_masks"] or settings["time_masks"] or settings["mixup_alpha"]
+                or settings.get("steady_background"))
+
+
+# A mel band of steady noise fluctuates from frame to frame; its power drawn from a gamma distribution of
+# this shape (mean 1, standard deviation 0.5) stands in for the few to many FFT bins a band sums.
+_FLUCTUATION_SHAPE = 4.0
+
+
+def steady_background(x, seed, probability, snr_db, bands):
+    """Each clip of a normalized log-mel batch x, with chance `probability`, over a steady background: the
+    long-term power spectrum of the next clip in the batch, at a level `snr_db` (drawn from the range) under the
+    clip's mean power, fluctuating from frame to frame as noise does. The powers add, as those of unrelated
+    sounds do. `bands`: the normalization's (mean, std) per mel band, to go back to log-mel magnitudes."""
+    import tensorflow as tf
+    mean = tf.constant(bands[0], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis]
+    std = tf.constant(bands[1], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis]
+    batch = tf.shape(x)[0]
+    power = tf.exp(2.0 * (x * std + mean))
+    spectrum = tf.reduce_mean(tf.roll(power, 1, axis=0), axis=2, keepdims=True)
+    snr = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [4, 1], snr_db[0], snr_db[1])
+    level = tf.reduce_mean(power, axis=[1, 2, 3], keepdims=True) / 10.0 ** (snr / 10.0)
+    background = spectrum * level / tf.reduce_mean(spectrum, axis=[1, 2, 3], keepdims=True)
+    background *= tf.random.stateless_gamma(tf.shape(x), seed + [4, 2], alpha=_FLUCTUATION_SHAPE) / _FLUCTUATION_SHAPE
+    chosen = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [4, 3]) < probability
+    mixed = (0.5 * tf.math.log(power + background) - mean) / std
+    return tf.where(chosen, mixed, x)
 
 
 def _masks(tf, seed, batch, length, count, max_width):
@@ -23,10 +50,13 @@ def _masks(tf, seed, batch, length, count, max_width):
     return keep
 
 
-def augment(x, y, seed, settings):
-    """x: (batch, n_mels, n_frames, 1), y: one-hot (batch, classes), seed: int32 (2,)."""
+def augment(x, y, seed, settings, bands=None):
+    """x: (batch, n_mels, n_frames, 1), y: one-hot (batch, classes), seed: int32 (2,); `bands`: the
+    normalization's (mean, std) per mel band, needed by the steady background."""
     import tensorflow as tf
     batch, n_mels, n_frames = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    if settings.get("steady_background"):
+        x = steady_background(x, seed, settings["steady_background"], settings["steady_background_snr_db"], bands)
     if settings["time_shift"]:
         shift = tf.random.stateless_uniform((batch, 1), seed + [0, 3], -settings["time_shift"],
                                             settings["time_shift"] + 1, dtype=tf.int32)

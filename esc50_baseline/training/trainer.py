@@ -42,11 +42,11 @@ def epoch_orders(n, seed, first_epoch, epochs, versions=1, labels=None):
     return np.stack(rows)
 
 
-def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentation=None):
+def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentation=None, bands=None):
     """One stream of batches for all remaining epochs (fit keeps its iterator when steps_per_epoch is
     set), augmented on the fly when `augmentation` settings are given. `orders` index the rows of x
     and y. Each batch carries a seed made from (seed, epoch, batch number) for the augmentation's
-    random draws."""
+    random draws. `bands`: the normalization's (mean, std) per mel band (for a steady background)."""
     import tensorflow as tf
     from ..features import spectrogram_augmentation as aug
     features, targets = tf.constant(x[..., np.newaxis]), tf.constant(y)
@@ -60,7 +60,7 @@ def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentati
 
     def gather(idx, batch_seed):
         xb, yb = tf.gather(features, idx), tf.gather(targets, idx)
-        return aug.augment(xb, yb, batch_seed, use) if use else (xb, yb)
+        return aug.augment(xb, yb, batch_seed, use, bands) if use else (xb, yb)
 
     return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
@@ -238,13 +238,14 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
 
 
 def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, checkpoint_path=None,
-               extra_callbacks=(), strategy=None, train_copies=None, teacher=None):
+               extra_callbacks=(), strategy=None, train_copies=None, teacher=None, normalizer=None):
     """Fit `model` in place, resuming from `checkpoint_path` when it exists; returns
     (history dict, best epoch or None, monitored value). Under a distribution `strategy` (the model must
     have been built in its scope) learner.batch_size is per replica, and the learning rate scales too.
     `train_copies` (copies, clips, n_mels, n_frames): augmented versions of x_train to draw from.
     `teacher` (training targets, validation targets): a teacher's softened predictions, one row per
-    training row (the clips, then each copy's) and per validation clip, for the distillation loss."""
+    training row (the clips, then each copy's) and per validation clip, for the distillation loss.
+    `normalizer`: the one x_train went through (the steady-background augmentation mixes before it)."""
     import keras
     import tensorflow as tf
     from . import fine_tuning
@@ -281,7 +282,7 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
         orders = epoch_orders(len(y_train), seed, first_epoch, end, versions,
                               np.asarray(y_train) if learner["sampling"] == "balanced" else None)
         train = training_batches(x_train, train_targets, learner["batch_size"] * replicas, orders, seed, first_epoch,
-                                 learner["augmentation"])
+                                 learner["augmentation"], normalizer and (normalizer.mean, normalizer.std))
         model.fit(train, validation_data=val, epochs=end, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
                   callbacks=callbacks + list(extra_callbacks), shuffle=False,
                   verbose=learner["verbose"])  # the batches are already in each epoch's order
