@@ -17,6 +17,8 @@ def enabled(settings):
 _FLUCTUATION_SHAPE = 4.0
 
 
+# Its draws take seed offsets [0, 4..6], which no other step here uses (the masks take [k, 1..2] with k >= 1,
+# mixup [3, 1..2]), so that its streams stay independent of theirs whatever the number of masks.
 def steady_background(x, seed, probability, snr_db, bands):
     """Each clip of a normalized log-mel batch x, with chance `probability`, over a steady background: the
     long-term power spectrum of the next clip in the batch, at a level `snr_db` (drawn from the range) under the
@@ -28,11 +30,11 @@ def steady_background(x, seed, probability, snr_db, bands):
     batch = tf.shape(x)[0]
     power = tf.exp(2.0 * (x * std + mean))
     spectrum = tf.reduce_mean(tf.roll(power, 1, axis=0), axis=2, keepdims=True)
-    snr = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [4, 1], snr_db[0], snr_db[1])
+    snr = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [0, 4], snr_db[0], snr_db[1])
     level = tf.reduce_mean(power, axis=[1, 2, 3], keepdims=True) / 10.0 ** (snr / 10.0)
     background = spectrum * level / tf.reduce_mean(spectrum, axis=[1, 2, 3], keepdims=True)
-    background *= tf.random.stateless_gamma(tf.shape(x), seed + [4, 2], alpha=_FLUCTUATION_SHAPE) / _FLUCTUATION_SHAPE
-    chosen = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [4, 3]) < probability
+    background *= tf.random.stateless_gamma(tf.shape(x), seed + [0, 5], alpha=_FLUCTUATION_SHAPE) / _FLUCTUATION_SHAPE
+    chosen = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [0, 6]) < probability
     mixed = (0.5 * tf.math.log(power + background) - mean) / std
     return tf.where(chosen, mixed, x)
 
