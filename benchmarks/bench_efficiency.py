@@ -31,9 +31,10 @@ from _common import ROOT, machine, parser
 
 
 def fold_features(dataset_path, fold, params):
+    """The fold's normalized training features, labels and the normalizer (a steady background mixes before it)."""
     from bench_training import prepared_fold
-    _dataset, (x, y), _val, _test = prepared_fold(dataset_path, fold, params)
-    return x, y
+    _dataset, (x, y), _val, _test, norm = prepared_fold(dataset_path, fold, params)
+    return x, y, norm
 
 
 def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True, xla=False):
@@ -49,7 +50,7 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     params = config.Parameters(os.path.join(ROOT, "task_esc50.yaml")).resolve(set_id)
-    x, y = fold_features(dataset_path, fold, params)
+    x, y, norm = fold_features(dataset_path, fold, params)
     learner = dict(params["learner"], epochs=1 + epochs, verbose=0, jit_compile=xla)
     runtime.setup(0, params["general"]["deterministic"] and not xla, learner["mixed_precision"])
     n_classes = int(y.max()) + 1
@@ -61,7 +62,7 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
         teacher = (np.full((len(x), n_classes), 1.0 / n_classes, np.float32), np.zeros((0, n_classes), np.float32))
     with tempfile.TemporaryDirectory() as logs:
         trainer.train_fold(model, x, y, x[:0], y[:0], n_classes, learner, 0, logs, extra_callbacks=[timer],
-                           teacher=teacher)
+                           teacher=teacher, normalizer=norm)
     rate = len(x) / float(np.mean(timer.times[1:]))
     return rate, len(x), params["learner"]["epochs"], learner["distillation"]["teacher"]
 

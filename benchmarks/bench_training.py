@@ -35,7 +35,7 @@ def prepared_fold(dataset_path, fold, params):
     shape = norm.mean.shape + (cache.load(train[0].filename).shape[1],)
     load = lambda clips: norm(cache.load_many([c.filename for c in clips])) if clips else np.zeros((0,) + shape, np.float32)
     return dataset, (load(train), dataset.target_index(train)), (load(val), dataset.target_index(val)), \
-        (load(test), dataset.target_index(test))
+        (load(test), dataset.target_index(test)), norm
 
 
 def epoch_timer():
@@ -70,7 +70,7 @@ def main():
     import keras
     params = defaults()
     learner = dict(params["learner"], verbose=0)
-    dataset, (x, y), (xv, yv), (xt, yt) = prepared_fold(args.dataset_path, args.fold, params)
+    dataset, (x, y), (xv, yv), (xt, yt), _norm = prepared_fold(args.dataset_path, args.fold, params)
     n_classes = len(dataset.labels)
     print(f"Machine: {machine()}")
     print(f"Fold {args.fold}: {len(x)} training clips, cnn3, batch {learner['batch_size']}, "

@@ -385,6 +385,8 @@ def _under_free(key):
 
 # Settings that change how a stage reports, not what it computes: left out of the hashes.
 NOT_HASHED = {"learner": ("verbose",)}
+
+
 class Within(dict):
     """Neutral values of keys inside a setting's dict (the others in it are hashed as before)."""
 

@@ -125,7 +125,6 @@ def test_cosine_schedule_with_warmup():
     assert optimizer(dict(learner, gradient_clip_norm=5.0), replicas=1, steps_per_epoch=5).global_clipnorm == 5.0
 
 
-
 def steady(x, probability, snr_db, seed=(3, 4)):
     """The steady background on raw log-mel magnitudes x (batch, mels, frames, 1), normalized and back."""
     from esc50_baseline.features.spectrogram_augmentation import steady_background

@@ -25,6 +25,9 @@ def steady_background(x, seed, probability, snr_db, bands):
     clip's mean power, fluctuating from frame to frame as noise does. The powers add, as those of unrelated
     sounds do. `bands`: the normalization's (mean, std) per mel band, to go back to log-mel magnitudes."""
     import tensorflow as tf
+    if bands is None:
+        raise ValueError("the steady background mixes before the normalization: pass its bands "
+                         "(train_fold's normalizer)")
     mean = tf.constant(bands[0], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis]
     std = tf.constant(bands[1], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis]
     batch = tf.shape(x)[0]
