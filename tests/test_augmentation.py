@@ -111,6 +111,23 @@ def test_same_seed_same_augmentation():
     assert not np.array_equal(first, other)
 
 
+def test_every_draw_takes_a_seed_of_its_own(monkeypatch):
+    # Two draws from one stateless seed are the same numbers: a second frequency mask as wide as the first
+    # time mask, mixup's weights tied to a mask. Record the seed of every draw of a full recipe.
+    import tensorflow as tf
+    seeds = []
+    for name in ("stateless_uniform", "stateless_gamma"):
+        def record(shape, seed, *args, _draw=getattr(tf.random, name), **kwargs):
+            seeds.append(tuple(np.asarray(seed).tolist()))
+            return _draw(shape, seed, *args, **kwargs)
+        monkeypatch.setattr(tf.random, name, record)
+    x, y = batch()
+    settings = dict(OFF, time_shift=3, freq_masks=3, time_masks=3, mixup_alpha=0.4, steady_background=0.5,
+                    steady_background_snr_db=[10, 30])
+    augment(x, y, np.array((5, 6), np.int32), settings, (np.zeros(12, np.float32), np.ones(12, np.float32)))
+    assert len(seeds) == 1 + 3 + 2 * 3 + 2 * 3 + 2 and len(set(seeds)) == len(seeds)
+
+
 def test_cosine_schedule_with_warmup():
     import yaml
     from conftest import ROOT

@@ -17,8 +17,8 @@ def enabled(settings):
 _FLUCTUATION_SHAPE = 4.0
 
 
-# Its draws take seed offsets [0, 4..6], which no other step here uses (the masks take [k, 1..2] with k >= 1,
-# mixup [3, 1..2]), so that its streams stay independent of theirs whatever the number of masks.
+# Every draw below takes a seed offset of its own, so that no two steps' draws are correlated: the time shift
+# [0, 3], this background [0, 4..6], the frequency masks [1, 1..2n], the time masks [2, 1..2n], mixup [3, 1..2].
 def steady_background(x, seed, probability, snr_db, bands):
     """Each clip of a normalized log-mel batch x, with chance `probability`, over a steady background: the
     long-term power spectrum of the next clip in the batch, at a level `snr_db` (drawn from the range) under the
@@ -47,8 +47,8 @@ def _masks(tf, seed, batch, length, count, max_width):
     keep = tf.ones((batch, length))
     positions = tf.range(length)[tf.newaxis, :]
     for i in range(count):
-        width = tf.random.stateless_uniform((batch, 1), seed + [i, 1], 0, max_width + 1, dtype=tf.int32)
-        start = tf.random.stateless_uniform((batch, 1), seed + [i, 2], 0, tf.int32.max, dtype=tf.int32) \
+        width = tf.random.stateless_uniform((batch, 1), seed + [0, 2 * i + 1], 0, max_width + 1, dtype=tf.int32)
+        start = tf.random.stateless_uniform((batch, 1), seed + [0, 2 * i + 2], 0, tf.int32.max, dtype=tf.int32) \
             % tf.maximum(length - width + 1, 1)
         inside = (positions >= start) & (positions < start + width)
         keep = keep * (1.0 - tf.cast(inside, tf.float32))
