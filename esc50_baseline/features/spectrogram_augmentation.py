@@ -3,7 +3,9 @@ mixup.
 
 Every random draw is a stateless TensorFlow op keyed by a per-batch seed that depends only on the run's
 seed, the epoch and the batch number, so an interrupted and resumed run augments exactly as an
-uninterrupted one (and a fixed seed gives the same numbers on a CPU).
+uninterrupted one (and a fixed seed gives the same numbers on a CPU). Each draw adds an offset of its own to
+that seed, so that no two steps' draws are correlated: the time shift [0, 3], the steady background [0, 4..6],
+the n frequency masks [1, 1..2n], the n time masks [2, 1..2n], mixup [3, 1..2].
 """
 
 
@@ -17,8 +19,6 @@ def enabled(settings):
 _FLUCTUATION_SHAPE = 4.0
 
 
-# Every draw below takes a seed offset of its own, so that no two steps' draws are correlated: the time shift
-# [0, 3], this background [0, 4..6], the frequency masks [1, 1..2n], the time masks [2, 1..2n], mixup [3, 1..2].
 def steady_background(x, seed, probability, snr_db, bands):
     """Each clip of a normalized log-mel batch x, with chance `probability`, over a steady background: the
     long-term power spectrum of the next clip in the batch, at a level `snr_db` (drawn from the range) under the
