@@ -2,7 +2,7 @@
 """Training cost of parameter sets side by side, and one fold per core against one fold on every core.
 
     python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,low_complexity,low_complexity_kd]
-        [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm] [--xla]
+        [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm] [--xla] [--one_per_core]
 
 Each set trains through the project's own loop (trainer.train_fold, the set's whole recipe: its model,
 batch size, spectrogram augmentation, mixup, optimizer and precision policy) on the normalized features of
@@ -88,6 +88,11 @@ def measured(process):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def pair_rates(set_id, args):
+    """The throughputs of two processes training `set_id` at once, one core and one thread each."""
+    return [measured(process)["rate"] for process in [run_child(set_id, args, 1, core) for core in range(2)]]
+
+
 def main():
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--sets", default="vgg7,low_complexity,low_complexity_kd")
@@ -99,17 +104,23 @@ def main():
                    help="also train each set with Keras's own batch normalization: the fused kernel's speed-up")
     p.add_argument("--xla", action="store_true",
                    help="also train each set with its training step compiled by XLA: XLA's speed-up")
+    p.add_argument("--one_per_core", action="store_true",
+                   help="also measure each set as two processes at once, one core each: a fold's share of the machine")
     p.add_argument("--xla_child", action="store_true", help=argparse_hidden())
     p.add_argument("--threads", type=int, default=0, help=argparse_hidden())
     p.add_argument("--batch_norm", default="fused", help=argparse_hidden())
     args = p.parse_args()
     if args.child:
         return child(args)
+    cores = os.cpu_count() or 1
+    if args.one_per_core and cores < 2:
+        p.error(f"--one_per_core needs two cores; this machine has {cores}.")
     print(f"Machine: {machine()}")
     print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}"
           + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else "")
-          + (f" {'XLA vs none':>12}" if args.xla else ""))
-    first = None
+          + (f" {'XLA vs none':>12}" if args.xla else "")
+          + (f" {'one per core: samples/s':>23} {'training':>9} {'cost vs first':>14}" if args.one_per_core else ""))
+    first = first_per_core = None
     for set_id in args.sets.split(","):
         m = measured(run_child(set_id, args, 0))
         rate, n, epochs = m["rate"], m["clips"], m["epochs"]
@@ -118,16 +129,21 @@ def main():
         keras_bn = (f" {rate / measured(run_child(set_id, args, 0, batch_norm='keras'))['rate']:>20.2f}x"
                     if args.keras_batch_norm else "")
         xla = f" {measured(run_child(set_id, args, 0, xla=True))['rate'] / rate:>11.2f}x" if args.xla else ""
+        per_core = ""
+        if args.one_per_core:
+            rates = pair_rates(set_id, args)
+            share = n / sum(rates) * epochs  # two folds advance at once: a fold costs its epochs at the pair's rate
+            first_per_core = first_per_core or share
+            per_core = (f" {rates[0]:>7.1f} + {rates[1]:>5.1f} = {sum(rates):>5.1f} {share / 60:>7.1f} m"
+                        f" {share / first_per_core:>13.2f}x")
         print(f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x"
-              + keras_bn + xla, flush=True)
+              + keras_bn + xla + per_core, flush=True)
         if m["teacher"]:
             print(f"{'':<18} (and its teacher {m['teacher']}'s training first, once for all its students)")
-    cores = os.cpu_count() or 1
     if cores >= 2 and args.parallel_set:
         one = measured(run_child(args.parallel_set, args, 0))["rate"]
         started = time.perf_counter()
-        pair = [run_child(args.parallel_set, args, 1, core) for core in range(2)]
-        rates = [measured(process)["rate"] for process in pair]
+        rates = pair_rates(args.parallel_set, args)
         print(f"\n{args.parallel_set}: one process on all {cores} cores {one:.1f} samples/s; two processes, one core "
               f"and one thread each, {rates[0]:.1f} + {rates[1]:.1f} = {sum(rates):.1f} samples/s together "
               f"({sum(rates) / one:.2f}x; {time.perf_counter() - started:.0f} s)")
