@@ -121,6 +121,7 @@ def main():
           + (f" {'XLA vs none':>12}" if args.xla else "")
           + (f" {'one per core: samples/s':>23} {'training':>9} {'cost vs first':>14}" if args.one_per_core else ""))
     first = first_per_core = None
+    seen = {}  # set -> (one process's rate, the one-per-core pair's rates): the parallel line reuses a set's row
     for set_id in args.sets.split(","):
         m = measured(run_child(set_id, args, 0))
         rate, n, epochs = m["rate"], m["clips"], m["epochs"]
@@ -132,6 +133,7 @@ def main():
         per_core = ""
         if args.one_per_core:
             rates = pair_rates(set_id, args)
+            seen[set_id] = rate, rates
             share = n / sum(rates) * epochs  # two folds advance at once: a fold costs its epochs at the pair's rate
             first_per_core = first_per_core or share
             per_core = (f" {rates[0]:>7.1f} + {rates[1]:>5.1f} = {sum(rates):>5.1f} {share / 60:>7.1f} m"
@@ -141,12 +143,13 @@ def main():
         if m["teacher"]:
             print(f"{'':<18} (and its teacher {m['teacher']}'s training first, once for all its students)")
     if cores >= 2 and args.parallel_set:
-        one = measured(run_child(args.parallel_set, args, 0))["rate"]
         started = time.perf_counter()
-        rates = pair_rates(args.parallel_set, args)
+        one, rates = seen.get(args.parallel_set) or (measured(run_child(args.parallel_set, args, 0))["rate"],
+                                                     pair_rates(args.parallel_set, args))
+        took = "measured in its row above" if args.parallel_set in seen else f"{time.perf_counter() - started:.0f} s"
         print(f"\n{args.parallel_set}: one process on all {cores} cores {one:.1f} samples/s; two processes, one core "
               f"and one thread each, {rates[0]:.1f} + {rates[1]:.1f} = {sum(rates):.1f} samples/s together "
-              f"({sum(rates) / one:.2f}x; {time.perf_counter() - started:.0f} s)")
+              f"({sum(rates) / one:.2f}x; {took})")
 
 
 def argparse_hidden():
