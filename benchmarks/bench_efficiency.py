@@ -3,11 +3,14 @@
 
     python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,low_complexity,low_complexity_kd]
         [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm] [--xla] [--one_per_core]
+        [--repeats 3]
 
 Each set trains through the project's own loop (trainer.train_fold, the set's whole recipe: its model,
 batch size, spectrogram augmentation, mixup, optimizer and precision policy) on the normalized features of
 one fold's training clips, for one warm-up epoch and `--epochs` timed ones. The cost of a set is its time per
-epoch times its epochs; the ratio is against the first set, measured in the same run. A student (a set with
+epoch times its epochs; the ratio is against the first set, measured in the same run. Two runs on one machine
+differ by about a tenth; with --repeats N every set is measured N times, in rounds (every other one in reverse
+order), and each cost is the median of its rounds' ratios, printed with their range. A student (a set with
 learner.distillation) trains with its distillation loss on stand-in teacher targets; its teacher's training
 comes on top, once for all its students (said under its row). Then the last part: `--parallel_set` trained
 by two processes at once, each on its own core with one thread, against one process using every core: the
@@ -93,12 +96,71 @@ def pair_rates(set_id, args):
     return [measured(process)["rate"] for process in [run_child(set_id, args, 1, core) for core in range(2)]]
 
 
+def measure(set_id, args, round_index, extras):
+    """One round's figures of a set: its one-process rate (and clips, epochs, teacher), with --one_per_core the
+    pair's rates, and (`extras`, the first round only) the fused-kernel and XLA speed-ups when asked for."""
+    m = measured(run_child(set_id, args, 0))
+    m["pair"] = pair_rates(set_id, args) if args.one_per_core else None
+    if extras and args.keras_batch_norm:
+        m["keras_bn"] = m["rate"] / measured(run_child(set_id, args, 0, batch_norm="keras"))["rate"]
+    if extras and args.xla:
+        m["xla"] = measured(run_child(set_id, args, 0, xla=True))["rate"] / m["rate"]
+    print(f"  round {round_index + 1} of {args.repeats}: {set_id} measured, {m['rate']:.1f} samples/s"
+          + (f", one per core {sum(m['pair']):.1f}" if m["pair"] else ""), flush=True)
+    return m
+
+
+def ratio_columns(costs, set_id, first, spread):
+    """The median over rounds of a set's cost against the first set's in the same round (and their range)."""
+    ratios = [one[set_id] / one[first] for one in costs]
+    return f" {float(np.median(ratios)):>13.2f}x" + (f" {min(ratios):>7.2f}-{max(ratios):.2f}x" if spread else "")
+
+
+def medians(rounds, set_id):
+    """A set's one-process rate and its pair's two rates (None without --one_per_core), medians over the rounds."""
+    rate = float(np.median([one[set_id]["rate"] for one in rounds]))
+    if rounds[0][set_id]["pair"] is None:
+        return rate, None
+    return rate, [float(np.median([one[set_id]["pair"][core] for one in rounds])) for core in range(2)]
+
+
+def print_table(rounds, sets, args):
+    spread = args.repeats > 1
+    print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}"
+          + (f" {'range':>13}" if spread else "")
+          + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else "")
+          + (f" {'XLA vs none':>12}" if args.xla else "")
+          + (f" {'one per core: samples/s':>23} {'training':>9} {'cost vs first':>14}" if args.one_per_core else "")
+          + (f" {'range':>13}" if spread and args.one_per_core else ""))
+    costs = [{s: m["clips"] / m["rate"] * m["epochs"] for s, m in one.items()} for one in rounds]
+    # two folds advance at once: a fold costs its epochs at the pair's summed rate
+    shares = [{s: m["clips"] / sum(m["pair"] or [np.nan]) * m["epochs"] for s, m in one.items()} for one in rounds]
+    for set_id in sets:
+        m = rounds[0][set_id]
+        (rate, pair), n, epochs = medians(rounds, set_id), m["clips"], m["epochs"]
+        row = (f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {n / rate * epochs / 60:>8.1f} m"
+               + ratio_columns(costs, set_id, sets[0], spread))
+        row += f" {m['keras_bn']:>20.2f}x" if args.keras_batch_norm else ""
+        row += f" {m['xla']:>11.2f}x" if args.xla else ""
+        if pair:
+            row += (f" {pair[0]:>7.1f} + {pair[1]:>5.1f} = {sum(pair):>5.1f} {n / sum(pair) * epochs / 60:>7.1f} m"
+                    + ratio_columns(shares, set_id, sets[0], spread))
+        print(row, flush=True)
+        if m["teacher"]:
+            print(f"{'':<18} (and its teacher {m['teacher']}'s training first, once for all its students)")
+    if spread:
+        print(f"({args.repeats} rounds, each measuring every set: samples/s are medians; a cost is the median of the "
+              f"rounds' ratios to the first set's, with the lowest and highest under 'range')")
+
+
 def main():
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--sets", default="vgg7,low_complexity,low_complexity_kd")
     p.add_argument("--fold", type=int, default=4)
     p.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up epoch)")
     p.add_argument("--parallel_set", default="low_complexity")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of measuring every set (every other round in reverse order); medians and ranges")
     p.add_argument("--child", default=None, help=argparse_hidden())
     p.add_argument("--keras_batch_norm", action="store_true",
                    help="also train each set with Keras's own batch normalization: the fused kernel's speed-up")
@@ -113,35 +175,17 @@ def main():
     if args.child:
         return child(args)
     cores = os.cpu_count() or 1
+    if args.repeats < 1:
+        p.error(f"--repeats is {args.repeats}; it must be 1 or more.")
     if args.one_per_core and cores < 2:
         p.error(f"--one_per_core needs two cores; this machine has {cores}.")
     print(f"Machine: {machine()}")
-    print(f"\n{'set':<18} {'samples/s':>10} {'s/epoch':>8} {'epochs':>7} {'training':>10} {'cost vs first':>14}"
-          + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else "")
-          + (f" {'XLA vs none':>12}" if args.xla else "")
-          + (f" {'one per core: samples/s':>23} {'training':>9} {'cost vs first':>14}" if args.one_per_core else ""))
-    first = first_per_core = None
-    seen = {}  # set -> (one process's rate, the one-per-core pair's rates): the parallel line reuses a set's row
-    for set_id in args.sets.split(","):
-        m = measured(run_child(set_id, args, 0))
-        rate, n, epochs = m["rate"], m["clips"], m["epochs"]
-        cost = n / rate * epochs
-        first = first or cost
-        keras_bn = (f" {rate / measured(run_child(set_id, args, 0, batch_norm='keras'))['rate']:>20.2f}x"
-                    if args.keras_batch_norm else "")
-        xla = f" {measured(run_child(set_id, args, 0, xla=True))['rate'] / rate:>11.2f}x" if args.xla else ""
-        per_core = ""
-        if args.one_per_core:
-            rates = pair_rates(set_id, args)
-            seen[set_id] = rate, rates
-            share = n / sum(rates) * epochs  # two folds advance at once: a fold costs its epochs at the pair's rate
-            first_per_core = first_per_core or share
-            per_core = (f" {rates[0]:>7.1f} + {rates[1]:>5.1f} = {sum(rates):>5.1f} {share / 60:>7.1f} m"
-                        f" {share / first_per_core:>13.2f}x")
-        print(f"{set_id:<18} {rate:>10.1f} {n / rate:>8.1f} {epochs:>7} {cost / 60:>8.1f} m {cost / first:>13.2f}x"
-              + keras_bn + xla + per_core, flush=True)
-        if m["teacher"]:
-            print(f"{'':<18} (and its teacher {m['teacher']}'s training first, once for all its students)")
+    sets = args.sets.split(",")
+    rounds = []
+    for r in range(args.repeats):  # every other round in reverse order, so a drift of the machine's speed evens out
+        rounds.append({set_id: measure(set_id, args, r, extras=r == 0) for set_id in (sets[::-1] if r % 2 else sets)})
+    print_table(rounds, sets, args)
+    seen = {set_id: medians(rounds, set_id) for set_id in sets} if args.one_per_core else {}
     if cores >= 2 and args.parallel_set:
         started = time.perf_counter()
         one, rates = seen.get(args.parallel_set) or (measured(run_child(args.parallel_set, args, 0))["rate"],
