@@ -134,7 +134,8 @@ def print_table(rounds, sets, args):
           + (f" {'range':>13}" if spread and args.one_per_core else ""))
     costs = [{s: m["clips"] / m["rate"] * m["epochs"] for s, m in one.items()} for one in rounds]
     # two folds advance at once: a fold costs its epochs at the pair's summed rate
-    shares = [{s: m["clips"] / sum(m["pair"] or [np.nan]) * m["epochs"] for s, m in one.items()} for one in rounds]
+    shares = ([{s: m["clips"] / sum(m["pair"]) * m["epochs"] for s, m in one.items()} for one in rounds]
+              if args.one_per_core else None)
     for set_id in sets:
         m = rounds[0][set_id]
         (rate, pair), n, epochs = medians(rounds, set_id), m["clips"], m["epochs"]
@@ -185,12 +186,12 @@ def main():
     for r in range(args.repeats):  # every other round in reverse order, so a drift of the machine's speed evens out
         rounds.append({set_id: measure(set_id, args, r, extras=r == 0) for set_id in (sets[::-1] if r % 2 else sets)})
     print_table(rounds, sets, args)
-    seen = {set_id: medians(rounds, set_id) for set_id in sets} if args.one_per_core else {}
     if cores >= 2 and args.parallel_set:
         started = time.perf_counter()
-        one, rates = seen.get(args.parallel_set) or (measured(run_child(args.parallel_set, args, 0))["rate"],
-                                                     pair_rates(args.parallel_set, args))
-        took = "measured in its row above" if args.parallel_set in seen else f"{time.perf_counter() - started:.0f} s"
+        in_rows = args.one_per_core and args.parallel_set in sets  # its row has both figures already
+        one, rates = medians(rounds, args.parallel_set) if in_rows else (
+            measured(run_child(args.parallel_set, args, 0))["rate"], pair_rates(args.parallel_set, args))
+        took = "measured in its row above" if in_rows else f"{time.perf_counter() - started:.0f} s"
         print(f"\n{args.parallel_set}: one process on all {cores} cores {one:.1f} samples/s; two processes, one core "
               f"and one thread each, {rates[0]:.1f} + {rates[1]:.1f} = {sum(rates):.1f} samples/s together "
               f"({sum(rates) / one:.2f}x; {took})")
