@@ -54,6 +54,16 @@ def test_tiny_network_macs_and_shortcuts_by_hand():
     assert kinds.count("Add") == 2 and kinds.count("AveragePooling2D") == 1  # the strided block pools its input
 
 
+def test_without_depthwise_batch_norm_each_depthwise_convolution_gets_a_bias_instead():
+    full, lean = build(TINY), build(dict(TINY, depthwise_batch_norm=False))
+    assert layer_kinds(full).count("BatchNormalization") - layer_kinds(lean).count("BatchNormalization") == 2
+    depthwise = [layer for layer in lean.layers if type(layer).__name__ == "DepthwiseConv2D"]
+    assert all(layer.use_bias for layer in depthwise) and len(depthwise) == 2
+    # both depthwise layers see 16 channels (8 expanded twice): a normalization holds 4 numbers a channel, a bias 1
+    assert full.count_params() - lean.count_params() == 2 * 16 * (4 - 1)
+    assert keras_size_report(lean)["total"]["macs"] == keras_size_report(full)["total"]["macs"]
+
+
 def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defaults, tmp_path):
     runtime.setup(0)
     learner = dict(defaults["learner"], model="mobile_lc")
@@ -69,13 +79,13 @@ def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defa
     assert total["bytes"] <= DCASE_SIZE_LIMIT_BYTES and total["macs"] <= DCASE_MACS_LIMIT
 
 
-@pytest.fixture(scope="module")
-def trained_tiny(tmp_path_factory):
+@pytest.fixture(scope="module", params=[True, False], ids=["depthwise_bn", "depthwise_bias"])
+def trained_tiny(tmp_path_factory, request):
     defaults = shipped_defaults()
     runtime.setup(0)
     rng = np.random.default_rng(0)
     x, y = textures(20, rng)
-    spec = dict(TINY, blocks=[1, 1], base_filters=16)
+    spec = dict(TINY, blocks=[1, 1], base_filters=16, depthwise_batch_norm=request.param)
     learner = dict(defaults["learner"], model="m", families={"m": spec}, epochs=12, batch_size=16, verbose=0,
                    learning_rate=0.01, validation_amount=0.0, monitor={"metric": "last", "initial_delay": 0})
     model = build_model(learner, x.shape[1:], 4)
