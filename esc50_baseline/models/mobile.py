@@ -33,7 +33,7 @@ def _conv_bn(L, x, filters, kernel=1, strides=1, relu=True, depthwise=False, nor
     return L.ReLU()(x) if relu else x
 
 
-def inverted_residual(L, x, filters, expansion, strides, depthwise_norm=True):
+def inverted_residual(L, x, filters, expansion, strides, depthwise_norm):
     """1x1 expand, 3x3 depthwise, 1x1 project; the input added back when the width is kept."""
     width = x.shape[-1]
     y = _conv_bn(L, x, _round8(width * expansion))
