@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import shipped_defaults
+from esc50_baseline.errors import UserError
 from esc50_baseline.training import runtime, trainer
 from esc50_baseline.models.builder import build_model
 from esc50_baseline.models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_size_report
@@ -62,6 +63,12 @@ def test_without_depthwise_batch_norm_each_depthwise_convolution_gets_a_bias_ins
     # both depthwise layers see 16 channels (8 expanded twice): a normalization holds 4 numbers a channel, a bias 1
     assert full.count_params() - lean.count_params() == 2 * 16 * (4 - 1)
     assert keras_size_report(lean)["total"]["macs"] == keras_size_report(full)["total"]["macs"]
+
+
+@pytest.mark.parametrize("value", ["flase", "no", 0])
+def test_a_depthwise_batch_norm_that_is_not_true_or_false_is_refused_by_name(value):
+    with pytest.raises(UserError, match=f"learner.families.m.depthwise_batch_norm is {value!r}; use true or false"):
+        build(dict(TINY, depthwise_batch_norm=value))
 
 
 def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defaults, tmp_path):

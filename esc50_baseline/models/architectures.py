@@ -90,6 +90,7 @@ def kumar(L, x, spec, n_classes):
 
 
 BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar, "mobile": mobile}
+SWITCHES = ("depthwise_batch_norm",)  # family settings that are true or false: a misspelt word must not pass as true
 
 
 def build(keras, inputs, family, spec, n_classes):
@@ -97,6 +98,9 @@ def build(keras, inputs, family, spec, n_classes):
     if kind not in BUILDERS and kind != "pretrained":
         raise UserError(f"learner.families.{family}.type is {kind!r}; use one of: dcase, {', '.join(BUILDERS)}, "
                         "pretrained.")
+    for switch in SWITCHES:
+        if switch in spec and not isinstance(spec[switch], bool):
+            raise UserError(f"learner.families.{family}.{switch} is {spec[switch]!r}; use true or false.")
     try:
         if kind == "pretrained":  # it needs keras.applications, and its family's name for its messages
             return pretrained.build(keras, inputs, family, spec, n_classes)
