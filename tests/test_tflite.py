@@ -59,6 +59,17 @@ def test_all_formats_convert_and_run(trained):
     np.testing.assert_allclose(TFLiteModel(paths["float32"]).predict(xt)[0], keras_p, atol=1e-5)
 
 
+def test_keras_latency_is_timed_on_the_models_own_outputs(trained):
+    """The comparison times Keras through a traced graph; that graph must compute what the model computes."""
+    from esc50_baseline.tflite.stages import keras_predict_one, latency_ms
+    model, _, (xt, _) = trained
+    predict_one = keras_predict_one(model)
+    for clip in xt[:3]:
+        np.testing.assert_allclose(np.asarray(predict_one(clip)), model(clip[None, ..., None], training=False),
+                                   atol=1e-6)
+    assert latency_ms(predict_one, xt, 2) > 0
+
+
 def test_full_integer_model_needs_representative_data(trained):
     with pytest.raises(ValueError, match="representative"):
         convert(trained[0], "int8", representative=None)
