@@ -26,7 +26,8 @@ def machine():
         flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
     except OSError:
         pass
-    units = ("AMX" if "amx_bf16" in flags else "AVX-512, no AMX" if "avx512f" in flags
+    units = ("AMX" if "amx_bf16" in flags else "AVX-512 with avx512_bf16, no AMX" if "avx512_bf16" in flags
+             else "AVX-512, no AMX" if "avx512f" in flags
              else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2")
     return f"{cpu} ({units}), {os.cpu_count()} cores, Python {platform.python_version()}"
 

@@ -2,8 +2,8 @@
 """Training cost of parameter sets side by side, and one fold per core against one fold on every core.
 
     python benchmarks/bench_efficiency.py --dataset_path ~/esc50-dev [--sets vgg7,low_complexity,low_complexity_kd]
-        [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm] [--xla] [--one_per_core]
-        [--repeats 3]
+        [--fold 4] [--epochs 2] [--parallel_set low_complexity] [--keras_batch_norm] [--xla] [--bf16]
+        [--one_per_core] [--repeats 3]
 
 Each set trains through the project's own loop (trainer.train_fold, the set's whole recipe: its model,
 batch size, spectrogram augmentation, mixup, optimizer and precision policy) on the normalized features of
@@ -19,7 +19,9 @@ each set also trains with Keras's own batch normalization instead of TensorFlow'
 project trains with), and the speed-up of the fused one is printed: both runs in the same conditions, one
 after the other. With --xla each set also trains with its training step compiled by XLA
 (learner.jit_compile, which needs general.deterministic: false), and the speed-up of XLA is printed the
-same way.
+same way. With --bf16 each set also trains in mixed_bfloat16 (`learner.mixed_precision`), and its speed-up
+over the set's own precision (float32 but where `auto` picks otherwise) is printed: the measurement that
+decides whether `auto` should pick bfloat16 on a kind of CPU.
 """
 import json
 import os
@@ -40,10 +42,11 @@ def fold_features(dataset_path, fold, params):
     return x, y, norm
 
 
-def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True, xla=False):
+def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True, xla=False, precision=None):
     """Train one set's recipe for 1 + `epochs` epochs: (its throughput over the timed ones, clips, the set's
     epochs, its teacher or None). `fused`: batch normalization in TensorFlow's kernel, as do_learning trains;
-    `xla`: the training step compiled by XLA, without op determinism (XLA has none for max-pool gradients)."""
+    `xla`: the training step compiled by XLA, without op determinism (XLA has none for max-pool gradients);
+    `precision`: a learner.mixed_precision value instead of the set's."""
     from esc50_baseline import config
     from esc50_baseline.training import fused_batch_norm, runtime, trainer
     from esc50_baseline.models.builder import build_model
@@ -55,6 +58,7 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
     params = config.Parameters(os.path.join(ROOT, "task_esc50.yaml")).resolve(set_id)
     x, y, norm = fold_features(dataset_path, fold, params)
     learner = dict(params["learner"], epochs=1 + epochs, verbose=0, jit_compile=xla)
+    learner["mixed_precision"] = precision or learner["mixed_precision"]
     runtime.setup(0, params["general"]["deterministic"] and not xla, learner["mixed_precision"])
     n_classes = int(y.max()) + 1
     model = build_model(learner, x.shape[1:], n_classes)
@@ -73,14 +77,16 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
 def child(args):
     """One measurement in a process of its own (for the parallel comparison): prints JSON."""
     rate, n, epochs, teacher = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads,
-                                                  fused=args.batch_norm == "fused", xla=args.xla_child)
+                                                  fused=args.batch_norm == "fused", xla=args.xla_child,
+                                                  precision=args.precision)
     print(json.dumps({"rate": rate, "clips": n, "epochs": epochs, "teacher": teacher}))
 
 
-def run_child(set_id, args, threads, core=None, batch_norm="fused", xla=False):
+def run_child(set_id, args, threads, core=None, batch_norm="fused", xla=False, precision=None):
     command = [sys.executable, os.path.abspath(__file__), "--dataset_path", args.dataset_path, "--child", set_id,
                "--fold", str(args.fold), "--epochs", str(args.epochs), "--threads", str(threads),
-               "--batch_norm", batch_norm] + (["--xla_child"] if xla else [])
+               "--batch_norm", batch_norm] + (["--xla_child"] if xla else []) + (
+               ["--precision", precision] if precision else [])
     if core is not None:
         command = ["taskset", "-c", str(core)] + command
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -98,13 +104,16 @@ def pair_rates(set_id, args):
 
 def measure(set_id, args, round_index, extras):
     """One round's figures of a set: its one-process rate (and clips, epochs, teacher), with --one_per_core the
-    pair's rates, and (`extras`, the first round only) the fused-kernel and XLA speed-ups when asked for."""
+    pair's rates, and (`extras`, the first round only) the fused-kernel, XLA and bfloat16 speed-ups when asked
+    for."""
     m = measured(run_child(set_id, args, 0))
     m["pair"] = pair_rates(set_id, args) if args.one_per_core else None
     if extras and args.keras_batch_norm:
         m["keras_bn"] = m["rate"] / measured(run_child(set_id, args, 0, batch_norm="keras"))["rate"]
     if extras and args.xla:
         m["xla"] = measured(run_child(set_id, args, 0, xla=True))["rate"] / m["rate"]
+    if extras and args.bf16:
+        m["bf16"] = measured(run_child(set_id, args, 0, precision="mixed_bfloat16"))["rate"] / m["rate"]
     print(f"  round {round_index + 1} of {args.repeats}: {set_id} measured, {m['rate']:.1f} samples/s"
           + (f", one per core {sum(m['pair']):.1f}" if m["pair"] else ""), flush=True)
     return m
@@ -130,6 +139,7 @@ def print_table(rounds, sets, args):
           + (f" {'range':>13}" if spread else "")
           + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else "")
           + (f" {'XLA vs none':>12}" if args.xla else "")
+          + (f" {'bf16 vs own':>12}" if args.bf16 else "")
           + (f" {'one per core: samples/s':>23} {'training':>9} {'cost vs first':>14}" if args.one_per_core else "")
           + (f" {'range':>13}" if spread and args.one_per_core else ""))
     costs = [{s: m["clips"] / m["rate"] * m["epochs"] for s, m in one.items()} for one in rounds]
@@ -143,6 +153,7 @@ def print_table(rounds, sets, args):
                + ratio_columns(costs, set_id, sets[0], spread))
         row += f" {m['keras_bn']:>20.2f}x" if args.keras_batch_norm else ""
         row += f" {m['xla']:>11.2f}x" if args.xla else ""
+        row += f" {m['bf16']:>11.2f}x" if args.bf16 else ""
         if pair:
             row += (f" {pair[0]:>7.1f} + {pair[1]:>5.1f} = {sum(pair):>5.1f} {n / sum(pair) * epochs / 60:>7.1f} m"
                     + ratio_columns(shares, set_id, sets[0], spread))
@@ -167,9 +178,12 @@ def main():
                    help="also train each set with Keras's own batch normalization: the fused kernel's speed-up")
     p.add_argument("--xla", action="store_true",
                    help="also train each set with its training step compiled by XLA: XLA's speed-up")
+    p.add_argument("--bf16", action="store_true",
+                   help="also train each set in mixed_bfloat16: its speed-up over the set's own precision")
     p.add_argument("--one_per_core", action="store_true",
                    help="also measure each set as two processes at once, one core each: a fold's share of the machine")
     p.add_argument("--xla_child", action="store_true", help=argparse_hidden())
+    p.add_argument("--precision", default=None, help=argparse_hidden())
     p.add_argument("--threads", type=int, default=0, help=argparse_hidden())
     p.add_argument("--batch_norm", default="fused", help=argparse_hidden())
     args = p.parse_args()
