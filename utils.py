@@ -140,16 +140,32 @@ def show_results(params, parameters=None):
     print(f"   {'Set':<16} {'Hash':<11} {'Folds':<14} {'Accuracy':>19} {'Logloss':>8} {'Training':>9}  {'Evaluated':<19}  "
           "Folder")
     print("   " + "-" * 120)
+    shown = []
     for path in files:
         try:
             result = read_yaml(path)
             print(_result_line(result, path))
+            shown.append(result)
             changed = _settings_changed(result, parameters)
             if changed:
                 print(f"   {'':<16} with {', '.join(changed)}")
         except (DamagedFile, KeyError, TypeError) as e:
             problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
             print(f"   (unreadable) {path}: {problem}; run that set again to write it anew")
+    if shown:
+        print(f"\n   The same as a figure: {overview_figure(shown, os.path.join(base, 'evaluator'))}")
+
+
+def overview_figure(results, folder):
+    """results_overview.png in `folder`: every evaluated run's folds, mean and std on one axis (a set run with
+    other settings too is told apart by its hash), ESC-50's published results beside them on 50 classes."""
+    from esc50_baseline.evaluation.plots import results_overview_png
+    ids = [r["set_id"] for r in results]
+    labelled = [(f"{r['set_id']} {r['parameter_hash']}" if ids.count(r["set_id"]) > 1 else r["set_id"], r)
+                for r in results]
+    path = os.path.join(folder, "results_overview.png")
+    results_overview_png(labelled, path, esc50=all(len(r.get("class_wise") or {}) == 50 for r in results))
+    return path
 
 
 def _result_line(r, path):

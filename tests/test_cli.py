@@ -62,6 +62,8 @@ def test_quick_set_end_to_end_then_cached(cli_dataset, tmp_path):
     assert "trained model cached" in shifted.stdout and "predictions cached" not in shifted.stdout
     shown = run(["--show_results", "--param", f"path.application={tmp_path / 'system'}"], tmp_path)
     assert "quick" in shown.stdout and "%" in shown.stdout
+    figure = tmp_path / "system" / "evaluator" / "results_overview.png"
+    assert f"The same as a figure: {figure}" in shown.stdout and figure.read_bytes()[:4] == b"\x89PNG"
     rows = [line for line in shown.stdout.splitlines() if line.strip().startswith("quick")]
     assert len(rows) == 2 and all(f"{data['training_seconds'][3]['seconds'] / 60:.1f} min" in r for r in rows)
     # its two rows told apart by what they were run with, against the set in the YAML (20 epochs, 1 shift)

@@ -166,3 +166,33 @@ def test_a_row_of_classes_without_clips_has_no_accuracy():
     result = metrics.evaluate(per_fold, ["a", "b", "c"])
     assert math.isnan(metrics.row_numbers(result, [1, 2])["accuracy"])
     assert metrics.row_numbers(result, [0, 2])["accuracy"] == 0.5
+
+
+def test_results_overview_draws_every_run_best_first_and_marks_one_fold(tmp_path):
+    """--show_results's figure: runs sorted by mean accuracy, their folds' values, mean and std by hand; a run of one
+    fold flagged; two runs of one set told apart by their hashes; the file a PNG; references only on ESC-50."""
+    import utils
+
+    def result(set_id, digest, accuracies, classes=50):
+        return {"set_id": set_id, "parameter_hash": digest, "class_wise": {f"c{i}": {} for i in range(classes)},
+                "folds_results": {fold + 1: {"accuracy": a} for fold, a in enumerate(accuracies)}}
+    results = [result("small", "aaa", [0.70, 0.74, 0.72, 0.80, 0.64]), result("big", "bbb", [0.81]),
+               result("small", "ccc", [0.75, 0.77, 0.79, 0.85, 0.69])]
+    path = utils.overview_figure(results, str(tmp_path))
+    assert path == str(tmp_path / "results_overview.png")
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    from esc50_baseline.evaluation.plots import results_overview_rows
+    rows = results_overview_rows([("x", results[0]), ("y", results[1]), ("z", results[2])])
+    assert [row[0] for row in rows] == ["y", "z", "x"]  # 81.0, 77.0, 72.0
+    label, per_fold, mean, std, one_fold = rows[1]
+    assert per_fold == pytest.approx([75, 77, 79, 85, 69]) and mean == pytest.approx(77.0)
+    assert std == pytest.approx(np.sqrt((4 + 0 + 4 + 64 + 64) / 4)) and not one_fold  # n - 1, as the CV summary
+    assert rows[0][3] == 0.0 and rows[0][4]
+    # the labels the figure gets: the set's name, with its hash where the set was evaluated with two settings
+    from unittest import mock
+    with mock.patch("esc50_baseline.evaluation.plots.results_overview_png") as draw:
+        utils.overview_figure(results, str(tmp_path))
+        utils.overview_figure([results[1], result("other", "ddd", [0.5], classes=10)], str(tmp_path))
+    (first, _path), first_kwargs = draw.call_args_list[0]
+    assert [label for label, _r in first] == ["small aaa", "big", "small ccc"] and first_kwargs == {"esc50": True}
+    assert draw.call_args_list[1].kwargs == {"esc50": False}  # one dataset of 10 classes: not ESC-50's numbers

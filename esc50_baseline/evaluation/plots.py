@@ -72,6 +72,48 @@ def cross_validation_png(cv, path, title):
     _save(fig, path)
 
 
+# ESC-50's published five-fold mean accuracies, drawn beside five-fold results on ESC-50 (50 classes)
+PUBLISHED_ESC50 = (("Piczak CNN", 64.5), ("human", 81.3), ("compressed ACDNet", 82.9), ("EnvNet-v2 + BC", 84.9),
+                   ("ACDNet", 87.1))
+
+
+def results_overview_rows(results):
+    """The evaluated runs as the overview draws them, best mean first: (label, per-fold accuracies in %, mean, std,
+    one fold or not). `results`: [(row label, results.yaml contents)]."""
+    rows = []
+    for label, r in results:
+        per_fold = [100 * v["accuracy"] for v in r["folds_results"].values()]
+        std = float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else 0.0
+        rows.append((label, per_fold, float(np.mean(per_fold)), std, len(per_fold) == 1))
+    return sorted(rows, key=lambda row: row[2], reverse=True)
+
+
+def results_overview_png(results, path, esc50=False):
+    """Every evaluated run on one axis: its folds' accuracies as dots, their mean +- std; a one-fold result
+    hollow and labelled so; with `esc50`, the published five-fold results as dashed lines. Returns the rows."""
+    rows = results_overview_rows(results)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.45 * len(rows)))
+    for y, (label, per_fold, mean, std, one_fold) in enumerate(rows):
+        ax.scatter(per_fold, [y] * len(per_fold), s=14, color="tab:gray", alpha=0.7, zorder=2)
+        ax.errorbar([mean], [y], xerr=[std], fmt="o", mfc="white" if one_fold else "tab:blue", color="tab:blue",
+                    capsize=3, zorder=3)
+    ax.set_yticks(range(len(rows)), [f"{label} (one fold)" if one_fold else f"{label} ({len(per_fold)} folds)"
+                                     for label, per_fold, _m, _s, one_fold in rows], fontsize=8)
+    ax.invert_yaxis()
+    if esc50:
+        for _name, accuracy in PUBLISHED_ESC50:
+            ax.axvline(accuracy, color="tab:red", linestyle="--", linewidth=0.8, alpha=0.6)
+        top = ax.secondary_xaxis("top")
+        top.set_xticks([a for _n, a in PUBLISHED_ESC50], [f"{n} {a}" for n, a in PUBLISHED_ESC50], rotation=45,
+                       ha="left", fontsize=7, color="tab:red")
+    ax.set_xlabel("accuracy (%): folds as grey dots, mean +- std in blue" + ("; red: published, five folds"
+                                                                           if esc50 else ""))
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)
+    return rows
+
+
 def training_curves_png(history, path, title):
     """history: {'loss': [...], 'val_loss': [...], 'accuracy': [...], 'val_accuracy': [...]}."""
     plt = _pyplot()
