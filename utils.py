@@ -149,6 +149,8 @@ def show_results(params, parameters=None):
             changed = _settings_changed(result, parameters)
             if changed:
                 print(f"   {'':<16} with {', '.join(changed)}")
+            for line in _tflite_lines(os.path.dirname(path)):
+                print(line)
         except (DamagedFile, KeyError, TypeError) as e:
             problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
             print(f"   (unreadable) {path}: {problem}; run that set again to write it anew")
@@ -168,17 +170,31 @@ def overview_figure(results, folder):
     return path
 
 
-def _result_line(r, path):
-    """One evaluated set: a k-fold result as mean +- std over its folds, a one-fold result marked as such."""
+def _accuracy(r):
+    """A k-fold result as mean +- std over its folds, a one-fold result marked as such."""
     from esc50_baseline.evaluation.tables import percent
-    folds = f"{len(r['folds'])} ({','.join(map(str, r['folds']))})"
     per_fold = [v["accuracy"] for v in r["folds_results"].values()]
     if len(per_fold) > 1:
         import statistics
-        accuracy = f"{percent(statistics.mean(per_fold))} +- {percent(statistics.stdev(per_fold))} %"
-    else:
-        accuracy = f"{percent(r['overall']['accuracy'])} % (one fold)"
-    return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<14} {accuracy:>19} "
+        return f"{percent(statistics.mean(per_fold))} +- {percent(statistics.stdev(per_fold))} %"
+    return f"{percent(r['overall']['accuracy'])} % (one fold)"
+
+
+def _tflite_lines(folder):
+    """The set's TFLite formats evaluated by task_esc50_tflite.py (tflite_<format>/results.yaml), one line each."""
+    from esc50_baseline.results_io import read_yaml
+    lines = []
+    for path in sorted(glob.glob(os.path.join(folder, "tflite_*", "results.yaml"))):
+        fmt = os.path.basename(os.path.dirname(path))[len("tflite_"):]
+        r = read_yaml(path)
+        lines.append(f"   {'':<16} {'as TFLite ' + fmt:<26} {_accuracy(r):>19} {r['overall']['logloss']:>8.3f}")
+    return lines
+
+
+def _result_line(r, path):
+    """One evaluated set: its accuracy over its folds, log loss, training time, when and where."""
+    folds = f"{len(r['folds'])} ({','.join(map(str, r['folds']))})"
+    return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<14} {_accuracy(r):>19} "
             f"{r['overall']['logloss']:>8.3f} {_training(r, len(r['folds'])):>9}  {r['evaluated_at']:<19}  "
             f"{os.path.dirname(path)}")
 

@@ -128,6 +128,12 @@ def test_tflite_script_end_to_end(tmp_path):
     np.testing.assert_allclose(raw_int8.iloc[:, 3:].to_numpy(float), int8.iloc[:, 3:].to_numpy(float), atol=0.03)
     assert [line.split(",")[8] for line in lines[4:]] == ["1", "1"]  # twin agreement, written
     assert "raw_int8 against int8 on features computed in Python: the same class for 100.0 %" in result.stdout
+    # --show_results lists each evaluated format under its set, with the accuracy the comparison wrote
+    shown = subprocess.run([sys.executable, os.path.join(ROOT, "task_esc50.py"), "--show_results", "--param",
+                            f"path.application={tmp_path / 's'}"], capture_output=True, text=True, timeout=600)
+    formats = [line.split() for line in shown.stdout.splitlines() if line.strip().startswith("as TFLite")]
+    assert [f[2] for f in formats] == ["float32", "int8", "raw_float32", "raw_int8"]
+    assert formats[1][3:] == [f"{100 * float(int8_row[4]):.1f}", "%", "(one", "fold)", f"{float(int8_row[5]):.3f}"]
     # the int8 model in TensorFlow Lite Micro: as LiteRT on fold 2's 9 clips, and a package for a device
     micro = pd.read_csv(next((tmp_path / "s" / "evaluator").glob("quick_*/tflite_micro.csv")))
     assert [micro[c].tolist() for c in ("fold", "clips", "agreement")] == [[2], [9], [1.0]]
