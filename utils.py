@@ -182,12 +182,17 @@ def _accuracy(r):
 
 def _tflite_lines(folder):
     """The set's TFLite formats evaluated by task_esc50_tflite.py (tflite_<format>/results.yaml), one line each."""
+    from esc50_baseline.errors import DamagedFile
     from esc50_baseline.results_io import read_yaml
     lines = []
     for path in sorted(glob.glob(os.path.join(folder, "tflite_*", "results.yaml"))):
         fmt = os.path.basename(os.path.dirname(path))[len("tflite_"):]
-        r = read_yaml(path)
-        lines.append(f"   {'':<16} {'as TFLite ' + fmt:<26} {_accuracy(r):>19} {r['overall']['logloss']:>8.3f}")
+        try:
+            r = read_yaml(path)
+            lines.append(f"   {'':<16} {'as TFLite ' + fmt:<26} {_accuracy(r):>19} {r['overall']['logloss']:>8.3f}")
+        except (DamagedFile, KeyError, TypeError) as e:
+            problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
+            lines.append(f"   (unreadable) {path}: {problem}; run task_esc50_tflite.py again to write it anew")
     return lines
 
 

@@ -196,3 +196,15 @@ def test_results_overview_draws_every_run_best_first_and_marks_one_fold(tmp_path
     (first, _path), first_kwargs = draw.call_args_list[0]
     assert [label for label, _r in first] == ["small aaa", "big", "small ccc"] and first_kwargs == {"esc50": True}
     assert draw.call_args_list[1].kwargs == {"esc50": False}  # one dataset of 10 classes: not ESC-50's numbers
+
+
+def test_show_results_lists_each_tflite_format_and_names_a_damaged_one(tmp_path):
+    import utils
+    for fmt, text in (("int8", "folds_results: {1: {accuracy: 0.75}}\noverall: {accuracy: 0.75, logloss: 0.5}\n"),
+                      ("float16", "overall: {acc")):
+        (tmp_path / f"tflite_{fmt}").mkdir()
+        (tmp_path / f"tflite_{fmt}" / "results.yaml").write_text(text)
+    damaged, int8 = utils._tflite_lines(str(tmp_path))
+    assert int8.split() == ["as", "TFLite", "int8", "75.0", "%", "(one", "fold)", "0.500"]
+    assert damaged.strip().startswith(f"(unreadable) {tmp_path / 'tflite_float16' / 'results.yaml'}: ")
+    assert damaged.endswith("run task_esc50_tflite.py again to write it anew")
