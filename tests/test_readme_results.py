@@ -1,0 +1,45 @@
+"""The README's five-fold table against itself: every row's five fold accuracies give the mean and standard
+deviation it states (a typo in either shows here), and tools/results_figure.py draws the table."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from results_figure import five_fold_rows, label, without_parentheses  # noqa: E402
+
+
+def readme():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_each_five_fold_row_states_the_mean_and_std_of_its_folds():
+    rows = five_fold_rows(readme())
+    assert len(rows) >= 9 and len({name for name, *_ in rows}) == len(rows)
+    for name, folds, mean, std in rows:
+        assert len(folds) == 5, name
+        # the table rounds each fold to 0.1 (400 clips: steps of 0.25), so the mean of the printed folds is
+        # within 0.05 of the true mean, and the stated figures are rounded once more
+        assert abs(np.mean(folds) - mean) <= 0.1, name
+        assert abs(np.std(folds, ddof=1) - std) <= 0.1, name
+
+
+def test_row_names_and_the_figure(tmp_path, monkeypatch):
+    assert without_parentheses("a (b (c) d) e (f)") == "a  e "
+    assert label("**`low_complexity`**, the same, AVX2-only run (a second run (of it))", None) == \
+        "low_complexity, AVX2-only run"
+    assert label("the same, full-integer TFLite (x)", "cnn3") == "cnn3, int8"
+    rows = five_fold_rows(readme())
+    assert [name for name, *_ in rows[:2]] == ["mobile_wide_lean, Xeon AVX-512 run",
+                                               "mobile_wide_lean, Xeon AVX-512 run, int8"]
+    assert rows[0][1] == pytest.approx([77.5, 81.0, 78.0, 84.5, 74.0])
+    import results_figure
+    monkeypatch.setattr(results_figure, "ROOT", str(tmp_path))
+    monkeypatch.setattr(results_figure, "five_fold_rows", lambda _text: rows)
+    (tmp_path / "README.md").write_text("")
+    results_figure.main()
+    assert (tmp_path / "docs" / "five_fold_results.png").read_bytes()[:4] == b"\x89PNG"
