@@ -362,3 +362,19 @@ def test_each_epoch_s_time_is_logged_and_a_resumed_training_keeps_its_earlier_ru
     assert np.isnan(seconds[:2]).all() and min(seconds[2:]) > 0
     assert trainer.training_seconds(str(csv)) == (pytest.approx(sum(seconds[2:])), 2, 4)
     runtime.setup(0)
+
+
+def test_time_left_is_the_median_of_the_last_ten_epochs_times_those_to_come():
+    seconds = [100.0] * 5 + [30.0] * 9 + [300.0]  # a slow start, then 30 s, one slow epoch lately
+    assert trainer.time_left_line(15, 200, seconds) == "  epoch 15 of 200, 30.0 s an epoch, about 1.5 h left"
+    assert trainer.time_left_line(190, 200, [12.0, 14.0]) == "  epoch 190 of 200, 13.0 s an epoch, about 2 min left"
+
+
+def test_a_verbose_training_says_every_ten_epochs_what_is_left(defaults, tmp_path, capsys):
+    runtime.setup(0)
+    x, y = separable(4, 2, np.random.default_rng(0))
+    learner = dict(small_learner(defaults, epochs=21), verbose=2)
+    trainer.train_fold(build_model(learner, x.shape[1:], 2), x, y, x[:0], y[:0], 2, learner, 0, str(tmp_path / "l"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  epoch ")]
+    assert [line.split(",")[0] for line in lines] == ["  epoch 10 of 21", "  epoch 20 of 21"]
+    assert all(line.endswith(" left") and " s an epoch, about " in line for line in lines)
