@@ -135,25 +135,17 @@ def show_results(params, parameters=None):
     if not files:
         print(f"No evaluated sets under {base} yet; run python task_esc50.py first.")
         return
-    from esc50_baseline.errors import DamagedFile
-    from esc50_baseline.results_io import read_yaml
     print(f"   {'Set':<16} {'Hash':<11} {'Folds':<14} {'Accuracy':>19} {'Logloss':>8} {'Training':>9}  {'Evaluated':<19}  "
           "Folder")
     print("   " + "-" * 120)
     shown = []
     for path in files:
-        try:
-            result = read_yaml(path)
-            print(_result_line(result, path))
+        result, lines = _read_result(path, lambda r: _set_lines(r, path, parameters),
+                                     "run that set again to write it anew")
+        if result:
+            lines += _tflite_lines(os.path.dirname(path))
             shown.append(result)
-            changed = _settings_changed(result, parameters)
-            if changed:
-                print(f"   {'':<16} with {', '.join(changed)}")
-            for line in _tflite_lines(os.path.dirname(path)):
-                print(line)
-        except (DamagedFile, KeyError, TypeError) as e:
-            problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
-            print(f"   (unreadable) {path}: {problem}; run that set again to write it anew")
+        print("\n".join(lines))
     if shown:
         print(f"\n   The same as a figure: {overview_figure(shown, os.path.join(base, 'evaluator'))}")
 
@@ -180,20 +172,34 @@ def _accuracy(r):
     return f"{percent(r['overall']['accuracy'])} % (one fold)"
 
 
+def _set_lines(r, path, parameters):
+    """An evaluated set's line, and the settings it was run with that differ from `parameters`'s."""
+    changed = _settings_changed(r, parameters)
+    return [_result_line(r, path)] + ([f"   {'':<16} with {', '.join(changed)}"] if changed else [])
+
+
 def _tflite_lines(folder):
     """The set's TFLite formats evaluated by task_esc50_tflite.py (tflite_<format>/results.yaml), one line each."""
-    from esc50_baseline.errors import DamagedFile
-    from esc50_baseline.results_io import read_yaml
     lines = []
     for path in sorted(glob.glob(os.path.join(folder, "tflite_*", "results.yaml"))):
         fmt = os.path.basename(os.path.dirname(path))[len("tflite_"):]
-        try:
-            r = read_yaml(path)
-            lines.append(f"   {'':<16} {'as TFLite ' + fmt:<26} {_accuracy(r):>19} {r['overall']['logloss']:>8.3f}")
-        except (DamagedFile, KeyError, TypeError) as e:
-            problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
-            lines.append(f"   (unreadable) {path}: {problem}; run task_esc50_tflite.py again to write it anew")
+        lines += _read_result(path, lambda r: [f"   {'':<16} {'as TFLite ' + fmt:<26} {_accuracy(r):>19} "
+                                               f"{r['overall']['logloss']:>8.3f}"],
+                              "run task_esc50_tflite.py again to write it anew")[1]
     return lines
+
+
+def _read_result(path, render, remedy):
+    """(the results.yaml at `path`, its lines by `render`), or (None, [a line naming it unreadable and `remedy`])
+    when it is damaged or lacks a key `render` reads."""
+    from esc50_baseline.errors import DamagedFile
+    from esc50_baseline.results_io import read_yaml
+    try:
+        result = read_yaml(path)
+        return result, render(result)
+    except (DamagedFile, KeyError, TypeError) as e:
+        problem = e.problem if isinstance(e, DamagedFile) else f"it lacks {e}"
+        return None, [f"   (unreadable) {path}: {problem}; {remedy}"]
 
 
 def _result_line(r, path):

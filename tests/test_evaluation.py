@@ -208,3 +208,6 @@ def test_show_results_lists_each_tflite_format_and_names_a_damaged_one(tmp_path)
     assert int8.split() == ["as", "TFLite", "int8", "75.0", "%", "(one", "fold)", "0.500"]
     assert damaged.strip().startswith(f"(unreadable) {tmp_path / 'tflite_float16' / 'results.yaml'}: ")
     assert damaged.endswith("run task_esc50_tflite.py again to write it anew")
+    (tmp_path / "tflite_float16" / "results.yaml").write_text("overall: {accuracy: 0.75, logloss: 0.5}\n")
+    lacking, _int8 = utils._tflite_lines(str(tmp_path))  # valid YAML without its folds: named, not a crash
+    assert "tflite_float16" in lacking and ": it lacks 'folds_results'; run task_esc50_tflite.py" in lacking

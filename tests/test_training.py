@@ -378,3 +378,31 @@ def test_a_verbose_training_says_every_ten_epochs_what_is_left(defaults, tmp_pat
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  epoch ")]
     assert [line.split(",")[0] for line in lines] == ["  epoch 10 of 21", "  epoch 20 of 21"]
     assert all(line.endswith(" left") and " s an epoch, about " in line for line in lines)
+
+
+def test_a_resumed_training_s_time_left_counts_the_epochs_of_its_earlier_run(defaults, tmp_path, capsys):
+    """The epochs before a resume keep their logged seconds, and the time-left line uses them: eight logged
+    epochs of 1000 s outweigh the two this run trains before its tenth."""
+    import keras
+    import pandas as pd
+    x, y = separable(4, 2, np.random.default_rng(0))
+    learner = dict(small_learner(defaults, epochs=12), verbose=2)
+    csv = tmp_path / "l" / "history.csv"
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == 8:
+                raise KeyboardInterrupt
+
+    def run(extra=()):
+        runtime.setup(0)
+        trainer.train_fold(build_model(learner, x.shape[1:], 2), x, y, x[:0], y[:0], 2, learner, 0,
+                           str(tmp_path / "l"), checkpoint_path=str(tmp_path / "c.npz"), extra_callbacks=extra)
+
+    with pytest.raises(KeyboardInterrupt):
+        run([Kill()])
+    pd.read_csv(csv).assign(seconds=1000.0).to_csv(csv, index=False)
+    capsys.readouterr()
+    run()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  epoch ")]
+    assert lines == ["  epoch 10 of 12, 1000.0 s an epoch, about 33 min left"]

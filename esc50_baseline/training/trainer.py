@@ -178,9 +178,11 @@ def training_seconds(history_path):
     return sum(timed), len(timed), len(seconds)
 
 
-def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
+def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history, announce_total=None, every=10):
     """The DCASE stasher (best epoch by `monitor`, counted from `initial_delay`), the history CSV (with each
-    epoch's wall-clock seconds), and the per-epoch checkpoint, in that order."""
+    epoch's wall-clock seconds), and the per-epoch checkpoint, in that order. With `announce_total` (the
+    epochs to train), every `every` epochs but the last the time_left_line on stdout: Keras's own lines give
+    an epoch's time, not the fold's."""
     import keras
 
     class BestEpochKeeper(keras.callbacks.Callback):
@@ -231,6 +233,9 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
                        for e in range(len(history[keys[0]]))])
             if checkpoint:
                 checkpoint.save(self.model, epoch + 1, history, keeper)
+            if announce_total and (epoch + 1) % every == 0 and epoch + 1 < announce_total:
+                timed = [s for s in self.seconds if not math.isnan(s)]  # a resumed run's earlier epochs count
+                print(time_left_line(epoch + 1, announce_total, timed), flush=True)
             interrupts.check()
 
     keeper = BestEpochKeeper()
@@ -239,32 +244,11 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history):
 
 def time_left_line(done, total, seconds):
     """What a long training has left, from its latest epochs: 'epoch 80 of 200, 29.6 s an epoch, about 59 min
-    left' (`seconds`: this run's epoch times; the median of the last ten, so that one slow epoch moves it little)."""
+    left' (`seconds`: the fold's epoch times so far; the median of the last ten, so that one slow epoch moves it little)."""
     from ..evaluation.tables import hours_or_minutes
     per_epoch = float(np.median(seconds[-10:]))
     return (f"  epoch {done} of {total}, {per_epoch:.1f} s an epoch, "
             f"about {hours_or_minutes((total - done) * per_epoch)} left")
-
-
-def time_left_callback(total, every=10):
-    """Every `every` epochs (but the last), the time_left_line on stdout: Keras's own lines give an epoch's
-    time, not the fold's."""
-    import keras
-
-    class TimeLeft(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds, self.started = [], 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.monotonic()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.monotonic() - self.started)
-            if (epoch + 1) % every == 0 and epoch + 1 < total:
-                print(time_left_line(epoch + 1, total, self.seconds), flush=True)
-
-    return TimeLeft()
 
 
 def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, checkpoint_path=None,
@@ -291,10 +275,9 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     history = {}
     os.makedirs(log_dir, exist_ok=True)
     keeper, callbacks = epoch_callbacks(monitor, learner["monitor"]["initial_delay"],
-                                        os.path.join(log_dir, "history.csv"), checkpoint, history)
+                                        os.path.join(log_dir, "history.csv"), checkpoint, history,
+                                        announce_total=learner["epochs"] if learner["verbose"] else None)
     callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
-    if learner["verbose"]:
-        callbacks.append(time_left_callback(learner["epochs"]))
     versions = 1 if train_copies is None else 1 + len(train_copies)
     if versions > 1:
         x_train = np.concatenate([x_train[np.newaxis], train_copies]).reshape((-1,) + x_train.shape[1:])
