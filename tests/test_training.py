@@ -22,6 +22,18 @@ def small_learner(defaults, epochs=8):
     return learner
 
 
+def kill_after(epochs):
+    """A callback that interrupts training like Ctrl-C at the end of epoch `epochs` (after its checkpoint)."""
+    import keras
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == epochs:
+                raise KeyboardInterrupt
+
+    return Kill()
+
+
 def fit(defaults, tmp_path, seed=0):
     runtime.setup(seed)
     rng = np.random.default_rng(0)
@@ -113,7 +125,6 @@ import pytest
                                                           "steady_background_snr_db": [10, 30]}},
                                     {"mixed_precision": "mixed_bfloat16"}])
 def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, recipe):
-    import keras
     rng = np.random.default_rng(0)
     x, y = separable(20, 4, rng)
     xv, yv = separable(6, 4, rng)
@@ -129,13 +140,8 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
 
     straight_model, (straight_history, straight_best_epoch, _) = run(tmp_path / "a.npz")
 
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 == 2:
-                raise KeyboardInterrupt  # after the epoch's checkpoint was written
-
     try:
-        run(tmp_path / "b.npz", [Kill()])
+        run(tmp_path / "b.npz", [kill_after(2)])
     except KeyboardInterrupt:
         pass
     assert (tmp_path / "b.npz").exists()
@@ -326,16 +332,10 @@ def test_checkpoint_round_trip_restores_model_optimizer_and_state(defaults, tmp_
 def test_each_epoch_s_time_is_logged_and_a_resumed_training_keeps_its_earlier_runs_times(defaults, tmp_path):
     """history.csv holds each epoch's wall-clock seconds. A resumed training keeps the times of the epochs its
     checkpoint holds; epochs logged by a version without the column count as untimed, not as zero."""
-    import keras
     import pandas as pd
     x, y = separable(10, 4, np.random.default_rng(0))
     learner = dict(small_learner(defaults), epochs=4)
     csv = tmp_path / "log" / "history.csv"
-
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 == 2:
-                raise KeyboardInterrupt
 
     def run(extra=()):
         runtime.setup(3)
@@ -344,7 +344,7 @@ def test_each_epoch_s_time_is_logged_and_a_resumed_training_keeps_its_earlier_ru
                            checkpoint_path=str(tmp_path / "c.npz"), extra_callbacks=extra)
 
     with pytest.raises(KeyboardInterrupt):
-        run([Kill()])
+        run([kill_after(2)])
     first = pd.read_csv(csv)["seconds"].tolist()
     assert len(first) == 2 and min(first) > 0
     run()
@@ -355,7 +355,7 @@ def test_each_epoch_s_time_is_logged_and_a_resumed_training_keeps_its_earlier_ru
     # the same interruption, its epochs logged by the code before the column existed
     (tmp_path / "c.npz").unlink()
     with pytest.raises(KeyboardInterrupt):
-        run([Kill()])
+        run([kill_after(2)])
     pd.read_csv(csv).drop(columns="seconds").to_csv(csv, index=False)
     run()
     seconds = pd.read_csv(csv)["seconds"].tolist()
@@ -383,16 +383,10 @@ def test_a_verbose_training_says_every_ten_epochs_what_is_left(defaults, tmp_pat
 def test_a_resumed_training_s_time_left_counts_the_epochs_of_its_earlier_run(defaults, tmp_path, capsys):
     """The epochs before a resume keep their logged seconds, and the time-left line uses them: eight logged
     epochs of 1000 s outweigh the two this run trains before its tenth."""
-    import keras
     import pandas as pd
     x, y = separable(4, 2, np.random.default_rng(0))
     learner = dict(small_learner(defaults, epochs=12), verbose=2)
     csv = tmp_path / "l" / "history.csv"
-
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 == 8:
-                raise KeyboardInterrupt
 
     def run(extra=()):
         runtime.setup(0)
@@ -400,7 +394,7 @@ def test_a_resumed_training_s_time_left_counts_the_epochs_of_its_earlier_run(def
                            str(tmp_path / "l"), checkpoint_path=str(tmp_path / "c.npz"), extra_callbacks=extra)
 
     with pytest.raises(KeyboardInterrupt):
-        run([Kill()])
+        run([kill_after(8)])
     pd.read_csv(csv).assign(seconds=1000.0).to_csv(csv, index=False)
     capsys.readouterr()
     run()
