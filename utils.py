@@ -24,6 +24,9 @@ def define_flags():
     flags.DEFINE_boolean("show_sets", False, "List the parameter sets and exit.")
     flags.DEFINE_boolean("show_results", False, "List every evaluated set with its accuracy and log loss, and "
                          "the settings it was run with where they differ from the YAML.")
+    flags.DEFINE_list("compare", None, "Compare two trained sets on the test clips they share, fold by fold, with "
+                      "McNemar's exact test: OTHER (against --set) or A,B; a side SET:FORMAT is a TFLite format "
+                      "of the set (e.g. low_complexity:int8).")
     flags.DEFINE_multi_string("param", [], "Override a YAML setting: key.path=value (repeatable).")
     flags.DEFINE_string("params_file", os.path.join(HERE, "task_esc50.yaml"), "The parameter file.")
     flags.DEFINE_string("predict", None, "Classify an audio file, or every audio file in a folder, with the "
@@ -83,6 +86,8 @@ def start(FLAGS):
         return show_sets(parameters)
     if FLAGS.show_results:
         return show_results(params, parameters)
+    if FLAGS.compare:
+        return compare(parameters, params, FLAGS)
     if FLAGS.predict:
         return predict(parameters, params, FLAGS)
     if FLAGS.detect:
@@ -99,6 +104,43 @@ def predict(parameters, params, FLAGS):
     print(prediction.as_json(result, FLAGS.top_k) if FLAGS.json else prediction.as_table(result, FLAGS.top_k))
     if all("error" in entry for entry in result["files"]):
         raise UserError(f"None of the {len(paths)} file(s) given to --predict could be read.")
+
+
+def compare(parameters, params, FLAGS):
+    """--compare: two trained sets' (or TFLite formats') test predictions, clip by clip, on their common folds."""
+    import dataclasses
+    from esc50_baseline.evaluation.comparison import comparison_table, paired_folds
+    from esc50_baseline.stages import load_predictions
+    specs = FLAGS.compare if len(FLAGS.compare) != 1 else [params["set_id"]] + FLAGS.compare
+    if len(specs) != 2:
+        raise UserError(f"--compare takes one set (compared with --set) or two (A,B), each SET or SET:FORMAT; "
+                        f"it got {len(specs)}: {','.join(specs)}.")
+    sides = [_comparison_side(parameters, spec, FLAGS) for spec in specs]
+    folds = [f for f in sides[0][1].folds if f in sides[1][1].folds]
+    if not folds:
+        raise UserError(f"{specs[0]} and {specs[1]} share no active fold; choose folds both ran with --folds.")
+    predictions = []
+    for spec, ctx, folder, pattern, script in sides:
+        for fold in folds:
+            path = os.path.join(folder, pattern.format(fold=fold))
+            if not os.path.exists(path):
+                raise UserError(f"{spec} has no test predictions for fold {fold} ({path}); run python {script} "
+                                f"--set {ctx.params['set_id']} with the same --param and --folds first.")
+        predictions.append(load_predictions(dataclasses.replace(ctx, folds=folds), folder, pattern))
+    print(f"Comparison on fold(s) {', '.join(map(str, folds))} of {sides[0][1].dataset.root}\n")
+    print(comparison_table(specs[0], specs[1], paired_folds(*predictions)))
+
+
+def _comparison_side(parameters, spec, FLAGS):
+    """(spec, its run context, the folder and name pattern of its predictions, the script that writes them)."""
+    set_id, _, fmt = spec.partition(":")
+    if fmt and fmt not in config.TFLITE_FORMATS:
+        raise UserError(f"--compare {spec}: {fmt} is no TFLite format; use one of {', '.join(config.TFLITE_FORMATS)}.")
+    params = overwritten(parameters.resolve(set_id, FLAGS.param), FLAGS)
+    ctx = prepare_run(parameters, params, FLAGS, quiet=True, check_audio=False, download=False)
+    if fmt:
+        return spec, ctx, ctx.paths["tflite"], f"res_fold_{{fold}}_{fmt}.csv", "task_esc50_tflite.py"
+    return spec, ctx, ctx.paths["recognizer"], "res_fold_{fold}.csv", "task_esc50.py"
 
 
 def detect(parameters, params, FLAGS):
