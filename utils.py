@@ -109,7 +109,7 @@ def predict(parameters, params, FLAGS):
 def compare(parameters, params, FLAGS):
     """--compare: two trained sets' (or TFLite formats') test predictions, clip by clip, on their common folds."""
     import dataclasses
-    from esc50_baseline.evaluation.comparison import comparison_table, paired_folds
+    from esc50_baseline.evaluation.comparison import class_differences, comparison_table, paired_folds
     from esc50_baseline.stages import load_predictions
     specs = FLAGS.compare if len(FLAGS.compare) != 1 else [params["set_id"]] + FLAGS.compare
     if len(specs) != 2:
@@ -128,7 +128,8 @@ def compare(parameters, params, FLAGS):
                                 f"--set {ctx.params['set_id']} with the same --param and --folds first.")
         predictions.append(load_predictions(dataclasses.replace(ctx, folds=folds), folder, pattern))
     print(f"Comparison on fold(s) {', '.join(map(str, folds))} of {sides[0][1].dataset.root}\n")
-    print(comparison_table(specs[0], specs[1], paired_folds(*predictions)))
+    classes = class_differences(*predictions, sides[0][1].dataset.labels)
+    print(comparison_table(specs[0], specs[1], paired_folds(*predictions), classes))
 
 
 def _comparison_side(parameters, spec, FLAGS):

@@ -91,3 +91,13 @@ def test_compare_two_trained_sets_through_the_command_line(dataset, trained, tmp
     assert "task_esc50_tflite.py --set quick" in missing.stderr
     bad_format = run(common + ["--compare", "quick,quick:int9"], ROOT)
     assert "int9 is no TFLite format" in one_error_line(bad_format)
+
+
+def test_the_classes_the_two_differ_on_most_by_hand():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    a = {1: (truth[:3], one_hot([0, 0, 2])), 2: (truth[3:], one_hot([1, 0, 0]))}  # class 0: 2, 1: 1, 2: 0 right
+    b = {1: (truth[:3], one_hot([1, 0, 1])), 2: (truth[3:], one_hot([1, 2, 2]))}  # class 0: 1, 1: 2, 2: 2 right
+    gains, losses = comparison.class_differences(a, b, ["x", "y", "z"])
+    assert gains == [("z", 0, 2, 2), ("y", 1, 2, 2)] and losses == [("x", 2, 1, 2)]
+    table = comparison.comparison_table("A", "B", comparison.paired_folds(a, b), (gains, losses))
+    assert "Classes B gets right more often than A" in table and table.rstrip().endswith("x                      2 ->   1 of 2")

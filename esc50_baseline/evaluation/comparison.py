@@ -27,6 +27,19 @@ def paired_folds(a, b):
     return rows
 
 
+def class_differences(a, b, labels, top=5):
+    """The classes whose pooled clips the two get right most unequally, `top` each way: [(label, right with A,
+    right with B, clips)], B's largest gains first, then A's."""
+    truth = np.concatenate([a[f][0] for f in a])
+    right_a = np.concatenate([a[f][1].argmax(axis=1) for f in a]) == truth
+    right_b = np.concatenate([b[f][1].argmax(axis=1) for f in a]) == truth
+    rows = [(label, int(right_a[truth == k].sum()), int(right_b[truth == k].sum()), int((truth == k).sum()))
+            for k, label in enumerate(labels)]
+    gains = sorted((r for r in rows if r[2] > r[1]), key=lambda r: r[1] - r[2])[:top]
+    losses = sorted((r for r in rows if r[1] > r[2]), key=lambda r: r[2] - r[1])[:top]
+    return gains, losses
+
+
 def mcnemar_exact(only_a, only_b):
     """Two-sided exact McNemar p-value: how likely a split of the discordant clips at least this uneven is when
     either model is as likely to be the one that is right (a binomial test with p = 1/2)."""
@@ -44,8 +57,9 @@ def summary(rows):
                 p_value=mcnemar_exact(total["only_a"], total["only_b"]))
 
 
-def comparison_table(name_a, name_b, rows):
-    """The comparison as text: a line per fold, then the pooled counts, the test and what it means."""
+def comparison_table(name_a, name_b, rows, classes=None):
+    """The comparison as text: a line per fold, then the pooled counts, the test and what it means; with
+    `classes` (class_differences), the classes the two differ on most."""
     s = summary(rows)
     width = 8
     lines = [f"   A = {name_a}", f"   B = {name_b}", "",
@@ -70,4 +84,8 @@ def comparison_table(name_a, name_b, rows):
     lines.append(f"   Right only with A: {s['only_a']} clips, only with B: {s['only_b']}.")
     lines.append(f"   Exact McNemar test (two-sided): p = {s['p_value']:.3g}, {verdict}.")
     lines.append("   (Two trained models, not two recipes: a rerun with other seeds can move a set by about a point.)")
+    for title, picked in zip(("B gets right more often than A", "A gets right more often than B"), classes or ()):
+        if picked:
+            lines.append(f"\n   Classes {title} (clips right with A -> with B, of the class's clips):")
+            lines += [f"   {label:<20} {ra:>3} -> {rb:>3} of {n}" for label, ra, rb, n in picked]
     return "\n".join(lines)
