@@ -128,8 +128,8 @@ def compare(parameters, params, FLAGS):
                                 f"--set {ctx.params['set_id']} with the same --param and --folds first.")
         predictions.append(load_predictions(dataclasses.replace(ctx, folds=folds), folder, pattern))
     print(f"Comparison on fold(s) {', '.join(map(str, folds))} of {sides[0][1].dataset.root}\n")
-    classes = class_differences(*predictions, sides[0][1].dataset.labels)
-    print(comparison_table(specs[0], specs[1], paired_folds(*predictions), classes))
+    rows = paired_folds(*predictions)  # first: it refuses two sides tested on other clips
+    print(comparison_table(specs[0], specs[1], rows, class_differences(*predictions, sides[0][1].dataset.labels)))
 
 
 def _comparison_side(parameters, spec, FLAGS):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
+from esc50_baseline.errors import UserError
 from esc50_baseline.evaluation import comparison
 from test_cli_robustness import ROOT, dataset, one_error_line, run, trained  # noqa: F401  (fixtures)
 
@@ -44,7 +45,7 @@ def test_paired_counts_and_table_by_hand():
 
 def test_two_sides_tested_on_other_clips_are_refused():
     a = {1: (np.array([0, 1]), one_hot([0, 1]))}
-    with pytest.raises(ValueError, match="fold 1"):
+    with pytest.raises(UserError, match="Fold 1: the two sides were tested on other clips"):
         comparison.paired_folds(a, {1: (np.array([1, 0]), one_hot([0, 1]))})
 
 

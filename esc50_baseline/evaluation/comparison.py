@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..errors import UserError
 from .tables import percent
 
 
@@ -19,7 +20,8 @@ def paired_folds(a, b):
         truth, pa = a[fold]
         truth_b, pb = b[fold]
         if not np.array_equal(truth, truth_b):
-            raise ValueError(f"fold {fold}: the two sides' test clips differ")
+            raise UserError(f"Fold {fold}: the two sides were tested on other clips (their dataset settings differ); "
+                            "compare two sets tested on the same clips.")
         right_a, right_b = pa.argmax(axis=1) == truth, pb.argmax(axis=1) == truth
         rows[fold] = {"clips": len(truth), "right_a": int(right_a.sum()), "right_b": int(right_b.sum()),
                       "only_a": int((right_a & ~right_b).sum()), "only_b": int((right_b & ~right_a).sum()),
