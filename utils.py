@@ -128,8 +128,8 @@ def compare(parameters, params, FLAGS):
                                 f"--set {ctx.params['set_id']} with the same --param and --folds first.")
         predictions.append(load_predictions(dataclasses.replace(ctx, folds=folds), folder, pattern))
     print(f"Comparison on fold(s) {', '.join(map(str, folds))} of {sides[0][1].dataset.root}\n")
-    rows = paired_folds(*predictions)  # first: it refuses two sides tested on other clips
-    print(comparison_table(specs[0], specs[1], rows, class_differences(*predictions, sides[0][1].dataset.labels)))
+    print(comparison_table(specs[0], specs[1], paired_folds(*predictions),
+                           class_differences(*predictions, sides[0][1].dataset.labels)))
 
 
 def _comparison_side(parameters, spec, FLAGS):
@@ -137,8 +137,8 @@ def _comparison_side(parameters, spec, FLAGS):
     set_id, _, fmt = spec.partition(":")
     if fmt and fmt not in config.TFLITE_FORMATS:
         raise UserError(f"--compare {spec}: {fmt} is no TFLite format; use one of {', '.join(config.TFLITE_FORMATS)}.")
-    params = overwritten(parameters.resolve(set_id, FLAGS.param), FLAGS)
-    ctx = prepare_run(parameters, params, FLAGS, quiet=True, check_audio=False, download=False)
+    ctx = prepare_run(parameters, parameters.resolve(set_id, FLAGS.param), FLAGS, quiet=True, check_audio=False,
+                      download=False)
     if fmt:
         return spec, ctx, ctx.paths["tflite"], f"res_fold_{{fold}}_{fmt}.csv", "task_esc50_tflite.py"
     return spec, ctx, ctx.paths["recognizer"], "res_fold_{fold}.csv", "task_esc50.py"

@@ -13,28 +13,36 @@ from ..errors import UserError
 from .tables import percent
 
 
-def paired_folds(a, b):
-    """{fold: counts} for the folds both {fold: (truth, probabilities)} hold, the clips in the same order."""
-    rows = {}
+def _predicted(a, b):
+    """{fold: (true classes, A's predicted classes, B's)} for the folds of `a`, both {fold: (truth, probabilities)};
+    refuses two sides tested on other clips."""
+    out = {}
     for fold in a:
         truth, pa = a[fold]
         truth_b, pb = b[fold]
         if not np.array_equal(truth, truth_b):
             raise UserError(f"Fold {fold}: the two sides were tested on other clips (their dataset settings differ); "
                             "compare two sets tested on the same clips.")
-        right_a, right_b = pa.argmax(axis=1) == truth, pb.argmax(axis=1) == truth
+        out[fold] = truth, pa.argmax(axis=1), pb.argmax(axis=1)
+    return out
+
+
+def paired_folds(a, b):
+    """{fold: counts} for the folds both {fold: (truth, probabilities)} hold, the clips in the same order."""
+    rows = {}
+    for fold, (truth, pred_a, pred_b) in _predicted(a, b).items():
+        right_a, right_b = pred_a == truth, pred_b == truth
         rows[fold] = {"clips": len(truth), "right_a": int(right_a.sum()), "right_b": int(right_b.sum()),
                       "only_a": int((right_a & ~right_b).sum()), "only_b": int((right_b & ~right_a).sum()),
-                      "same_class": int((pa.argmax(axis=1) == pb.argmax(axis=1)).sum())}
+                      "same_class": int((pred_a == pred_b).sum())}
     return rows
 
 
 def class_differences(a, b, labels, top=5):
     """The classes whose pooled clips the two get right most unequally, `top` each way: [(label, right with A,
     right with B, clips)], B's largest gains first, then A's."""
-    truth = np.concatenate([a[f][0] for f in a])
-    right_a = np.concatenate([a[f][1].argmax(axis=1) for f in a]) == truth
-    right_b = np.concatenate([b[f][1].argmax(axis=1) for f in a]) == truth
+    truth, pred_a, pred_b = (np.concatenate(column) for column in zip(*_predicted(a, b).values()))
+    right_a, right_b = pred_a == truth, pred_b == truth
     rows = [(label, int(right_a[truth == k].sum()), int(right_b[truth == k].sum()), int((truth == k).sum()))
             for k, label in enumerate(labels)]
     gains = sorted((r for r in rows if r[2] > r[1]), key=lambda r: r[1] - r[2])[:top]
