@@ -119,14 +119,20 @@ def remove_stale_temporaries(folder):
 
 
 @contextlib.contextmanager
-def exclusive(path):
+def exclusive(path, waiting=None):
     """Hold an exclusive lock on `path` (created if missing) for the block: processes that share a disk
     take turns, the others waiting (flock: every process of a host; hosts too on NFS v4 and most cluster
-    file systems)."""
+    file systems). `waiting` is printed once by a process that finds the lock held, before it waits. The
+    lock dies with its process, so a killed holder leaves nothing to clean up."""
     import fcntl
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(waiting, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import config, interrupts, results_io
+from . import atomic, config, interrupts, results_io
 from .evaluation import metrics, plots, tables, test_time
 from .data.dataset import fold_seed, validation_split
 from .errors import DamagedFile, UserError
@@ -182,54 +182,62 @@ def do_feature_normalization(ctx):
 
 def do_learning(ctx):
     section("Learning")
+    for fold in ctx.folds:
+        # Two runs that need one fold's model (two commands, or a student whose teacher another run trains)
+        # take turns: the second reads the first's model from the cache instead of training it again.
+        with atomic.exclusive(ctx.path("learner", f".training_fold_{fold}.lock"),
+                              waiting=f"  Fold {fold}: another run is training it; waiting for its model"):
+            _learn_fold(ctx, fold)
+
+
+def _learn_fold(ctx, fold):
     from .training import fused_batch_norm, runtime, trainer
     from .models.builder import build_model
     learner, general = ctx.params["learner"], ctx.params["general"]
-    for fold in ctx.folds:
-        model_path = ctx.model_path(fold)
-        if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
-            problem = trainer.model_file_problem(model_path)
-            if not problem:
-                print(f"  Fold {fold}: trained model cached ({model_path})")
-                continue
-            print(f"  Fold {fold}: the cached model {model_path} is damaged ({problem}); training it again")
-        import keras
-        keras.backend.clear_session()
-        interrupts.check()  # a SIGTERM that landed in a finalizer of the last fold's graph (seen here) stops now
-        # Seeding per fold makes a fold's result independent of which other folds run (--folds).
-        print("  " + runtime.setup(fold_seed(general["seed"], fold), general["deterministic"], learner["mixed_precision"]))
-        normalizer = ctx.normalizer(fold)
-        train, validation, test = ctx.split(fold)
-        write_split(ctx.path("learner", f"split_fold_{fold}.csv"), train, validation, test)
-        x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
-        copies = ctx.augmented_features(train)
-        copies = normalizer(copies) if copies is not None else None
-        strategy = runtime.distribution_strategy(learner["distribution"])
-        with strategy.scope():
-            model = fused_batch_norm.for_training(build_model(learner, x_train.shape[1:], len(ctx.dataset.labels)))
-        _print_complexity(model)
-        print(f"  Fold {fold}: {len(train)} training, {len(validation)} validation clips, "
-              f"{learner['epochs']} epochs, batch {learner['batch_size']}", flush=True)
-        started = time.monotonic()
-        log_dir = ctx.path("learner", f"logs_fold_{fold}")
-        checkpoint = ctx.path("learner", f"checkpoint_fold_{fold}.npz")
-        resumed = os.path.exists(checkpoint) and not ctx.overwrite
-        if ctx.overwrite and os.path.exists(checkpoint):
-            os.remove(checkpoint)
-        elif resumed:
-            print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
-        history, best_epoch, best = trainer.train_fold(
-            model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
-            len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
-            strategy=strategy, train_copies=copies, teacher=teacher_targets(ctx, fold, train, validation),
-            normalizer=normalizer)
-        trainer.save_model_atomic(trainer.as_float32(fused_batch_norm.plain(model)), model_path)
-        trainer.Checkpoint(checkpoint).remove()
-        plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
-                                  f"{ctx.params['set_id']}, fold {fold}")
-        kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
-        runs = f" (over every run: {tables.describe_training_time(*training_time(ctx, fold))})" if resumed else ""
-        print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s{runs}, kept {kept}")
+    model_path = ctx.model_path(fold)
+    if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
+        problem = trainer.model_file_problem(model_path)
+        if not problem:
+            print(f"  Fold {fold}: trained model cached ({model_path})")
+            return
+        print(f"  Fold {fold}: the cached model {model_path} is damaged ({problem}); training it again")
+    import keras
+    keras.backend.clear_session()
+    interrupts.check()  # a SIGTERM that landed in a finalizer of the last fold's graph (seen here) stops now
+    # Seeding per fold makes a fold's result independent of which other folds run (--folds).
+    print("  " + runtime.setup(fold_seed(general["seed"], fold), general["deterministic"], learner["mixed_precision"]))
+    normalizer = ctx.normalizer(fold)
+    train, validation, test = ctx.split(fold)
+    write_split(ctx.path("learner", f"split_fold_{fold}.csv"), train, validation, test)
+    x_train, x_val = normalizer(ctx.features(train)), normalizer(ctx.features(validation))
+    copies = ctx.augmented_features(train)
+    copies = normalizer(copies) if copies is not None else None
+    strategy = runtime.distribution_strategy(learner["distribution"])
+    with strategy.scope():
+        model = fused_batch_norm.for_training(build_model(learner, x_train.shape[1:], len(ctx.dataset.labels)))
+    _print_complexity(model)
+    print(f"  Fold {fold}: {len(train)} training, {len(validation)} validation clips, "
+          f"{learner['epochs']} epochs, batch {learner['batch_size']}", flush=True)
+    started = time.monotonic()
+    log_dir = ctx.path("learner", f"logs_fold_{fold}")
+    checkpoint = ctx.path("learner", f"checkpoint_fold_{fold}.npz")
+    resumed = os.path.exists(checkpoint) and not ctx.overwrite
+    if ctx.overwrite and os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    elif resumed:
+        print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
+    history, best_epoch, best = trainer.train_fold(
+        model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
+        len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
+        strategy=strategy, train_copies=copies, teacher=teacher_targets(ctx, fold, train, validation),
+        normalizer=normalizer)
+    trainer.save_model_atomic(trainer.as_float32(fused_batch_norm.plain(model)), model_path)
+    trainer.Checkpoint(checkpoint).remove()
+    plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
+                              f"{ctx.params['set_id']}, fold {fold}")
+    kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
+    runs = f" (over every run: {tables.describe_training_time(*training_time(ctx, fold))})" if resumed else ""
+    print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s{runs}, kept {kept}")
 
 
 def training_time(ctx, fold):

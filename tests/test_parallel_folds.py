@@ -3,6 +3,7 @@ half-read file, another host's writes in progress left alone; then a plain run e
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -158,3 +159,33 @@ def test_two_processes_share_one_cache_then_a_plain_run_evaluates_all_folds(tmp_
     results = lambda folder: yaml.safe_load(open(glob.glob(f"{folder}/evaluator/quick_*/results.yaml")[0]))
     for key in ("overall", "folds_results", "class_wise", "cross_validation"):
         assert results(app)[key] == results(reference)[key]
+
+
+def test_a_fold_another_run_is_training_is_waited_for_then_read_from_the_cache(tmp_path):
+    """The test holds the fold's training lock, as a run training that fold would, and starts a run that needs
+    the fold: it says it waits, and once a model is in place and the lock released it tests that model
+    instead of training one (two commands on one fold, or a student whose teacher another run trains)."""
+    dataset = str(tmp_path / "d")
+    make_dataset(dataset, n_classes=3, n_folds=2, per_fold=4, seconds=1.0)
+    trained_elsewhere = tmp_path / "elsewhere"
+    first = subprocess.run(command(dataset, trained_elsewhere, "--folds", "2"), capture_output=True, text=True,
+                           timeout=900)
+    assert first.returncode == 0, first.stderr
+    learner = os.path.relpath(glob.glob(f"{trained_elsewhere}/learner/*/model_fold_2.keras")[0], trained_elsewhere)
+
+    app = tmp_path / "shared"
+    with atomic.exclusive(str(app / os.path.dirname(learner) / ".training_fold_2.lock")):
+        run = subprocess.Popen(command(dataset, app, "--folds", "2"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        before = []
+        for line in run.stdout:  # up to the waiting line: the run holds there while the lock is held
+            before.append(line)
+            if "Fold 2: another run is training it; waiting for its model" in line:
+                break
+        assert before and "waiting for its model" in before[-1], "".join(before)
+        shutil.copy(trained_elsewhere / learner, app / learner)  # the other run's model, newer than the features
+    after = run.communicate(timeout=900)[0]
+    assert run.returncode == 0, "".join(before) + after
+    assert f"Fold 2: trained model cached ({app / learner})" in after and "Epoch 1/" not in after
+    predictions = lambda folder: open(glob.glob(f"{folder}/recognizer/*/res_fold_2.csv")[0]).read()
+    assert predictions(app) == predictions(trained_elsewhere)
