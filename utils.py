@@ -5,6 +5,7 @@ Imports stay light here (no TensorFlow, no librosa) so that --help and --show_se
 """
 import glob
 import os
+import re
 import signal
 import sys
 
@@ -174,7 +175,7 @@ def show_sets(parameters):
 
 def show_results(params, parameters=None):
     base = _application_dir(params)
-    files = sorted(glob.glob(os.path.join(base, "evaluator", "*", "results.yaml")))
+    files = evaluated_runs(os.path.join(base, "evaluator"))
     if not files:
         print(f"No evaluated sets under {base} yet; run python task_esc50.py first.")
         return
@@ -191,6 +192,17 @@ def show_results(params, parameters=None):
         print("\n".join(lines))
     if shown:
         print(f"\n   The same as a figure: {overview_figure(shown, os.path.join(base, 'evaluator'))}")
+
+
+def evaluated_runs(folder):
+    """The results.yaml of every evaluated set under `folder`, and of each --folds run (folds_*/) newer than its
+    set's results of all folds: an older one is part of those."""
+    files = sorted(glob.glob(os.path.join(folder, "*", "results.yaml")))
+    for path in sorted(glob.glob(os.path.join(folder, "*", "folds_*", "results.yaml"))):
+        whole = os.path.join(os.path.dirname(os.path.dirname(path)), "results.yaml")
+        if not os.path.exists(whole) or os.path.getmtime(path) > os.path.getmtime(whole):
+            files.append(path)
+    return sorted(files)
 
 
 def overview_figure(results, folder):
@@ -312,7 +324,8 @@ def prepare_run(parameters, params, FLAGS, quiet=False, check_audio=True, downlo
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     folds = select_folds(dataset.folds, FLAGS.folds if FLAGS.folds is not None else params["general"]["active_folds"])
-    ctx = run_context(parameters, params, FLAGS.param, FLAGS, dataset, folds)
+    ctx = run_context(parameters, params, FLAGS.param, FLAGS, dataset, folds,
+                      fold_subset(folds, select_folds(dataset.folds, params["general"]["active_folds"])))
     from esc50_baseline.atomic import remove_stale_temporaries
     for folder in {_application_dir(c.params) for c in ctx.every_set()}:
         _check_writable(folder)
@@ -346,9 +359,19 @@ def check_validation_folds(held, dataset, folds):
                         "on beside the tested one; hold out fewer folds.")
 
 
-def run_context(parameters, params, overrides, FLAGS, dataset, folds):
+def fold_subset(folds, active):
+    """The results subfolder of a run whose --folds differ from the set's active folds (`folds_1_3`), or None:
+    such a run (one of several side by side, or a student's teacher on the student's folds) writes its
+    evaluation there, so that it never takes the place of the results of all the set's folds."""
+    if folds == active:
+        return None
+    return "folds_" + "_".join(re.sub(r"[^\w.-]", "-", str(f)) for f in folds)
+
+
+def run_context(parameters, params, overrides, FLAGS, dataset, folds, subset=None):
     """The RunContext of a set, with those of its ensemble members and its teacher. Members and teachers
-    read the dataset as the set does (the parameter checks make sure), so they share it."""
+    read the dataset as the set does (the parameter checks make sure), so they share it; `subset`: see
+    fold_subset."""
     from esc50_baseline import stages
     from esc50_baseline.models.builder import check_model
     from esc50_baseline.training import fine_tuning
@@ -356,11 +379,14 @@ def run_context(parameters, params, overrides, FLAGS, dataset, folds):
     check_validation_folds(params["learner"]["validation_folds"], dataset, folds)  # each member's and teacher's too
     check_model(params["learner"])
     fine_tuning.check(params["learner"])
-    members = [run_context(parameters, m, overrides, FLAGS, dataset, folds)
+    members = [run_context(parameters, m, overrides, FLAGS, dataset, folds, subset)
                for m in parameters.members(params["set_id"], overrides)]
     teacher_params, teacher_overrides = parameters.teacher(params, overrides) if not members else (None, ())
-    teacher = teacher_params and run_context(parameters, teacher_params, teacher_overrides, FLAGS, dataset, folds)
+    teacher = teacher_params and run_context(parameters, teacher_params, teacher_overrides, FLAGS, dataset, folds,
+                                             subset)
     paths = ensemble_paths(params, members) if members else stage_paths(params, dataset, teacher)
+    if subset:
+        paths["results"] = os.path.join(paths["results"], subset)
     return stages.RunContext(params=params, dataset=dataset, folds=folds, paths=paths,
                              overwrite=params["general"]["overwrite"], members=members, teacher=teacher)
 

@@ -1,5 +1,7 @@
 import pytest
 import math
+import os
+import time
 
 import numpy as np
 
@@ -211,3 +213,20 @@ def test_show_results_lists_each_tflite_format_and_names_a_damaged_one(tmp_path)
     (tmp_path / "tflite_float16" / "results.yaml").write_text("overall: {accuracy: 0.75, logloss: 0.5}\n")
     lacking, _int8 = utils._tflite_lines(str(tmp_path))  # valid YAML without its folds: named, not a crash
     assert "tflite_float16" in lacking and ": it lacks 'folds_results'; run task_esc50_tflite.py" in lacking
+
+
+def test_a_folds_run_has_a_results_folder_of_its_own_shown_while_newer_than_the_whole(tmp_path):
+    import utils
+    assert utils.fold_subset([1, 2, 3], [1, 2, 3]) is None  # the set's own folds: its results folder
+    assert utils.fold_subset([1, 3], [1, 2, 3]) == "folds_1_3"
+    assert utils.fold_subset(["A b", "C/d"], ["A b", "C/d", "E"]) == "folds_A-b_C-d"  # any fold label, one name
+    whole, subset, alone = (tmp_path / "s_aaa", tmp_path / "s_aaa" / "folds_2", tmp_path / "t_bbb" / "folds_1")
+    for folder, age in ((whole, 200), (subset, 300), (alone, 300)):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.yaml").write_text("set_id: s\n")
+        os.utime(folder / "results.yaml", (time.time() - age, time.time() - age))
+    # the subset is older than the set's results of all folds (a part of them): not listed; a set with no
+    # results of all folds yet lists its subset run
+    assert utils.evaluated_runs(str(tmp_path)) == sorted(str(f / "results.yaml") for f in (whole, alone))
+    os.utime(subset / "results.yaml")  # run again since: newer than the whole, so listed
+    assert utils.evaluated_runs(str(tmp_path)) == sorted(str(f / "results.yaml") for f in (whole, subset, alone))

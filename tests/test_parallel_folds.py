@@ -159,6 +159,10 @@ def test_two_processes_share_one_cache_then_a_plain_run_evaluates_all_folds(tmp_
     results = lambda folder: yaml.safe_load(open(glob.glob(f"{folder}/evaluator/quick_*/results.yaml")[0]))
     for key in ("overall", "folds_results", "class_wise", "cross_validation"):
         assert results(app)[key] == results(reference)[key]
+    # the fold-1 run (not the set's own active fold) kept its results apart; the fold-2 run's (the quick set's
+    # own "last" fold) were replaced by those of both folds
+    (subset,) = glob.glob(f"{app}/evaluator/quick_*/folds_1/results.yaml")
+    assert yaml.safe_load(open(subset))["folds"] == [1] and results(app)["folds"] == [1, 2]
 
 
 def test_a_fold_another_run_is_training_is_waited_for_then_read_from_the_cache(tmp_path):
