@@ -1,5 +1,6 @@
-"""The README's five-fold table against itself: every row's five fold accuracies give the mean and standard
-deviation it states (a typo in either shows here), and tools/results_figure.py draws the table."""
+"""The README against itself: its contents line links every section; in its five-fold table every row's five fold
+accuracies give the mean and standard deviation it states (a typo in either shows here), and
+tools/results_figure.py draws the table."""
 import os
 import sys
 
@@ -43,3 +44,14 @@ def test_row_names_and_the_figure(tmp_path, monkeypatch):
     (tmp_path / "README.md").write_text("")
     results_figure.main()
     assert (tmp_path / "docs" / "five_fold_results.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_contents_line_links_every_section_in_order():
+    import re
+    text = readme()
+    heads = re.findall(r"^## (.+)$", text, re.M)
+    contents = text.split("Contents: ", 1)[1].split("\n\n", 1)[0]
+    links = re.findall(r"\[([^\]]+)\]\(#([^)]+)\)", contents)
+    assert [name for name, _ in links] == heads
+    # GitHub's anchors: lower case, punctuation dropped, spaces as hyphens
+    assert [anchor for _, anchor in links] == [re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads]
