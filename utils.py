@@ -197,8 +197,8 @@ def show_results(params, parameters=None):
 def evaluated_runs(folder):
     """The results.yaml of every evaluated set under `folder`, and of each --folds run (folds_*/) newer than its
     set's results of all folds: an older one is part of those."""
-    files = sorted(glob.glob(os.path.join(folder, "*", "results.yaml")))
-    for path in sorted(glob.glob(os.path.join(folder, "*", "folds_*", "results.yaml"))):
+    files = glob.glob(os.path.join(folder, "*", "results.yaml"))
+    for path in glob.glob(os.path.join(folder, "*", "folds_*", "results.yaml")):
         whole = os.path.join(os.path.dirname(os.path.dirname(path)), "results.yaml")
         if not os.path.exists(whole) or os.path.getmtime(path) > os.path.getmtime(whole):
             files.append(path)
@@ -323,9 +323,9 @@ def prepare_run(parameters, params, FLAGS, quiet=False, check_audio=True, downlo
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
-    folds = select_folds(dataset.folds, FLAGS.folds if FLAGS.folds is not None else params["general"]["active_folds"])
-    ctx = run_context(parameters, params, FLAGS.param, FLAGS, dataset, folds,
-                      fold_subset(folds, select_folds(dataset.folds, params["general"]["active_folds"])))
+    active = select_folds(dataset.folds, params["general"]["active_folds"])
+    folds = select_folds(dataset.folds, FLAGS.folds) if FLAGS.folds is not None else active
+    ctx = run_context(parameters, params, FLAGS.param, FLAGS, dataset, folds, fold_subset(folds, active))
     from esc50_baseline.atomic import remove_stale_temporaries
     for folder in {_application_dir(c.params) for c in ctx.every_set()}:
         _check_writable(folder)
