@@ -3,6 +3,7 @@ the run's dataset/folds/folders, the --show_* listings, and turning user mistake
 
 Imports stay light here (no TensorFlow, no librosa) so that --help and --show_sets answer at once.
 """
+import collections
 import glob
 import os
 import re
@@ -209,12 +210,26 @@ def overview_figure(results, folder):
     """results_overview.png in `folder`: every evaluated run's folds, mean and std on one axis (a set run with
     other settings too is told apart by its hash), ESC-50's published results beside them on 50 classes."""
     from esc50_baseline.evaluation.plots import results_overview_png
-    ids = [r["set_id"] for r in results]
-    labelled = [(f"{r['set_id']} {r['parameter_hash']}" if ids.count(r["set_id"]) > 1 else r["set_id"], r)
-                for r in results]
     path = os.path.join(folder, "results_overview.png")
-    results_overview_png(labelled, path, esc50=all(len(r.get("class_wise") or {}) == 50 for r in results))
+    results_overview_png(_overview_labels(results), path,
+                         esc50=all(len(r.get("class_wise") or {}) == 50 for r in results))
     return path
+
+
+def _overview_labels(results):
+    """(label, result) pairs: the set's name, with its hash where it was run with other settings too, and with
+    its folds where a --folds run of the same settings is shown beside the run of all of them."""
+    hashes = collections.defaultdict(list)
+    for r in results:
+        hashes[r["set_id"]].append(r["parameter_hash"])
+    labelled = []
+    for r in results:
+        seen = hashes[r["set_id"]]
+        label = f"{r['set_id']} {r['parameter_hash']}" if len(set(seen)) > 1 else r["set_id"]
+        if seen.count(r["parameter_hash"]) > 1:
+            label += f" (folds {', '.join(str(f) for f in r['folds_results'])})"
+        labelled.append((label, r))
+    return labelled
 
 
 def _accuracy(r):
@@ -407,9 +422,8 @@ def stage_paths(params, dataset, teacher=None):
         "learner": os.path.join(base, "learner", h["learner"]),
         "recognizer": os.path.join(base, "recognizer", h["recognizer"]),
         "tflite": os.path.join(base, "tflite", h["tflite"]),
-        "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
         "soundscapes": os.path.join(base, "soundscapes", h["soundscapes"]),
-        "sed": os.path.join(base, "sed", f"{params['set_id']}_{h['sed']}"),
+        **_set_folders(base, params["set_id"], h["recognizer"], h["sed"]),
     }
     if teacher:  # the teacher's predictions, named by its models and by the clips and copies it predicts
         names = [teacher_models, os.path.basename(paths["features"]), os.path.basename(paths["augmented_features"])]
@@ -426,9 +440,15 @@ def ensemble_paths(params, members):
                                           + [config.stage_hash(params, "sed")]))
     return {"recognizer": os.path.join(base, "recognizer", h["recognizer"]),
             "tflite": os.path.join(base, "tflite", h["tflite"]),
-            "results": os.path.join(base, "evaluator", f"{params['set_id']}_{h['recognizer']}"),
             "soundscapes": _shared_soundscapes(base, members),
-            "sed": os.path.join(base, "sed", f"{params['set_id']}_{detection}")}
+            **_set_folders(base, params["set_id"], h["recognizer"], detection)}
+
+
+def _set_folders(base, set_id, recognizer_hash, detection_hash):
+    """A set's evaluation and detection folders: named by the set, so a person finds them, and by the hash of
+    the predictions (or detector) they score, so other settings never share them."""
+    return {"results": os.path.join(base, "evaluator", f"{set_id}_{recognizer_hash}"),
+            "sed": os.path.join(base, "sed", f"{set_id}_{detection_hash}")}
 
 
 def _shared_soundscapes(base, members):

@@ -198,6 +198,11 @@ def test_results_overview_draws_every_run_best_first_and_marks_one_fold(tmp_path
     (first, _path), first_kwargs = draw.call_args_list[0]
     assert [label for label, _r in first] == ["small aaa", "big", "small ccc"] and first_kwargs == {"esc50": True}
     assert draw.call_args_list[1].kwargs == {"esc50": False}  # one dataset of 10 classes: not ESC-50's numbers
+    # a --folds run shown beside its set's run of all folds (the same settings): told apart by their folds
+    labels = [label for label, _r in utils._overview_labels([results[1], result("big", "bbb", [0.8, 0.7])])]
+    assert labels == ["big (folds 1)", "big (folds 1, 2)"]
+    labels = [label for label, _r in utils._overview_labels(results + [result("small", "ccc", [0.7])])]
+    assert labels == ["small aaa", "big", "small ccc (folds 1, 2, 3, 4, 5)", "small ccc (folds 1)"]
 
 
 def test_show_results_lists_each_tflite_format_and_names_a_damaged_one(tmp_path):
