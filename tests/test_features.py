@@ -140,6 +140,42 @@ def test_parallel_extraction_equals_serial(tmp_path, defaults):
                                       FeatureCache(str(tmp_path / "parallel")).load(name))
 
 
+class _WriterThenFullDisk(LogMel):
+    """The first clip's worker stays in the middle of a cache write (its temporary file made, the writing not
+    done); the other worker's next clip then finds the disk full."""
+
+    def __init__(self, settings, folder):
+        super().__init__(settings)
+        self.folder = folder
+
+    def __call__(self, y):
+        import errno
+        import time
+        from esc50_baseline import atomic
+        try:
+            os.close(os.open(os.path.join(self.folder, "writer"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            while not [n for n in os.listdir(self.folder) if n.startswith(atomic.PREFIX)]:
+                time.sleep(0.01)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        open(os.path.join(self.folder, f"{atomic.PREFIX}{os.getpid()}@{atomic.HOST}@x"), "wb").close()
+        time.sleep(600)
+
+
+def test_a_worker_stopped_mid_write_by_another_workers_error_leaves_no_temporary_file(tmp_path, defaults,
+                                                                                       monkeypatch):
+    from esc50_baseline.features import extraction
+    root, folder = str(tmp_path / "data"), str(tmp_path / "cache")
+    make_dataset(root, n_classes=4, n_folds=2, per_fold=4, seconds=0.5)  # 32 clips: two workers, a chunk each
+    paths = {f: os.path.join(root, "audio", f) for f in sorted(os.listdir(os.path.join(root, "audio")))}
+    monkeypatch.setattr(extraction, "LogMel", lambda settings: _WriterThenFullDisk(settings, folder))
+    with pytest.raises(OSError, match="No space left"):
+        extract_to_cache(paths, FeatureSettings.from_params(defaults["feature_extractor"]), folder, workers=2,
+                         show_progress=False)
+    assert os.path.exists(os.path.join(folder, "writer"))  # the writer did start
+    assert not [n for n in os.listdir(folder) if n.startswith((".tmp-", ".claim-"))]
+
+
 def test_unreadable_clip_is_reported_not_cached(tmp_path, defaults):
     root = str(tmp_path / "data")
     make_dataset(root, n_classes=2, n_folds=1, per_fold=1, seconds=1.0)

@@ -239,9 +239,16 @@ def extract_to_cache(clips, settings, cache_folder, workers=0, overwrite=False, 
     with _single_threaded_blas():
         pool = ctx.Pool(workers, initializer=_init_pool_worker, initargs=init)
     with pool:
-        results = pool.imap_unordered(_extract_one, todo, chunksize=16)
-        _init_worker(*init)  # for the entries left to this process (_collect)
-        return _collect(results, progress, dict(todo))
+        try:
+            results = pool.imap_unordered(_extract_one, todo, chunksize=16)
+            _init_worker(*init)  # for the entries left to this process (_collect)
+            return _collect(results, progress, dict(todo))
+        except BaseException:
+            # A clip's error (a full disk, say) stops the workers wherever they are, some mid-write: once they
+            # are gone, their temporary files and claims go too, so no half-written file outlives the run.
+            pool.terminate()
+            atomic.remove_stale_temporaries(cache_folder)
+            raise
 
 
 @contextlib.contextmanager
