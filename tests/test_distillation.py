@@ -72,18 +72,20 @@ def test_mixup_mixes_the_teachers_targets_with_the_labels_weights():
     np.testing.assert_allclose(y[:, 3:], lam[:, None] * teacher + (1 - lam[:, None]) * teacher[partner], atol=1e-6)
 
 
-def command(dataset, app, *extra):
-    return [sys.executable, SCRIPT, "--params_file", os.path.join(os.path.dirname(app), "params.yaml"),
-            "--dataset_path", dataset, "--set", "quick", "--param", "learner.epochs=3",
-            "--param", "learner.distillation.teacher=teacher", "--param", f"path.application={app}", *extra]
+def command(params_file, dataset, app, *extra):
+    return [sys.executable, SCRIPT, "--params_file", params_file, "--dataset_path", dataset, "--set", "quick",
+            "--param", "learner.epochs=3", "--param", "learner.distillation.teacher=teacher",
+            "--param", f"path.application={app}", *extra]
 
 
 def write_params_with_a_teacher(folder):
-    """The project's parameter file with one more set, a teacher that trains as quickly as its student."""
+    """The project's parameter file with one more set, a teacher that trains as quickly as its student; its path."""
     text = open(os.path.join(ROOT, "task_esc50.yaml")).read()
     teacher = ("  - set_id: teacher\n    description: cnn3 for 3 epochs\n"
                "    learner: {model: cnn3, epochs: 3, monitor: {metric: last}}\n\ndefaults:")
-    (folder / "params.yaml").write_text(text.replace("\ndefaults:", "\n" + teacher, 1))
+    path = folder / "params.yaml"
+    path.write_text(text.replace("\ndefaults:", "\n" + teacher, 1))
+    return str(path)
 
 
 def final_numbers(app):
@@ -113,9 +115,9 @@ def test_the_teachers_models_name_its_targets_and_the_students_caches(defaults, 
 def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
     dataset = str(tmp_path / "d")
     make_dataset(dataset, n_classes=3, n_folds=3, per_fold=3, seconds=1.0)
-    write_params_with_a_teacher(tmp_path)
+    params = write_params_with_a_teacher(tmp_path)
     app = str(tmp_path / "a")
-    first = subprocess.run(command(dataset, app), capture_output=True, text=True, timeout=600)
+    first = subprocess.run(command(params, dataset, app), capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     reference = final_numbers(app)
     out = first.stdout
@@ -128,7 +130,7 @@ def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
     np.testing.assert_allclose(clips.sum(axis=1), 1.0, rtol=1e-5)
     stamp = os.path.getmtime(cached)
 
-    again = subprocess.run(command(dataset, app, "--param", "learner.distillation.weight=0.8"),
+    again = subprocess.run(command(params, dataset, app, "--param", "learner.distillation.weight=0.8"),
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "teacher targets cached" in again.stdout and "Epoch 1/3" in again.stdout  # a new student, the old targets
@@ -136,13 +138,13 @@ def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
 
     # killed once the teacher's model exists (teacher done, student not yet): the same numbers in the end
     killed = str(tmp_path / "b")
-    process = subprocess.Popen(command(dataset, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command(params, dataset, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not glob.glob(f"{killed}/learner/*/model_fold_3.keras") and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    final = subprocess.run(command(dataset, killed), capture_output=True, text=True, timeout=600)
+    final = subprocess.run(command(params, dataset, killed), capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
     assert final_numbers(killed) == reference
