@@ -94,7 +94,10 @@ def start(FLAGS):
         return predict(parameters, params, FLAGS)
     if FLAGS.detect:
         return detect(parameters, params, FLAGS)
-    return prepare_run(parameters, params, FLAGS)
+    ctx = prepare_run(parameters, params, FLAGS)
+    from esc50_baseline import fold_processes
+    fold_processes.run(ctx)  # general.fold_processes > 1: the folds trained side by side, then all found cached
+    return ctx
 
 
 def predict(parameters, params, FLAGS):
