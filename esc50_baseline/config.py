@@ -93,7 +93,7 @@ RANGES = [
     ("learner.distillation.temperature", _positive, "a positive number, e.g. 2"),
     ("learner.distillation.weight", lambda v: 0 <= v <= 1, "from 0 (labels only) to 1 (teacher only)"),
     ("general.workers", _at_least(0), "0 (one per core) or more"),
-    ("general.fold_processes", _positive, "1 (every fold in this process) or more"),
+    ("general.fold_processes", _at_least(0), "1 (every fold in this process), more, or 0 (one per CPU core)"),
     ("detection.hop_seconds", _positive, "a positive number of seconds, e.g. 0.25"),
     ("detection.activity_db", _positive, "a positive number of dB, e.g. 6"),
     ("detection.thresholds", lambda v: v == "tuned" or (_number(v) and 0 < v < 1), "tuned, or a number between 0 and 1"),

@@ -45,7 +45,8 @@ def run(ctx, argv=None):
     """Run the active folds of `ctx` in `general.fold_processes` child processes and wait for them. Returns
     False (nothing done) when one process would do: one fold, one process, or --overwrite, which would make
     every child recompute the caches they share."""
-    processes = ctx.params["general"]["fold_processes"]
+    cpus = os.sched_getaffinity(0)
+    processes = ctx.params["general"]["fold_processes"] or len(cpus)  # 0: one per core
     if processes < 2 or len(ctx.folds) < 2:
         return False
     if ctx.params["general"]["overwrite"]:
@@ -53,17 +54,18 @@ def run(ctx, argv=None):
               "that reuse the caches)")
         return False
     from .stages import section
-    children = plan(list(ctx.folds), processes, os.sched_getaffinity(0))
+    children = plan(list(ctx.folds), processes, cpus)
     section("Fold processes")
-    print(f"  {len(children)} processes (general.fold_processes: {processes}): {describe(children)}; "
-          "each line of theirs is marked with its folds", flush=True)
+    print(f"  {len(children)} processes (general.fold_processes: {ctx.params['general']['fold_processes']}): "
+          f"{describe(children)}; each line of theirs is marked with its folds", flush=True)
     started = time.monotonic()
     argv = sys.argv if argv is None else argv
-    failed = _run_children([(folds, cpus, child_command(argv, folds, len(cpus) if cpus else 1))
-                            for folds, cpus in children])
+    failed = _run_children([(folds, cores, child_command(argv, folds, len(cores) if cores else 1))
+                            for folds, cores in children])
     if failed:
         folds, status = failed[0]
-        raise UserError(f"The process of {named(folds)} stopped with exit status {status} (its "
+        how = f"was killed by signal {-status}" if status < 0 else f"stopped with exit status {status}"
+        raise UserError(f"The process of {named(folds)} {how} (its "
                         f"lines above are marked [folds {','.join(map(str, folds))}]); fix what it names and run the "
                         "same command again: what the processes finished is cached.")
     print(f"  {len(children)} processes done in {(time.monotonic() - started) / 60:.1f} min; every fold together:",

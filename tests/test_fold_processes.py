@@ -57,6 +57,21 @@ def test_a_child_that_fails_is_named_in_one_sentence_after_the_others_finish(cap
     assert message.endswith("what the processes finished is cached.")
 
 
+def test_a_child_killed_by_a_signal_is_named_so(capfd):
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    with pytest.raises(UserError, match=r"^The process of fold 1 was killed by signal 9 \(its lines above are marked"):
+        fold_processes.run(fake_run([1, 2]), argv=["-c", code])
+
+
+def test_zero_means_one_process_per_core(capfd):
+    cores = len(os.sched_getaffinity(0))
+    code = "print('child')"
+    started = fold_processes.run(fake_run([1, 2, 3, 4, 5, 6, 7, 8][:max(cores, 2)], processes=0), argv=["-c", code])
+    out = capfd.readouterr().out
+    assert started is (cores > 1)
+    assert out.count("child") == (min(cores, 8) if cores > 1 else 0)
+
+
 def test_one_process_does_when_there_is_nothing_to_share_out(capfd):
     never = ["-c", "raise SystemExit(9)"]  # a child would fail
     assert fold_processes.run(fake_run([1, 2], processes=1), argv=never) is False
