@@ -103,7 +103,12 @@ def _run_children(children):
 
 
 def _pass_on(stream, mark, lock):
+    """Each line of a child's output, marked; all of it is read even once this run's own output is gone (a
+    closed pipe), so that a child never blocks on a full one."""
     for line in stream:
         with lock:
-            sys.stdout.write(mark + line)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(mark + line)
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                pass
