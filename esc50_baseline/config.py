@@ -31,6 +31,7 @@ CHOICES = {
     "learner.mixed_precision": ["auto", False, "mixed_bfloat16", "mixed_float16"],
     "detection.segmentation": ["spectral", "none"],
     "detection.soundscapes.background": ["stationary", "clip"],
+    "learner.augmentation.waveform.vocoder": ["separate", "joint"],
 }
 
 TFLITE_FEATURE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")  # models that take log-mel features
@@ -397,7 +398,9 @@ class Within(dict):
 NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
-                       "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30])}}
+                       "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],
+                                              waveform=Within(vocoder="separate"))},
+           "learner.augmentation.waveform": {"vocoder": "separate"}}
 
 
 def _neutral(section, key, value):
@@ -409,9 +412,18 @@ def _neutral(section, key, value):
 
 def _without_neutral_within(section, key, value):
     test = NEUTRAL.get(section, {}).get(key)
-    if not isinstance(test, Within) or not isinstance(value, dict):
-        return value
-    return {k: v for k, v in value.items() if not (k in test and test[k] == v)}
+    return _strip_neutral(value, test) if isinstance(test, Within) and isinstance(value, dict) else value
+
+
+def _strip_neutral(value, test):
+    """`value` without the keys at their neutral values in `test`, a Within that may hold Withins."""
+    out = {}
+    for k, v in value.items():
+        if isinstance(test.get(k), Within) and isinstance(v, dict):
+            out[k] = _strip_neutral(v, test[k])
+        elif not (k in test and test[k] == v):
+            out[k] = v
+    return out
 
 
 def stage_hash(params, stage):

@@ -66,6 +66,8 @@ def test_wrong_type_is_rejected(tmp_path):
 def test_bad_choice_is_rejected():
     with pytest.raises(UserError, match=r"dataset\.subset.*one of: all, esc10"):
         config.Parameters(YAML).resolve("cnn3", ["dataset.subset=esc20"])
+    with pytest.raises(UserError, match=r"waveform\.vocoder.*'both'.*one of: separate, joint"):
+        config.Parameters(YAML).resolve("vgg7", ["learner.augmentation.waveform.vocoder=both"])
 
 
 def test_syntax_error_gives_line_number(tmp_path):
@@ -135,6 +137,19 @@ def test_a_setting_inside_a_dict_at_its_neutral_value_leaves_the_hash_as_before_
     # the other settings in that dict are hashed as before
     assert config.stage_hash(p.resolve("vgg7", ["learner.augmentation.mixup_alpha=0.3"]), "learner") != \
         config.stage_hash(base, "learner")
+
+
+def test_a_setting_two_dicts_deep_at_its_neutral_value_leaves_the_hash_as_before_it_existed():
+    p = config.Parameters(YAML)
+    base = p.resolve("vgg7")
+    older = p.resolve("vgg7")
+    del older["learner"]["augmentation"]["waveform"]["vocoder"]  # a cache made before the setting existed
+    for stage in ("augmented_features", "learner", "recognizer", "tflite", "sed"):
+        assert config.stage_hash(base, stage) == config.stage_hash(older, stage)
+    joint = p.resolve("vgg7", ["learner.augmentation.waveform.vocoder=joint"])
+    for stage in ("augmented_features", "learner", "recognizer"):  # other copies, so another model
+        assert config.stage_hash(joint, stage) != config.stage_hash(base, stage)
+    assert config.stage_hash(joint, "features") == config.stage_hash(base, "features")
 
 
 def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():

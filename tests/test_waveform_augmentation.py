@@ -49,9 +49,10 @@ def test_settings_are_read_from_the_yaml_section(defaults):
     assert s == wa.WaveformSettings(copies=3, stretch=(0.9, 1.1), pitch_semitones=float(section["pitch_semitones"]),
                                     background_probability=float(section["background_probability"]),
                                     background_snr_db=tuple(section["background_snr_db"]),
-                                    gain_db=float(section["gain_db"]), noise_snr_db=())
+                                    gain_db=float(section["gain_db"]), noise_snr_db=(), vocoder="separate")
     assert wa.WaveformSettings.from_params(dict(section, stretch=None, noise_snr_db=[20, 30])).stretch == ()
     assert wa.WaveformSettings.from_params(dict(section, noise_snr_db=[20, 30])).noise_snr_db == (20, 30)
+    assert wa.WaveformSettings.from_params(dict(section, vocoder="joint")).vocoder == "joint"
 
 
 def onset_s(y, frame=160):
@@ -69,6 +70,30 @@ def test_stretch_moves_events_in_time_and_keeps_length_and_pitch():
     assert abs(peak_hz(slower[int(1.4 * FS):]) - 440) < 5
     faster = wa.augment(y, None, [0, 1, 1], settings(stretch=(1.25, 1.25)), FS)
     assert len(faster) == len(y) and abs(onset_s(faster) - 1.0 / 1.25) < 0.05
+
+
+def test_one_vocoder_stretches_and_shifts_as_the_two_do_with_the_same_draws():
+    t = np.arange(2 * FS) / FS
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) * (t >= 1.0)).astype(np.float32)  # silence, then a tone at 1 s
+    fixed = dict(stretch=(0.8, 0.8), pitch_semitones=0.0)
+    slower_higher = wa._stretch_and_shift(y, 0.8, 2.0, FS)
+    assert abs(onset_s(slower_higher) - 1.0 / 0.8) < 0.03
+    assert abs(peak_hz(slower_higher[int(1.4 * FS):]) - 440 * 2 ** (2 / 12)) < 5
+    np.testing.assert_array_equal(wa.augment(y, None, [0, 1, 1], settings(**fixed, vocoder="joint"), FS),
+                                  wa._fit(wa._stretch_and_shift(y, 0.8, 0.0, FS), len(y)))
+    drawn = dict(stretch=(0.85, 1.15), pitch_semitones=2.0, gain_db=6.0)
+    for copy in range(1, 9):  # the same rate, shift and gain drawn for each copy by either method
+        one = wa.augment(y, None, [0, 1, copy], settings(**drawn, vocoder="joint"), FS)
+        two = wa.augment(y, None, [0, 1, copy], settings(**drawn), FS)
+        assert len(one) == len(y) and one.dtype == np.float32
+        assert abs(onset_s(one) - onset_s(two)) <= 0.05  # onsets 0.87-1.18 s; a 2048-point window smears them
+        assert abs(peak_hz(one[int(1.4 * FS):]) - peak_hz(two[int(1.4 * FS):])) < 3
+        assert not np.array_equal(one, two)
+    rest = dict(gain_db=6.0, noise_snr_db=(20, 40), background_probability=1.0)  # the draws after the vocoder
+    for copy in range(1, 4):
+        np.testing.assert_array_equal(wa.augment(y, tone(3000, len(y)), [0, 1, copy], settings(**rest), FS),
+                                      wa.augment(y, tone(3000, len(y)), [0, 1, copy],
+                                                 settings(**rest, vocoder="joint"), FS))
 
 
 def test_noise_is_white_at_the_drawn_level_and_background_at_its_level():

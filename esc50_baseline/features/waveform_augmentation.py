@@ -1,6 +1,6 @@
 """Waveform augmentation, precomputed: a few augmented copies of every training clip's log-mel features.
 
-Time stretch and pitch shift cost about 0.1 s a clip (a phase vocoder), far too slow to run on every
+Time stretch and pitch shift cost about 0.1 s a clip each (a phase vocoder), far too slow to run on every
 clip of every epoch; so each training clip gets `copies` augmented versions, extracted once and cached
 like the originals, and every epoch draws for each clip the original or one of its copies. A copy is a
 fixed function of (seed, clip name, copy number): the cache is reproducible and can be resumed.
@@ -24,6 +24,7 @@ class WaveformSettings:
     background_snr_db: tuple  # (min, max): level of the clip over the mixed-in background
     gain_db: float            # random gain within +- this
     noise_snr_db: tuple       # (min, max) SNR of added white noise, or () for off
+    vocoder: str = "separate"  # "joint": stretch and pitch shift in one phase vocoder; "separate": one each
 
     @classmethod
     def from_params(cls, p):
@@ -31,7 +32,7 @@ class WaveformSettings:
                    pitch_semitones=float(p["pitch_semitones"]),
                    background_probability=float(p["background_probability"]),
                    background_snr_db=tuple(p["background_snr_db"]), gain_db=float(p["gain_db"]),
-                   noise_snr_db=tuple(p["noise_snr_db"] or ()))
+                   noise_snr_db=tuple(p["noise_snr_db"] or ()), vocoder=p["vocoder"])
 
 
 def copy_name(filename, copy):
@@ -65,16 +66,32 @@ def _rms(y):
     return float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
 
 
+def _stretch_and_shift(y, rate, steps, fs):
+    """`y` faster by `rate` and higher by `steps` semitones through one phase vocoder instead of two.
+    librosa's pitch shift is a stretch by 1/f (f = 2 ** (steps / 12)) resampled from fs * f to fs; its stretch
+    and ours compose into one stretch by rate / f. The vocoder is most of a copy's cost, the resampling little."""
+    import librosa
+    factor = 2.0 ** (steps / 12)
+    if rate / factor != 1.0:
+        y = librosa.effects.time_stretch(y, rate=rate / factor)
+    return librosa.resample(y, orig_sr=fs * factor, target_sr=fs) if steps else y
+
+
 def augment(y, background, seed, settings, fs):
     """The augmented copy of clip `y` (float32, its length kept): stretch, pitch shift, background,
     gain, noise, each drawn from the copy's own random stream."""
     import librosa
     rng = np.random.default_rng(seed + [1])
     n = len(y)
-    if settings.stretch:
-        y = _fit(librosa.effects.time_stretch(y, rate=rng.uniform(*settings.stretch)), n)
-    if settings.pitch_semitones:
-        y = librosa.effects.pitch_shift(y, sr=fs, n_steps=rng.uniform(-1, 1) * settings.pitch_semitones)
+    rate = rng.uniform(*settings.stretch) if settings.stretch else 1.0
+    steps = rng.uniform(-1, 1) * settings.pitch_semitones if settings.pitch_semitones else 0.0
+    if settings.vocoder == "joint":
+        y = _fit(_stretch_and_shift(y, rate, steps, fs), n)
+    else:
+        if settings.stretch:
+            y = _fit(librosa.effects.time_stretch(y, rate=rate), n)
+        if steps:
+            y = librosa.effects.pitch_shift(y, sr=fs, n_steps=steps)
     if background is not None and _rms(background) > 0 and _rms(y) > 0:
         snr = rng.uniform(*settings.background_snr_db)
         y = y + background * (_rms(y) / _rms(background) / 10 ** (snr / 20))
