@@ -87,6 +87,8 @@ RANGES = [
     ("learner.augmentation.mixup_alpha", _at_least(0), "0 (off) or more"),
     ("learner.augmentation.steady_background", lambda v: 0 <= v <= 1, "a chance from 0 (off) to 1"),
     ("learner.augmentation.steady_background_snr_db", _range, "[lowest, highest] in dB, e.g. [10, 30]"),
+    ("learner.augmentation.freq_mixstyle", lambda v: 0 <= v <= 1, "a chance from 0 (off) to 1"),
+    ("learner.augmentation.freq_mixstyle_alpha", _positive, "above 0, e.g. 0.3"),
     ("learner.augmentation.waveform.copies", _at_least(0), "0 (off) or more"),
     ("learner.monitor.initial_delay", _at_least(0), "0 or more epochs"),
     ("learner.fine_tuning.frozen_epochs", _at_least(0), "0 or more epochs"),
@@ -399,6 +401,7 @@ NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
                        "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],
+                                              freq_mixstyle=0.0, freq_mixstyle_alpha=0.3,
                                               waveform=Within(vocoder="separate"))},
            "learner.augmentation.waveform": {"vocoder": "separate"}}
 

@@ -123,9 +123,9 @@ def test_every_draw_takes_a_seed_of_its_own(monkeypatch):
         monkeypatch.setattr(tf.random, name, record)
     x, y = batch()
     settings = dict(OFF, time_shift=3, freq_masks=3, time_masks=3, mixup_alpha=0.4, steady_background=0.5,
-                    steady_background_snr_db=[10, 30])
+                    steady_background_snr_db=[10, 30], freq_mixstyle=0.5, freq_mixstyle_alpha=0.3)
     augment(x, y, np.array((5, 6), np.int32), settings, (np.zeros(12, np.float32), np.ones(12, np.float32)))
-    assert len(seeds) == 1 + 3 + 2 * 3 + 2 * 3 + 2 and len(set(seeds)) == len(seeds)
+    assert len(seeds) == 1 + 3 + 2 * 3 + 2 * 3 + 2 + 3 and len(set(seeds)) == len(seeds)
 
 
 def test_cosine_schedule_with_warmup():
@@ -203,3 +203,60 @@ def test_the_steady_background_is_seeded_and_part_of_augment():
                            for s in ((5, 6), (5, 6), (5, 7)))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other) and (first > x).all()  # log(power + background) > log(power)
+
+
+def clips_with_their_own_bands(n=64, mels=10, frames=50):
+    """Clips whose mel bands each have a level and a spread of their own, different from clip to clip."""
+    rng = np.random.default_rng(3)
+    shape = rng.normal(size=(n, mels, frames, 1))
+    return (shape * rng.uniform(0.2, 2.0, (n, mels, 1, 1)) + rng.normal(0, 3, (n, mels, 1, 1))).astype(np.float32)
+
+
+def band_stats(x):
+    return x.mean(axis=(2, 3)), x.std(axis=(2, 3))
+
+
+def test_freq_mixstyle_gives_a_clip_band_statistics_mixed_with_another_clips_and_keeps_its_shape():
+    from esc50_baseline.features.spectrogram_augmentation import freq_mixstyle
+    x = clips_with_their_own_bands()
+    out = np.asarray(freq_mixstyle(x, np.array((4, 2), np.int32), 1.0, 0.3))
+    mean, std = band_stats(x.astype(np.float64))
+    out_mean, out_std = band_stats(out.astype(np.float64))
+    lams, partners = [], []
+    for i in range(len(x)):
+        # the one weight and the one other clip that explain both the means and the deviations of all 10 bands
+        fits = []
+        for j in range(len(x)):
+            dm = mean[i] - mean[j]
+            lam = 1.0 if not dm.any() else float(np.dot(out_mean[i] - mean[j], dm) / np.dot(dm, dm))
+            error = max(np.abs(lam * mean[i] + (1 - lam) * mean[j] - out_mean[i]).max(),
+                        np.abs(lam * std[i] + (1 - lam) * std[j] - out_std[i]).max())
+            fits.append((error, lam, j))
+        error, lam, j = min(fits)
+        assert error < 1e-3 and -1e-4 <= lam <= 1 + 1e-4
+        lams.append(lam)
+        partners.append(j)
+        # within each band the clip's course over time is its own
+        np.testing.assert_allclose((out[i] - out_mean[i][:, None, None]) / out_std[i][:, None, None],
+                                   (x[i] - mean[i][:, None, None]) / std[i][:, None, None], atol=1e-3)
+    lams = np.array(lams)
+    assert np.mean((lams > 0.05) & (lams < 0.95)) > 0.3 and np.mean(lams < 0.5) > 0.2  # Beta(0.3, 0.3) weights
+    offsets = {(i - j) % len(x) for i, (j, lam) in enumerate(zip(partners, lams)) if 0.05 < lam < 0.95}
+    assert len(offsets) > 5  # partners drawn across the batch, not a fixed neighbour
+
+
+def test_freq_mixstyle_touches_clips_with_its_chance_and_is_seeded_and_part_of_augment():
+    from esc50_baseline.features.spectrogram_augmentation import freq_mixstyle
+    x = clips_with_their_own_bands(n=200)
+    out = np.asarray(freq_mixstyle(x, np.array((1, 1), np.int32), 0.5, 0.3))
+    touched = ~np.isclose(out, x, atol=1e-4).all(axis=(1, 2, 3))
+    assert 70 < touched.sum() < 130
+    np.testing.assert_array_equal(out[~touched], x[~touched])
+    np.testing.assert_array_equal(np.asarray(freq_mixstyle(x, np.array((1, 1), np.int32), 0.0, 0.3)), x)
+    settings = dict(OFF, freq_mixstyle=1.0, freq_mixstyle_alpha=0.3)
+    assert enabled(settings) and not enabled(dict(OFF, freq_mixstyle=0.0, freq_mixstyle_alpha=0.3))
+    y = np.eye(3, dtype=np.float32)[np.arange(200) % 3]
+    first, again, other = (np.asarray(augment(x, y, np.array(s, np.int32), settings)[0])
+                           for s in ((5, 6), (5, 6), (5, 7)))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)

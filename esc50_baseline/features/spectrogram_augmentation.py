@@ -1,17 +1,17 @@
-"""On-the-fly augmentation of normalized log-mel batches: a steady background, time shift, SpecAugment masks,
-mixup.
+"""On-the-fly augmentation of normalized log-mel batches: a steady background, frequency-wise MixStyle, time
+shift, SpecAugment masks, mixup.
 
 Every random draw is a stateless TensorFlow op keyed by a per-batch seed that depends only on the run's
 seed, the epoch and the batch number, so an interrupted and resumed run augments exactly as an
 uninterrupted one (and a fixed seed gives the same numbers on a CPU). Each draw adds an offset of its own to
 that seed, so that no two steps' draws are correlated: the time shift [0, 3], the steady background [0, 4..6],
-the n frequency masks [1, 1..2n], the n time masks [2, 1..2n], mixup [3, 1..2].
+the n frequency masks [1, 1..2n], the n time masks [2, 1..2n], mixup [3, 1..2], MixStyle [4, 1..4].
 """
 
 
 def enabled(settings):
     return bool(settings["time_shift"] or settings["freq_masks"] or settings["time_masks"] or settings["mixup_alpha"]
-                or settings.get("steady_background"))
+                or settings.get("steady_background") or settings.get("freq_mixstyle"))
 
 
 # A mel band of steady noise fluctuates from frame to frame; its power drawn from a gamma distribution of
@@ -42,6 +42,25 @@ def steady_background(x, seed, probability, snr_db, bands):
     return tf.where(chosen, mixed, x)
 
 
+def freq_mixstyle(x, seed, probability, alpha, eps=1e-6):
+    """Frequency-wise MixStyle (as in CPJKU's CP-Mobile): each clip of x, with chance `probability`, keeps its
+    shape over time in every mel band, but takes band means and standard deviations mixed from its own and
+    another clip's, by a weight drawn from Beta(alpha, alpha): the same sound through another frequency response,
+    as another microphone or room would give it."""
+    import tensorflow as tf
+    batch = tf.shape(x)[0]
+    mean = tf.reduce_mean(x, axis=[2, 3], keepdims=True)
+    std = tf.sqrt(tf.math.reduce_variance(x, axis=[2, 3], keepdims=True) + eps)
+    a = tf.random.stateless_gamma((batch, 1, 1, 1), seed + [4, 1], alpha=alpha)
+    b = tf.random.stateless_gamma((batch, 1, 1, 1), seed + [4, 2], alpha=alpha)
+    lam = a / (a + b)
+    partner = tf.random.experimental.stateless_shuffle(tf.range(batch), seed + [4, 3])
+    mixed = (x - mean) / std * (lam * std + (1 - lam) * tf.gather(std, partner)) \
+        + lam * mean + (1 - lam) * tf.gather(mean, partner)
+    chosen = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [4, 4]) < probability
+    return tf.where(chosen, mixed, x)
+
+
 def _masks(tf, seed, batch, length, count, max_width):
     """(batch, length) float mask: 0 inside `count` random bands of width 0..max_width, 1 elsewhere."""
     keep = tf.ones((batch, length))
@@ -62,6 +81,8 @@ def augment(x, y, seed, settings, bands=None):
     batch, n_mels, n_frames = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     if settings.get("steady_background"):
         x = steady_background(x, seed, settings["steady_background"], settings["steady_background_snr_db"], bands)
+    if settings.get("freq_mixstyle"):
+        x = freq_mixstyle(x, seed, settings["freq_mixstyle"], float(settings["freq_mixstyle_alpha"]))
     if settings["time_shift"]:
         shift = tf.random.stateless_uniform((batch, 1), seed + [0, 3], -settings["time_shift"],
                                             settings["time_shift"] + 1, dtype=tf.int32)
