@@ -402,19 +402,28 @@ NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get
                                        "batch_norm_frozen": True},
                        "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],
                                               freq_mixstyle=0.0, freq_mixstyle_alpha=0.3,
-                                              waveform=Within(vocoder="separate"))},
-           "learner.augmentation.waveform": {"vocoder": "separate"}}
+                                              waveform=Within(vocoder="separate"))}}
+
+
+def _neutral_values(section):
+    """The neutral values under a section, dotted or not ('learner.augmentation.waveform' finds the Within
+    nested in NEUTRAL['learner'], so each neutral value is written once)."""
+    first, *rest = section.split(".")
+    values = NEUTRAL.get(first, {})
+    for part in rest:
+        values = values.get(part) if isinstance(values.get(part), Within) else {}
+    return values
 
 
 def _neutral(section, key, value):
-    test = NEUTRAL.get(section, {}).get(key, _MISSING)
+    test = _neutral_values(section).get(key, _MISSING)
     if isinstance(test, Within):
         return False
     return test(value) if callable(test) else value == test
 
 
 def _without_neutral_within(section, key, value):
-    test = NEUTRAL.get(section, {}).get(key)
+    test = _neutral_values(section).get(key)
     return _strip_neutral(value, test) if isinstance(test, Within) and isinstance(value, dict) else value
 
 
