@@ -32,6 +32,7 @@ CHOICES = {
     "detection.segmentation": ["spectral", "none"],
     "detection.soundscapes.background": ["stationary", "clip"],
     "learner.augmentation.waveform.vocoder": ["separate", "joint"],
+    "learner.augmentation.mixup_kind": ["log_mel", "between_class"],
 }
 
 TFLITE_FEATURE_FORMATS = ("float32", "float16", "dynamic_int8", "int8")  # models that take log-mel features
@@ -401,7 +402,7 @@ NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
                        "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],
-                                              freq_mixstyle=0.0, freq_mixstyle_alpha=0.3,
+                                              freq_mixstyle=0.0, freq_mixstyle_alpha=0.3, mixup_kind="log_mel",
                                               waveform=Within(vocoder="separate"))}}
 
 

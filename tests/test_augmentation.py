@@ -260,3 +260,70 @@ def test_freq_mixstyle_touches_clips_with_its_chance_and_is_seeded_and_part_of_a
                            for s in ((5, 6), (5, 6), (5, 7)))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def two_sounds_in_their_own_bands(levels_db, mels=4, frames=20):
+    """Log-mel magnitudes of clips that each sound in one mel band of their own (band i % 2, so a clip and its
+    partner in a batch of even size never share one) at a steady power of `levels_db` dB, silent elsewhere."""
+    x = np.full((len(levels_db), mels, frames, 1), np.log(np.finfo(np.float32).eps), np.float32)
+    for i, level in enumerate(levels_db):
+        x[i, i % 2] = 0.5 * np.log(10.0 ** (level / 10.0))
+    return x
+
+
+def between_class(x, seed, alpha=1.0):
+    """Between-class mixup of raw log-mel magnitudes x, normalized and back; labels one-hot per clip."""
+    from esc50_baseline.features.spectrogram_augmentation import mixup
+    mean, std = x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3)) + 1.0
+    shape = (1, -1, 1, 1)
+    y = np.eye(len(x), dtype=np.float32)
+    out, ay = mixup((x - mean.reshape(shape)) / std.reshape(shape), y, np.array(seed, np.int32), alpha,
+                    "between_class", (mean, std))
+    return np.asarray(out) * std.reshape(shape) + mean.reshape(shape), np.asarray(ay)
+
+
+def test_between_class_mixup_adds_the_powers_so_that_the_label_weight_is_the_share_one_hears():
+    # Clip i and its partner (the reversed batch) at levels 80 dB apart at most: whatever their gains, the two
+    # sounds' powers in the mix stand as r^2 to (1 - r)^2, r being the weight of clip i's label.
+    levels = np.array([-30.0, 40.0, 10.0, 10.0, 0.0, -20.0, 25.0, 50.0])
+    x = two_sounds_in_their_own_bands(levels)
+    out, ay = between_class(x, (3, 9))
+    n = len(x)
+    weights = []
+    for i in range(n):
+        j = n - 1 - i
+        r = ay[i, i]
+        assert abs(ay[i, j] - (1 - r)) < 1e-6 and abs(ay[i].sum() - 1) < 1e-6
+        own, other = np.exp(2.0 * out[i, i % 2].astype(np.float64)), np.exp(2.0 * out[i, j % 2].astype(np.float64))
+        np.testing.assert_allclose(np.log10(own / other), 2 * np.log10(r / (1 - r)), atol=2e-3)  # r^2 : (1-r)^2
+        # the mix's level lies between the two clips' (sum of powers over sum of squared waveform ratios)
+        total_db = 10 * np.log10(own.mean() + other.mean())
+        assert min(levels[i], levels[j]) - 0.01 <= total_db <= max(levels[i], levels[j]) + 0.01
+        weights.append(r)
+    assert np.ptp(weights) > 0.3  # Beta(1, 1): weights spread over [0, 1]
+
+
+def test_between_class_mixup_at_equal_gains_mixes_the_powers_by_the_label_weight():
+    levels = np.full(6, 20.0)
+    x = two_sounds_in_their_own_bands(levels)
+    out, ay = between_class(x, (5, 1))
+    for i in range(len(x)):
+        r = ay[i, i]
+        expected = 10 ** 2.0 * np.array([r ** 2, (1 - r) ** 2]) / (r ** 2 + (1 - r) ** 2)  # p = r
+        got = np.exp(2.0 * out[i, [i % 2, (len(x) - 1 - i) % 2], 0, 0].astype(np.float64))
+        np.testing.assert_allclose(got, expected, rtol=2e-3)
+
+
+def test_log_mel_and_between_class_mixup_share_their_draws_and_differ_in_the_mix():
+    from esc50_baseline.features.spectrogram_augmentation import mixup
+    x, y = batch()
+    bands = (np.full(12, 1.0, np.float32), np.full(12, 0.5, np.float32))
+    seed = np.array((2, 8), np.int32)
+    plain, plain_y = (np.asarray(a) for a in mixup(x, y, seed, 0.4))
+    bc, bc_y = (np.asarray(a) for a in mixup(x, y, seed, 0.4, "between_class", bands))
+    np.testing.assert_array_equal(plain_y, bc_y)
+    assert np.abs(plain - bc).max() > 0.1
+    settings = dict(OFF, mixup_alpha=0.4, mixup_kind="between_class")
+    np.testing.assert_array_equal(np.asarray(augment(x, y, seed, settings, bands)[0]), bc)
+    with pytest.raises(ValueError, match="between-class mixup mixes before the normalization"):
+        augment(x, y, seed, settings)

@@ -68,6 +68,8 @@ def test_bad_choice_is_rejected():
         config.Parameters(YAML).resolve("cnn3", ["dataset.subset=esc20"])
     with pytest.raises(UserError, match=r"waveform\.vocoder.*'both'.*one of: separate, joint"):
         config.Parameters(YAML).resolve("vgg7", ["learner.augmentation.waveform.vocoder=both"])
+    with pytest.raises(UserError, match=r"mixup_kind.*'power'.*one of: log_mel, between_class"):
+        config.Parameters(YAML).resolve("vgg7", ["learner.augmentation.mixup_kind=power"])
 
 
 def test_syntax_error_gives_line_number(tmp_path):
@@ -123,15 +125,19 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     assert config.stage_hash(student, "learner") != config.stage_hash(base, "learner")
 
 
-def test_a_setting_inside_a_dict_at_its_neutral_value_leaves_the_hash_as_before_it_existed():
+@pytest.mark.parametrize("added, on", [
+    (("steady_background", "steady_background_snr_db"), "steady_background=0.5"),
+    (("freq_mixstyle", "freq_mixstyle_alpha"), "freq_mixstyle=0.4"),
+    (("mixup_kind",), "mixup_kind=between_class")])
+def test_a_setting_inside_a_dict_at_its_neutral_value_leaves_the_hash_as_before_it_existed(added, on):
     p = config.Parameters(YAML)
     base = p.resolve("vgg7")
     older = p.resolve("vgg7")
-    augmentation = older["learner"]["augmentation"]
-    del augmentation["steady_background"], augmentation["steady_background_snr_db"]  # a cache made before they existed
+    for key in added:  # a cache made before they existed
+        del older["learner"]["augmentation"][key]
     for stage in ("learner", "recognizer", "tflite", "sed"):
         assert config.stage_hash(base, stage) == config.stage_hash(older, stage)
-    on = p.resolve("vgg7", ["learner.augmentation.steady_background=0.5"])
+    on = p.resolve("vgg7", [f"learner.augmentation.{on}"])
     assert config.stage_hash(on, "learner") != config.stage_hash(base, "learner")
     assert config.stage_hash(on, "augmented_features") == config.stage_hash(base, "augmented_features")  # on the fly
     # the other settings in that dict are hashed as before

@@ -1,5 +1,5 @@
 """On-the-fly augmentation of normalized log-mel batches: a steady background, frequency-wise MixStyle, time
-shift, SpecAugment masks, mixup.
+shift, SpecAugment masks, mixup (of log-mel values, or of powers with between-class learning's gain-aware ratio).
 
 Every random draw is a stateless TensorFlow op keyed by a per-batch seed that depends only on the run's
 seed, the epoch and the batch number, so an interrupted and resumed run augments exactly as an
@@ -19,17 +19,21 @@ def enabled(settings):
 _FLUCTUATION_SHAPE = 4.0
 
 
+def _band_statistics(tf, bands, what):
+    """The normalization's (mean, std) per mel band, shaped to broadcast over (batch, mels, frames, 1)."""
+    if bands is None:
+        raise ValueError(f"{what} mixes before the normalization: pass its bands (train_fold's normalizer)")
+    return (tf.constant(bands[0], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis],
+            tf.constant(bands[1], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis])
+
+
 def steady_background(x, seed, probability, snr_db, bands):
     """Each clip of a normalized log-mel batch x, with chance `probability`, over a steady background: the
     long-term power spectrum of the next clip in the batch, at a level `snr_db` (drawn from the range) under the
     clip's mean power, fluctuating from frame to frame as noise does. The powers add, as those of unrelated
     sounds do. `bands`: the normalization's (mean, std) per mel band, to go back to log-mel magnitudes."""
     import tensorflow as tf
-    if bands is None:
-        raise ValueError("the steady background mixes before the normalization: pass its bands "
-                         "(train_fold's normalizer)")
-    mean = tf.constant(bands[0], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis]
-    std = tf.constant(bands[1], tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis]
+    mean, std = _band_statistics(tf, bands, "the steady background")
     batch = tf.shape(x)[0]
     power = tf.exp(2.0 * (x * std + mean))
     spectrum = tf.reduce_mean(tf.roll(power, 1, axis=0), axis=2, keepdims=True)
@@ -95,11 +99,36 @@ def augment(x, y, seed, settings, bands=None):
         keep = _masks(tf, seed + [2, 0], batch, n_frames, settings["time_masks"], settings["time_mask_width"])
         x = x * keep[:, tf.newaxis, :, tf.newaxis]
     if settings["mixup_alpha"]:
-        alpha = float(settings["mixup_alpha"])
-        a = tf.random.stateless_gamma((batch,), seed + [3, 1], alpha=alpha)
-        b = tf.random.stateless_gamma((batch,), seed + [3, 2], alpha=alpha)
-        lam = a / (a + b)
-        partner = tf.reverse(tf.range(batch), axis=[0])  # the batch is already in a random order
-        x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * tf.gather(x, partner)
-        y = lam[:, None] * y + (1 - lam[:, None]) * tf.gather(y, partner)
+        x, y = mixup(x, y, seed, float(settings["mixup_alpha"]), settings.get("mixup_kind", "log_mel"), bands)
     return x, y
+
+
+def mixup(x, y, seed, alpha, kind="log_mel", bands=None):
+    """Each clip mixed with its partner in the batch (the batch is already in a random order, so the reversed
+    batch), labels by a weight r from Beta(alpha, alpha). `log_mel`: the normalized log-mel values mixed by r.
+    `between_class` (Tokozume et al.'s between-class learning, on powers instead of waveforms): the two clips'
+    powers add, as two sounds' do, scaled so that r is the share one hears: the waveform ratio p comes from r
+    and the clips' gains (their loudest frames' power in dB), p = 1 / (1 + 10^((g1 - g2) / 20) (1 - r) / r),
+    and the mix is (p^2 P1 + (1 - p)^2 P2) / (p^2 + (1 - p)^2)."""
+    import tensorflow as tf
+    batch = tf.shape(x)[0]
+    a = tf.random.stateless_gamma((batch,), seed + [3, 1], alpha=alpha)
+    b = tf.random.stateless_gamma((batch,), seed + [3, 2], alpha=alpha)
+    r = a / (a + b)
+    partner = tf.reverse(tf.range(batch), axis=[0])
+    y = r[:, None] * y + (1 - r[:, None]) * tf.gather(y, partner)
+    r = r[:, None, None, None]
+    if kind == "log_mel":
+        return r * x + (1 - r) * tf.gather(x, partner), y
+    mean, std = _band_statistics(tf, bands, "between-class mixup")
+    power = tf.exp(2.0 * (x * std + mean))
+    gain_db = 10.0 * _log10(tf, tf.reduce_max(tf.reduce_mean(power, axis=[1, 3], keepdims=True), axis=2,
+                                              keepdims=True))
+    louder_db = tf.clip_by_value(gain_db - tf.gather(gain_db, partner), -200.0, 200.0)  # no overflow past silence
+    p = r / (r + 10.0 ** (louder_db / 20.0) * (1 - r))
+    mixed = (p ** 2 * power + (1 - p) ** 2 * tf.gather(power, partner)) / (p ** 2 + (1 - p) ** 2)
+    return (0.5 * tf.math.log(mixed) - mean) / std, y
+
+
+def _log10(tf, value):
+    return tf.math.log(value) / tf.math.log(10.0)
