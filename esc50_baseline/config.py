@@ -79,6 +79,7 @@ RANGES = [
     ("learner.warmup_epochs", _at_least(0), "0 or more"),
     ("learner.weight_decay", _at_least(0), "0 or more"),
     ("learner.gradient_clip_norm", _at_least(0), "0 (off) or more"),
+    ("learner.ema_momentum", lambda v: 0 <= v < 1, "0 (off) or a momentum below 1, e.g. 0.999"),
     ("learner.label_smoothing", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
     ("learner.validation_amount", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
     ("learner.validation_folds", lambda v: isinstance(v, list), "a list of fold labels, e.g. [4] (or [] for none)"),
@@ -141,6 +142,10 @@ def check_ranges(params, where):
     if not (0 < d["window_seconds"] <= fe["clip_seconds"] and abs(hops - round(hops)) < 1e-9):
         fail("detection.window_seconds", d["window_seconds"], f"at most a clip ({fe['clip_seconds']:g} s) and a whole "
              f"number of hops (detection.hop_seconds: {d['hop_seconds']:g})")
+    if params["learner"]["ema_momentum"] and params["learner"]["monitor"]["metric"] != "last":
+        fail("learner.ema_momentum", params["learner"]["ema_momentum"], "0 unless learner.monitor.metric is last (the "
+             "average replaces the final weights, and the validation scores that pick a best epoch are the raw "
+             "weights'); set one of them")
     if params["learner"]["jit_compile"] and params["general"]["deterministic"]:
         fail("learner.jit_compile", True, "false while general.deterministic is true (XLA has no deterministic "
              "max-pool gradient); set general.deterministic: false to use XLA")
@@ -398,7 +403,7 @@ class Within(dict):
 
 # Settings added after models were trained and cached: at these values they are left out of the hashes,
 # so that adding them did not invalidate anyone's cache.
-NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
+NEUTRAL = {"learner": {"jit_compile": False, "ema_momentum": 0.0, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
                        "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],

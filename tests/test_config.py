@@ -118,11 +118,15 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     p = config.Parameters(YAML)
     base = p.resolve("cnn3")
     older = p.resolve("cnn3")
-    del older["learner"]["jit_compile"], older["learner"]["distillation"]  # as a cache made before them saw it
+    for key in ("jit_compile", "distillation", "ema_momentum"):  # as a cache made before them saw it
+        del older["learner"][key]
     for stage in ("learner", "recognizer", "tflite"):
         assert config.stage_hash(base, stage) == config.stage_hash(older, stage)
     student = p.resolve("cnn3", ["learner.distillation.teacher=vgg7"])
     assert config.stage_hash(student, "learner") != config.stage_hash(base, "learner")
+    averaged = p.resolve("cnn3", ["learner.ema_momentum=0.999", "learner.monitor.metric=last"])
+    assert config.stage_hash(averaged, "learner") != config.stage_hash(p.resolve("cnn3", ["learner.monitor.metric=last"]),
+                                                                       "learner")
 
 
 @pytest.mark.parametrize("added, on", [
@@ -186,6 +190,8 @@ def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():
     ("tflite.formats=[]", "tflite.formats", "a non-empty list"),
     ("learner.validation_amount=1.0", "learner.validation_amount", "up to \\(not including\\) 1"),
     ("learner.jit_compile=true", "learner.jit_compile", "false while general.deterministic is true"),
+    ("learner.ema_momentum=1.0", "learner.ema_momentum", "0 \\(off\\) or a momentum below 1"),
+    ("learner.ema_momentum=0.999", "learner.ema_momentum", "0 unless learner.monitor.metric is last"),
     ("learner.augmentation.steady_background=1.5", "learner.augmentation.steady_background", "a chance from 0"),
     ("learner.augmentation.steady_background_snr_db=[30, 10]", "learner.augmentation.steady_background_snr_db",
      "\\[lowest, highest\\] in dB"),

@@ -154,6 +154,56 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
     runtime.setup(0)
 
 
+def averaging_learner(defaults, epochs):
+    return dict(small_learner(defaults, epochs=epochs), ema_momentum=0.8, monitor={"metric": "last", "initial_delay": 0})
+
+
+def test_training_ends_with_the_moving_average_of_the_weights_after_each_step(defaults, tmp_path):
+    import keras
+    runtime.setup(0)
+    rng = np.random.default_rng(0)
+    x, y = separable(20, 4, rng)
+    learner = averaging_learner(defaults, epochs=3)
+    model = build_model(learner, x.shape[1:], 4)
+    steps = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append([np.array(v) for v in self.model.trainable_variables])
+
+    trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "log"), extra_callbacks=[Record()])
+    assert len(steps) == 3 * 5  # 80 clips in batches of 16
+    average = steps[0]  # the first step's weights start the average
+    for weights in steps[1:]:
+        average = [0.8 * a + 0.2 * w for a, w in zip(average, weights)]
+    final = [np.array(v) for v in model.trainable_variables]
+    for f, a in zip(final, average):
+        np.testing.assert_allclose(f, a, rtol=1e-4, atol=1e-6)
+    # and not the last step's weights, which it would be without the average
+    assert max(np.abs(f - w).max() for f, w in zip(final, steps[-1])) > 1e-3
+
+
+@pytest.mark.parametrize("killed_after", [2, 4])  # mid-way; after the last epoch's checkpoint, before training ends
+def test_a_training_with_a_weight_average_resumes_to_identical_weights(defaults, tmp_path, killed_after):
+    rng = np.random.default_rng(0)
+    x, y = separable(20, 4, rng)
+    learner = averaging_learner(defaults, epochs=4)
+
+    def run(checkpoint, extra=()):
+        runtime.setup(3)
+        model = build_model(learner, x.shape[1:], 4)
+        trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 3, str(tmp_path / "log"),
+                           checkpoint_path=str(checkpoint), extra_callbacks=extra)
+        return model.get_weights()
+
+    straight = run(tmp_path / "a.npz")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b.npz", [kill_after(killed_after)])
+    for a, b in zip(straight, run(tmp_path / "b.npz")):
+        np.testing.assert_array_equal(a, b)
+    runtime.setup(0)
+
+
 def test_model_trained_in_bfloat16_is_saved_as_float32(defaults, tmp_path):
     from esc50_baseline.tflite.convert import convert
     runtime.setup(0, mixed_precision="mixed_bfloat16")
@@ -216,6 +266,7 @@ def test_diverging_training_stops_with_a_clear_error(defaults, tmp_path):
     _keeper, callbacks = trainer.epoch_callbacks("val_accuracy", 1, str(tmp_path / "h.csv"), checkpoint, {})
     for callback in callbacks:
         callback.set_model(model)
+        callback.set_params({"epochs": 10, "steps": 1, "verbose": 0})  # as fit sets them
     model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy")
     callbacks[-1].on_epoch_end(5, {"loss": 1.0})
     assert (tmp_path / "c.npz").exists()

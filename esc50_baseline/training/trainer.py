@@ -67,7 +67,8 @@ def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentati
 
 def optimizer(learner, replicas, steps_per_epoch, phase=None):
     """Adam (AdamW with weight decay) for one phase of training (by default all of it), at a constant rate or
-    on a cosine schedule over the phase's epochs with linear warm-up."""
+    on a cosine schedule over the phase's epochs with linear warm-up; with learner.ema_momentum, it keeps the
+    weights' moving average too."""
     import keras
     from .fine_tuning import Phase
     phase = phase or Phase(0, learner["epochs"], learner["learning_rate"], learner["warmup_epochs"], None)
@@ -78,11 +79,13 @@ def optimizer(learner, replicas, steps_per_epoch, phase=None):
         rate = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=rate if not warmup else rate * 1e-2, decay_steps=total,
             warmup_target=rate if warmup else None, warmup_steps=warmup)
-    clip = {"global_clipnorm": learner["gradient_clip_norm"]} if learner["gradient_clip_norm"] else {}
+    options = {"global_clipnorm": learner["gradient_clip_norm"]} if learner["gradient_clip_norm"] else {}
+    if learner["ema_momentum"]:  # fit ends by writing the average into the weights (finalize_variable_values)
+        options.update(use_ema=True, ema_momentum=learner["ema_momentum"])
     if learner["weight_decay"]:
-        inner = keras.optimizers.AdamW(learning_rate=rate, weight_decay=learner["weight_decay"], **clip)
+        inner = keras.optimizers.AdamW(learning_rate=rate, weight_decay=learner["weight_decay"], **options)
     else:
-        inner = keras.optimizers.Adam(learning_rate=rate, **clip)
+        inner = keras.optimizers.Adam(learning_rate=rate, **options)
     if keras.mixed_precision.global_policy().name == "mixed_bfloat16":
         # Here bfloat16 training of the wider networks now and then produced a non-finite gradient that
         # turned every weight into NaN (cnn3 never did; float32 never did). A loss-scale optimizer skips
@@ -231,6 +234,10 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history, a
             write_csv(history_path, ["epoch"] + keys + ["seconds"],
                       [[e + 1] + [f"{history[k][e]:.6g}" for k in keys] + [f"{self.seconds[e]:.3f}"]
                        for e in range(len(history[keys[0]]))])
+            if epoch + 1 == self.params["epochs"]:
+                # what fit does after this epoch (the weights' moving average, if any, replaces them), done first,
+                # so that the checkpoint of a finished phase holds the weights that the next phase starts from
+                self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
             if checkpoint:
                 checkpoint.save(self.model, epoch + 1, history, keeper)
             if announce_total and (epoch + 1) % every == 0 and epoch + 1 < announce_total:
