@@ -1,6 +1,6 @@
 """The README against itself: its contents line links every section; in its five-fold table every row's five fold
-accuracies give the mean and standard deviation it states (a typo in either shows here), and
-tools/results_figure.py draws the table."""
+accuracies give the mean and standard deviation it states (a typo in either shows here); in its table of levers every
+row's runs give its mean and its "adopted" follows the rule; tools/results_figure.py draws both tables."""
 import os
 import sys
 
@@ -41,9 +41,10 @@ def test_row_names_and_the_figure(tmp_path, monkeypatch):
     import results_figure
     monkeypatch.setattr(results_figure, "ROOT", str(tmp_path))
     monkeypatch.setattr(results_figure, "five_fold_rows", lambda _text: rows)
-    (tmp_path / "README.md").write_text("")
+    (tmp_path / "README.md").write_text(readme())
     results_figure.main()
-    assert (tmp_path / "docs" / "five_fold_results.png").read_bytes()[:4] == b"\x89PNG"
+    for figure in ("five_fold_results.png", "levers.png"):
+        assert (tmp_path / "docs" / figure).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_contents_line_links_every_section_in_order():
@@ -55,3 +56,18 @@ def test_the_contents_line_links_every_section_in_order():
     assert [name for name, _ in links] == heads
     # GitHub's anchors: lower case, punctuation dropped, spaces as hyphens
     assert [anchor for _, anchor in links] == [re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads]
+
+
+def test_each_lever_row_states_the_mean_of_its_runs_and_follows_the_adoption_rule():
+    import results_figure
+    rows = results_figure.lever_rows(readme())
+    assert rows[0][0] == "none: the set itself" and len(rows) >= 12
+    for lever, runs, mean, adopted in rows:
+        assert runs and all(machine in results_figure.MACHINES for _a, machine in runs), lever
+        accuracies = [a for a, _m in runs]
+        assert abs(np.mean(accuracies) - mean) <= 0.05 + 1e-9, lever  # the runs as printed, rounded once more
+        if lever.startswith("none"):
+            continue
+        passes = np.mean(accuracies) >= results_figure.BAR[0] and min(accuracies) >= results_figure.BAR[1]
+        assert adopted.startswith("yes" if passes else "no"), lever
+

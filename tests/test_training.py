@@ -158,9 +158,10 @@ def averaging_learner(defaults, epochs):
     return dict(small_learner(defaults, epochs=epochs), ema_momentum=0.8, monitor={"metric": "last", "initial_delay": 0})
 
 
-def test_training_ends_with_the_moving_average_of_the_weights_after_each_step(defaults, tmp_path):
+@pytest.mark.parametrize("precision", [False, "mixed_bfloat16"])  # bfloat16: the average kept inside a loss-scale optimizer
+def test_training_ends_with_the_moving_average_of_the_weights_after_each_step(defaults, tmp_path, precision):
     import keras
-    runtime.setup(0)
+    runtime.setup(0, mixed_precision=precision)
     rng = np.random.default_rng(0)
     x, y = separable(20, 4, rng)
     learner = averaging_learner(defaults, epochs=3)
@@ -181,6 +182,7 @@ def test_training_ends_with_the_moving_average_of_the_weights_after_each_step(de
         np.testing.assert_allclose(f, a, rtol=1e-4, atol=1e-6)
     # and not the last step's weights, which it would be without the average
     assert max(np.abs(f - w).max() for f, w in zip(final, steps[-1])) > 1e-3
+    runtime.setup(0)
 
 
 @pytest.mark.parametrize("killed_after", [2, 4])  # mid-way; after the last epoch's checkpoint, before training ends
