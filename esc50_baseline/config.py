@@ -403,7 +403,8 @@ class Within(dict):
 
 # Settings added after models were trained and cached: at these values they are left out of the hashes,
 # so that adding them did not invalidate anyone's cache.
-NEUTRAL = {"learner": {"jit_compile": False, "ema_momentum": 0.0, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
+NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
+                       "ema_momentum": 0.0,
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
                        "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],

@@ -125,8 +125,8 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     student = p.resolve("cnn3", ["learner.distillation.teacher=vgg7"])
     assert config.stage_hash(student, "learner") != config.stage_hash(base, "learner")
     averaged = p.resolve("cnn3", ["learner.ema_momentum=0.999", "learner.monitor.metric=last"])
-    assert config.stage_hash(averaged, "learner") != config.stage_hash(p.resolve("cnn3", ["learner.monitor.metric=last"]),
-                                                                       "learner")
+    last = p.resolve("cnn3", ["learner.monitor.metric=last"])
+    assert config.stage_hash(averaged, "learner") != config.stage_hash(last, "learner")
 
 
 @pytest.mark.parametrize("added, on", [

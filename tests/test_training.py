@@ -155,10 +155,11 @@ def test_interrupted_training_resumes_to_identical_weights(defaults, tmp_path, r
 
 
 def averaging_learner(defaults, epochs):
-    return dict(small_learner(defaults, epochs=epochs), ema_momentum=0.8, monitor={"metric": "last", "initial_delay": 0})
+    return dict(small_learner(defaults, epochs=epochs), ema_momentum=0.8,
+                monitor={"metric": "last", "initial_delay": 0})
 
 
-@pytest.mark.parametrize("precision", [False, "mixed_bfloat16"])  # bfloat16: the average kept inside a loss-scale optimizer
+@pytest.mark.parametrize("precision", [False, "mixed_bfloat16"])  # bfloat16: the average inside a loss-scale optimizer
 def test_training_ends_with_the_moving_average_of_the_weights_after_each_step(defaults, tmp_path, precision):
     import keras
     runtime.setup(0, mixed_precision=precision)

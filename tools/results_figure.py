@@ -59,7 +59,7 @@ def five_fold_rows(readme):
 
 
 def lever_rows(readme):
-    """[(lever, [(accuracy in %, machine letter)], the mean the table states or None, adopted cell)] of the
+    """[(lever, [(accuracy in %, machine letter)], the mean the table states, adopted cell)] of the
     README's table of levers; a runs cell reads like '79.2 % (A); 80.8, 78.5 % (B)'."""
     table = readme.split(LEVERS, 1)[1].split("\n\n", 2)[1]
     rows = []
@@ -69,8 +69,7 @@ def lever_rows(readme):
             continue
         runs = [(float(a), machine) for group, machine in re.findall(r"([\d., ]+) % \(([A-Z])\b", cells[2])
                 for a in group.replace(" ", "").split(",") if a]
-        mean = float(cells[3].rstrip(" %")) if cells[3] else None
-        rows.append((re.sub(r"[*`]", "", cells[0]), runs, mean, cells[4]))
+        rows.append((re.sub(r"[*`]", "", cells[0]), runs, float(cells[3].rstrip(" %")), cells[4]))
     return rows
 
 
@@ -84,8 +83,7 @@ def levers_png(rows, path):
     for y, (_lever, runs, mean, _adopted) in enumerate(rows):
         for accuracy, machine in runs:
             ax.scatter([accuracy], [y], s=22, color=MACHINES[machine][1], zorder=3)
-        if mean is not None:
-            ax.scatter([mean], [y], marker="|", s=160, color="black", zorder=4)
+        ax.scatter([mean], [y], marker="|", s=160, color="black", zorder=4)
     for name, color in MACHINES.values():
         ax.scatter([], [], s=22, color=color, label=name)
     ax.set_yticks(range(len(rows)), [lever for lever, *_ in rows], fontsize=8)
