@@ -80,10 +80,18 @@ def levers_png(rows, path):
     own = [a for a, _m in rows[0][1]]  # the first row: the set itself, no lever
     ax.axvspan(min(own), max(own), color="tab:gray", alpha=0.15, label="the set's own runs (no lever)")
     ax.axvline(BAR[0], color="tab:red", linestyle="--", linewidth=1, label=f"bar: a mean of {BAR[0]:g} %")
+    low = 72.0  # a run under it (a failed network) is an arrow at the left edge, its accuracy written beside it
     for y, (_lever, runs, mean, _adopted) in enumerate(rows):
         for accuracy, machine in runs:
-            ax.scatter([accuracy], [y], s=22, color=MACHINES[machine][1], zorder=3)
-        ax.scatter([mean], [y], marker="|", s=160, color="black", zorder=4)
+            if accuracy < low:
+                ax.scatter([low], [y], marker="<", s=30, color=MACHINES[machine][1], zorder=3)
+                ax.annotate(f"{accuracy:g} %", (low, y), xytext=(6, 3 - 12 * (accuracy == min(runs)[0])),
+                            textcoords="offset points", fontsize=7)
+            else:
+                ax.scatter([accuracy], [y], s=22, color=MACHINES[machine][1], zorder=3)
+        if mean >= low:
+            ax.scatter([mean], [y], marker="|", s=160, color="black", zorder=4)
+    ax.set_xlim(low - 0.3, BAR[0] + 0.7)
     for name, color in MACHINES.values():
         ax.scatter([], [], s=22, color=color, label=name)
     ax.set_yticks(range(len(rows)), [lever for lever, *_ in rows], fontsize=8)
