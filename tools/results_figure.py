@@ -42,14 +42,17 @@ def label(cell, previous):
     return re.sub(r"\s+,", ",", re.sub(r"\s+", " ", name.replace(", the same,", ","))).strip(" ,")
 
 
+def table_rows(text):
+    """The cells of each body row of the first Markdown table in `text` (its header and rule rows left out)."""
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[2:]]
+
+
 def five_fold_rows(readme):
     """[(label, the five folds' accuracies in %, the mean and std the table states)] of the README's table."""
     table = readme.split(SECTION, 1)[1].split("\n```", 1)[0]
     rows, previous = [], None
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("| ") or cells[0] in ("set", "---"):
-            continue
+    for cells in table_rows(table):
         name = label(cells[0], previous)
         folds = [float(v) for v in cells[3].rstrip(" %").split(",")]
         mean, std = (float(v) for v in re.findall(r"[\d.]+", cells[1])[:2])
@@ -63,10 +66,7 @@ def lever_rows(readme):
     README's table of levers; a runs cell reads like '79.2 % (A); 80.8, 78.5 % (B)'."""
     table = readme.split(LEVERS, 1)[1].split("\n\n", 2)[1]
     rows = []
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] in ("lever", "---"):
-            continue
+    for cells in table_rows(table):
         runs = [(float(a), machine) for group, machine in re.findall(r"([\d., ]+) % \(([A-Z])\b", cells[2])
                 for a in group.replace(" ", "").split(",") if a]
         rows.append((re.sub(r"[*`]", "", cells[0]), runs, float(cells[3].rstrip(" %")), cells[4]))
@@ -85,8 +85,9 @@ def levers_png(rows, path):
         for accuracy, machine in runs:
             if accuracy < low:
                 ax.scatter([low], [y], marker="<", s=30, color=MACHINES[machine][1], zorder=3)
-                ax.annotate(f"{accuracy:g} %", (low, y), xytext=(6, 3 - 12 * (accuracy == min(runs)[0])),
-                            textcoords="offset points", fontsize=7)
+                below = accuracy == min(a for a, _m in runs)  # two labels at one arrow: the lower one below it
+                ax.annotate(f"{accuracy:g} %", (low, y), xytext=(6, -9 if below else 3), textcoords="offset points",
+                            fontsize=7)
             else:
                 ax.scatter([accuracy], [y], s=22, color=MACHINES[machine][1], zorder=3)
         if mean >= low:
