@@ -398,12 +398,18 @@ NOT_HASHED = {"learner": ("verbose",)}
 
 
 class Within(dict):
-    """Neutral values of keys inside a setting's dict (the others in it are hashed as before)."""
+    """Neutral values of keys inside a setting's dict (the others in it are hashed as before); `whole`, when
+    given, says of a value when the entire dict is neutral."""
+
+    def __init__(self, whole=None, **values):
+        super().__init__(**values)
+        self.whole = whole
 
 
 # Settings added after models were trained and cached: at these values they are left out of the hashes,
 # so that adding them did not invalidate anyone's cache.
-NEUTRAL = {"learner": {"jit_compile": False, "distillation": lambda d: not d.get("teacher"), "validation_folds": [],
+NEUTRAL = {"learner": {"jit_compile": False, "validation_folds": [],
+                       "distillation": Within(lambda d: not d.get("teacher"), consistent=False),
                        "ema_momentum": 0.0,
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
@@ -425,7 +431,7 @@ def _neutral_values(section):
 def _neutral(section, key, value):
     test = _neutral_values(section).get(key, _MISSING)
     if isinstance(test, Within):
-        return False
+        return bool(test.whole and test.whole(value))
     return test(value) if callable(test) else value == test
 
 

@@ -261,10 +261,17 @@ def write_split(path, train, validation, test):
 def teacher_targets(ctx, fold, train, validation):
     """The teacher's targets at the distillation temperature for (training rows, copies' rows after them;
     validation rows), or None without a teacher. Its predictions of all the fold's training clips and
-    their copies are computed once and cached."""
+    their copies are computed once and cached. A consistent teacher is returned as a LiveTeacher instead:
+    its models predict every training batch as the student sees it."""
     if not ctx.teacher:
         return None
     from .training import distillation, trainer
+    if ctx.params["learner"]["distillation"]["consistent"]:
+        members = ctx.teacher.sets()
+        print(f"  Fold {fold}: the teacher ({len(members)} model{'s' if len(members) > 1 else ''}) predicts every "
+              "training batch as the student sees it", flush=True)
+        return distillation.LiveTeacher([t.model_path(fold) for t in members], [t.normalizer(fold) for t in members],
+                                        ctx.normalizer(fold))
     pool = ctx.dataset.train(fold)  # every training-fold clip: the validation split does not change them
     names = [c.filename for c in pool]
 

@@ -148,3 +148,104 @@ def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):
     final = subprocess.run(command(params, dataset, killed), capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
     assert final_numbers(killed) == reference
+
+
+def test_a_live_teachers_loss_is_the_cached_teachers_on_the_same_predictions():
+    rng = np.random.default_rng(2)
+    student = rng.dirichlet(np.ones(4), size=6).astype(np.float32)
+    teacher = rng.dirichlet(np.ones(4), size=6).astype(np.float32)
+    labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 6)]
+    cached = DistillationLoss(4, 2.0, 0.7, label_smoothing=0.1)(
+        np.concatenate([labels, soften(teacher, 2.0)], axis=1).astype(np.float32), student)
+    live = DistillationLoss(4, 2.0, 0.7, label_smoothing=0.1, live=True)(labels, np.concatenate([student, teacher], 1))
+    assert abs(float(live) - float(cached)) < 1e-5
+
+
+def trained_tiny(defaults, tmp_path, name, seed, x, y):
+    """A tiny network (with dropout) trained for 2 epochs and saved; its path."""
+    from esc50_baseline.training import trainer
+    from esc50_baseline.models.builder import build_model
+    from test_training import small_learner
+    runtime.setup(seed)
+    learner = small_learner(defaults, epochs=2)
+    learner["families"]["tiny"]["dropout"] = 0.5
+    model = build_model(learner, x.shape[1:], 4)
+    trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, seed, str(tmp_path / f"log_{name}"))
+    path = str(tmp_path / f"{name}.keras")
+    trainer.save_model_atomic(model, path)
+    return path
+
+
+def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalization_and_is_not_trained(
+        defaults, tmp_path):
+    from esc50_baseline.features.normalization import Normalizer
+    from esc50_baseline.models.builder import build_model
+    from esc50_baseline.training import trainer
+    from esc50_baseline.training.distillation import LiveTeacher
+    from test_training import kill_after, separable, small_learner
+    rng = np.random.default_rng(0)
+    raw, y = separable(10, 4, rng)
+    raw = raw * 2.0 + 5.0  # features before normalization
+    own = [Normalizer(rng.normal(5, 1, 40), rng.uniform(1, 3, 40)) for _ in range(2)]  # each teacher's own
+    paths = [trained_tiny(defaults, tmp_path, f"t{i}", i, own[i](raw), y) for i in range(2)]
+    teachers = [trainer.load_model(p) for p in paths]
+    expected = np.mean([trainer.predict(t, n(raw)) for t, n in zip(teachers, own)], axis=0)
+    student_norm = Normalizer.fit(raw)
+    live = LiveTeacher(paths, own, student_norm)
+    learner = dict(small_learner(defaults, epochs=4), monitor={"metric": "last", "initial_delay": 0},
+                   distillation=dict(defaults["learner"]["distillation"], teacher="t", consistent=True, weight=0.8))
+    student = build_model(learner, raw.shape[1:], 4)
+    both = live.attach(student)
+    x = student_norm(raw)[..., np.newaxis]
+    for training in (False, True):  # in a training step too: no dropout, the moving statistics
+        out = np.asarray(both(x, training=training))
+        np.testing.assert_allclose(out[:, 4:], expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(both(x))[:, :4], trainer.predict(student, student_norm(raw)), rtol=1e-5)
+    assert [id(v) for v in both.trainable_weights] == [id(v) for v in student.trainable_weights]
+
+    def run(checkpoint, extra=()):
+        runtime.setup(3)
+        model = build_model(learner, raw.shape[1:], 4)
+        history, _, _ = trainer.train_fold(model, student_norm(raw), y, raw[:0], y[:0], 4, learner, 3,
+                                           str(tmp_path / "log"), checkpoint_path=str(checkpoint),
+                                           extra_callbacks=extra, teacher=LiveTeacher(paths, own, student_norm))
+        return model, history
+
+    model, history = run(tmp_path / "a.npz")
+    assert np.isfinite(history["loss"]).all() and set(history) >= {"loss", "accuracy"}
+    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), student.get_weights()))
+    for t, p in zip(teachers, paths):  # the teachers' files, and so what they predict, are as they were
+        np.testing.assert_array_equal(trainer.predict(trainer.load_model(p), raw), trainer.predict(t, raw))
+    with pytest.raises(KeyboardInterrupt):  # a kill mid-way resumes to the same student
+        run(tmp_path / "b.npz", [kill_after(2)])
+    resumed, resumed_history = run(tmp_path / "b.npz")
+    assert resumed_history == history
+    for a, b in zip(model.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    runtime.setup(0)
+
+
+def test_consistent_teaching_changes_the_students_hash_but_off_it_changes_nothing(defaults, tmp_path):
+    def learner_path(**distillation):
+        params = shipped_params(defaults, **{"learner.distillation": dict(
+            {k: v for k, v in defaults["learner"]["distillation"].items() if k != "consistent"}, **distillation)})
+        return utils.stage_paths(params, types.SimpleNamespace(root=str(tmp_path)))["learner"]
+
+    before = learner_path(teacher="t")  # the settings as they were before the key existed
+    assert learner_path(teacher="t", consistent=False) == before
+    assert learner_path(teacher="t", consistent=True) != before
+    assert learner_path(teacher=None, consistent=True) == learner_path(teacher=None)
+
+
+def test_a_consistent_student_trains_without_cached_targets(tmp_path):
+    dataset = str(tmp_path / "d")
+    make_dataset(dataset, n_classes=3, n_folds=3, per_fold=3, seconds=1.0)
+    params = write_params_with_a_teacher(tmp_path)
+    app = str(tmp_path / "a")
+    run = subprocess.run(command(params, dataset, app, "--param", "learner.distillation.consistent=true"),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "Fold 3: the teacher (1 model) predicts every training batch as the student sees it" in run.stdout
+    assert not glob.glob(f"{app}/teacher_targets/*/*.npz")
+    overall, _ = final_numbers(app)
+    assert 0.0 <= overall["accuracy"] <= 1.0 and np.isfinite(overall["logloss"])

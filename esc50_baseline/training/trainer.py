@@ -265,7 +265,8 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     have been built in its scope) learner.batch_size is per replica, and the learning rate scales too.
     `train_copies` (copies, clips, n_mels, n_frames): augmented versions of x_train to draw from.
     `teacher` (training targets, validation targets): a teacher's softened predictions, one row per
-    training row (the clips, then each copy's) and per validation clip, for the distillation loss.
+    training row (the clips, then each copy's) and per validation clip, for the distillation loss; or a
+    distillation.LiveTeacher, which predicts inside the training step (the student trains within its model).
     `normalizer`: the one x_train went through (the steady-background augmentation mixes before it)."""
     import keras
     import tensorflow as tf
@@ -288,8 +289,14 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     versions = 1 if train_copies is None else 1 + len(train_copies)
     if versions > 1:
         x_train = np.concatenate([x_train[np.newaxis], train_copies]).reshape((-1,) + x_train.shape[1:])
-    train_targets = targets(np.tile(y_train, versions), n_classes, teacher and teacher[0])
-    val = (evaluation_batches(x_val, targets(y_val, n_classes, teacher and teacher[1]), learner["batch_size"] * replicas)
+    live = hasattr(teacher, "attach")
+    trained = model
+    if live:
+        with strategy.scope():
+            trained = teacher.attach(model)
+    cached = teacher if teacher is not None and not live else None
+    train_targets = targets(np.tile(y_train, versions), n_classes, cached and cached[0])
+    val = (evaluation_batches(x_val, targets(y_val, n_classes, cached and cached[1]), learner["batch_size"] * replicas)
            if has_val else None)
 
     def enter(phase):  # the phase's frozen layers and its own optimizer
@@ -297,20 +304,20 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
         if described:
             print(f"  {described}", flush=True)
         with strategy.scope():
-            model.compile(optimizer=optimizer(learner, replicas, steps_per_epoch, phase),
-                          jit_compile=learner["jit_compile"], **loss_and_metrics(learner, n_classes, teacher))
+            trained.compile(optimizer=optimizer(learner, replicas, steps_per_epoch, phase),
+                            jit_compile=learner["jit_compile"], **loss_and_metrics(learner, n_classes, teacher, live))
 
     def fit(first_epoch, end):
         orders = epoch_orders(len(y_train), seed, first_epoch, end, versions,
                               np.asarray(y_train) if learner["sampling"] == "balanced" else None)
         train = training_batches(x_train, train_targets, learner["batch_size"] * replicas, orders, seed, first_epoch,
                                  learner["augmentation"], normalizer and (normalizer.mean, normalizer.std))
-        model.fit(train, validation_data=val, epochs=end, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
-                  callbacks=callbacks + list(extra_callbacks), shuffle=False,
-                  verbose=learner["verbose"])  # the batches are already in each epoch's order
+        trained.fit(train, validation_data=val, epochs=end, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                    callbacks=callbacks + list(extra_callbacks), shuffle=False,
+                    verbose=learner["verbose"])  # the batches are already in each epoch's order
 
-    run_schedule(fine_tuning.phases(learner, model), checkpoint, model, keeper, history, enter, fit)
-    keeper.restore_best(model)
+    run_schedule(fine_tuning.phases(learner, model), checkpoint, trained, keeper, history, enter, fit)
+    keeper.restore_best(trained)
     return history, keeper.best_epoch, keeper.best
 
 
@@ -332,7 +339,7 @@ def run_schedule(schedule, checkpoint, model, keeper, history, enter, fit):
         fit(max(done, phase.start), phase.end)
 
 
-def loss_and_metrics(learner, n_classes, teacher):
+def loss_and_metrics(learner, n_classes, teacher, live=False):
     import keras
     if teacher is None:
         return {"loss": keras.losses.CategoricalCrossentropy(label_smoothing=learner["label_smoothing"]),
@@ -340,7 +347,7 @@ def loss_and_metrics(learner, n_classes, teacher):
     from . import distillation
     settings = learner["distillation"]
     return {"loss": distillation.DistillationLoss(n_classes, settings["temperature"], settings["weight"],
-                                                  learner["label_smoothing"]),
+                                                  learner["label_smoothing"], live),
             "metrics": [distillation.label_accuracy(n_classes)]}
 
 
