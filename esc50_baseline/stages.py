@@ -229,7 +229,7 @@ def _learn_fold(ctx, fold):
     history, best_epoch, best = trainer.train_fold(
         model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
         len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
-        strategy=strategy, train_copies=copies, teacher=teacher_targets(ctx, fold, train, validation),
+        strategy=strategy, train_copies=copies, teacher=distillation_teacher(ctx, fold, train, validation),
         normalizer=normalizer)
     trainer.save_model_atomic(trainer.as_float32(fused_batch_norm.plain(model)), model_path)
     trainer.Checkpoint(checkpoint).remove()
@@ -258,11 +258,11 @@ def write_split(path, train, validation, test):
                           for c in clips])
 
 
-def teacher_targets(ctx, fold, train, validation):
-    """The teacher's targets at the distillation temperature for (training rows, copies' rows after them;
-    validation rows), or None without a teacher. Its predictions of all the fold's training clips and
-    their copies are computed once and cached. A consistent teacher is returned as a LiveTeacher instead:
-    its models predict every training batch as the student sees it."""
+def distillation_teacher(ctx, fold, train, validation):
+    """What the student learns from besides the labels: None without a teacher; a consistent teacher as a
+    LiveTeacher, whose models predict every training batch as the student sees it; otherwise the teacher's
+    targets at the distillation temperature for (training rows, copies' rows after them; validation rows),
+    its predictions of all the fold's training clips and their copies computed once and cached."""
     if not ctx.teacher:
         return None
     from .training import distillation, trainer
@@ -271,7 +271,7 @@ def teacher_targets(ctx, fold, train, validation):
         print(f"  Fold {fold}: the teacher ({len(members)} model{'s' if len(members) > 1 else ''}) predicts every "
               "training batch as the student sees it", flush=True)
         return distillation.LiveTeacher([t.model_path(fold) for t in members], [t.normalizer(fold) for t in members],
-                                        ctx.normalizer(fold))
+                                        ctx.normalizer(fold), load=trainer.load_model)
     pool = ctx.dataset.train(fold)  # every training-fold clip: the validation split does not change them
     names = [c.filename for c in pool]
 

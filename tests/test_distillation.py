@@ -191,7 +191,7 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
     teachers = [trainer.load_model(p) for p in paths]
     expected = np.mean([trainer.predict(t, n(raw)) for t, n in zip(teachers, own)], axis=0)
     student_norm = Normalizer.fit(raw)
-    live = LiveTeacher(paths, own, student_norm)
+    live = LiveTeacher(paths, own, student_norm, load=trainer.load_model)
     learner = dict(small_learner(defaults, epochs=4), monitor={"metric": "last", "initial_delay": 0},
                    distillation=dict(defaults["learner"]["distillation"], teacher="t", consistent=True, weight=0.8))
     student = build_model(learner, raw.shape[1:], 4)
@@ -208,7 +208,7 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
         model = build_model(learner, raw.shape[1:], 4)
         history, _, _ = trainer.train_fold(model, student_norm(raw), y, raw[:0], y[:0], 4, learner, 3,
                                            str(tmp_path / "log"), checkpoint_path=str(checkpoint),
-                                           extra_callbacks=extra, teacher=LiveTeacher(paths, own, student_norm))
+                                           extra_callbacks=extra, teacher=LiveTeacher(paths, own, student_norm, load=trainer.load_model))
         return model, history
 
     model, history = run(tmp_path / "a.npz")

@@ -80,8 +80,8 @@ class LiveTeacher:
     """A teacher that predicts inside the student's training step: its trained models (an ensemble's members:
     their mean), each fed the student's normalized input mapped to its own normalization."""
 
-    def __init__(self, model_paths, normalizers, student_normalizer):
-        self.model_paths = list(model_paths)
+    def __init__(self, model_paths, normalizers, student_normalizer, load):
+        self.model_paths, self.load = list(model_paths), load  # load: reads a model file (trainer.load_model)
         m, s = student_normalizer.mean, student_normalizer.std
         # (x * s + m - m_t) / s_t: the features the teacher was trained on, per mel band
         self.affine = [((s / n.std)[:, None, None], ((m - n.mean) / n.std)[:, None, None]) for n in normalizers]
@@ -89,7 +89,7 @@ class LiveTeacher:
     def attach(self, student):
         """A model with the student's layers whose output is [student | teacher] probabilities; training it
         trains the student. Build it in the distribution strategy's scope."""
-        teacher = _Teacher(self.model_paths, self.affine)
+        teacher = _Teacher([self.load(p) for p in self.model_paths], self.model_paths, self.affine)
         x = keras.Input(student.input_shape[1:])
         both = keras.layers.Concatenate(dtype="float32")([student(x), teacher(x)])
         return keras.Model(x, both, name=f"{student.name}_with_teacher")
@@ -99,12 +99,11 @@ class _Teacher(keras.layers.Layer):
     """The teacher's mean probability, always in inference mode (no dropout, batch normalization's moving
     statistics) and never trained."""
 
-    def __init__(self, model_paths, affine, **kwargs):
-        from .trainer import load_model
+    def __init__(self, models, model_paths, affine, **kwargs):
         super().__init__(**dict(kwargs, dtype="float32"))
         self.model_paths = list(model_paths)
         self.affine = [(np.asarray(a, np.float32), np.asarray(b, np.float32)) for a, b in affine]
-        self.models = [load_model(p) for p in self.model_paths]
+        self.models = list(models)
         self.trainable = False  # after the models are tracked: it is passed on to them
 
     def get_config(self):  # (for TensorBoard's graph; the models are read from their files)
