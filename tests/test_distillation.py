@@ -208,7 +208,7 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
         model = build_model(learner, raw.shape[1:], 4)
         history, _, _ = trainer.train_fold(model, student_norm(raw), y, raw[:0], y[:0], 4, learner, 3,
                                            str(tmp_path / "log"), checkpoint_path=str(checkpoint),
-                                           extra_callbacks=extra, teacher=LiveTeacher(paths, own, student_norm, load=trainer.load_model))
+                                           extra_callbacks=extra, teacher=live)
         return model, history
 
     model, history = run(tmp_path / "a.npz")
