@@ -65,7 +65,7 @@ def main():
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)")
     p.add_argument("--accuracy_epochs", type=int, default=0, help="also compare test accuracy after N epochs")
     args = p.parse_args()
-    from esc50_baseline.training import fused_batch_norm, runtime, trainer
+    from esc50_baseline.training import fused_batch_norm, model_files, runtime, trainer
     from esc50_baseline.models.builder import build_model
     import keras
     params = defaults()
@@ -108,7 +108,7 @@ def main():
             run = dict(learner, epochs=args.accuracy_epochs, monitor={"metric": "val_accuracy", "initial_delay": 1})
             with tempfile.TemporaryDirectory() as logs:
                 trainer.train_fold(model, x, y, xv, yv, n_classes, run, 0, logs)
-            accuracy = float(np.mean(trainer.predict(model, xt).argmax(axis=1) == yt))
+            accuracy = float(np.mean(model_files.predict(model, xt).argmax(axis=1) == yt))
             print(f"  {str(policy or 'float32'):<16} test accuracy {100 * accuracy:5.1f} %   "
                   f"({time.perf_counter() - started:.0f} s)")
 

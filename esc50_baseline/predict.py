@@ -72,9 +72,9 @@ class Ensemble:
     @staticmethod
     def _load(path, fmt, ctx):
         if fmt == "keras":
-            from .training import runtime, trainer  # noqa: F401
-            model = trainer.load_model(path)
-            return lambda x: trainer.predict(model, x)
+            from .training import model_files, runtime  # noqa: F401
+            model = model_files.load_model(path)
+            return lambda x: model_files.predict(model, x)
         from .tflite.run import TFLiteModel
         model = TFLiteModel(path, ctx.params["tflite"]["num_threads"])
         return lambda x, shift=0: model.predict(x, shift)[0]

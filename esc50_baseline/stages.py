@@ -191,12 +191,12 @@ def do_learning(ctx):
 
 
 def _learn_fold(ctx, fold):
-    from .training import fused_batch_norm, runtime, trainer
+    from .training import fused_batch_norm, model_files, runtime, trainer
     from .models.builder import build_model
     learner, general = ctx.params["learner"], ctx.params["general"]
     model_path = ctx.model_path(fold)
     if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
-        problem = trainer.model_file_problem(model_path)
+        problem = model_files.model_file_problem(model_path)
         if not problem:
             print(f"  Fold {fold}: trained model cached ({model_path})")
             return
@@ -231,7 +231,7 @@ def _learn_fold(ctx, fold):
         len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
         strategy=strategy, train_copies=copies, teacher=distillation_teacher(ctx, fold, train, validation),
         normalizer=normalizer)
-    trainer.save_model_atomic(trainer.as_float32(fused_batch_norm.plain(model)), model_path)
+    model_files.save_model_atomic(model_files.as_float32(fused_batch_norm.plain(model)), model_path)
     trainer.Checkpoint(checkpoint).remove()
     plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                               f"{ctx.params['set_id']}, fold {fold}")
@@ -265,13 +265,13 @@ def distillation_teacher(ctx, fold, train, validation):
     its predictions of all the fold's training clips and their copies computed once and cached."""
     if not ctx.teacher:
         return None
-    from .training import distillation, trainer
+    from .training import distillation, model_files
     if ctx.params["learner"]["distillation"]["consistent"]:
         members = ctx.teacher.sets()
         print(f"  Fold {fold}: the teacher ({len(members)} model{'s' if len(members) > 1 else ''}) predicts every "
               "training batch as the student sees it", flush=True)
         return distillation.LiveTeacher([t.model_path(fold) for t in members], [t.normalizer(fold) for t in members],
-                                        ctx.normalizer(fold), load=trainer.load_model)
+                                        ctx.normalizer(fold))
     pool = ctx.dataset.train(fold)  # every training-fold clip: the validation split does not change them
     names = [c.filename for c in pool]
 
@@ -281,11 +281,11 @@ def distillation_teacher(ctx, fold, train, validation):
               + (f" and their {len(copies)} copies each" if copies is not None else ""), flush=True)
         clips, copied = 0.0, 0.0
         for teacher in ctx.teacher.sets():  # an ensemble teacher: its members' mean
-            model, normalizer = trainer.load_model(teacher.model_path(fold)), teacher.normalizer(fold)
-            clips = clips + trainer.predict(model, normalizer(ctx.features(pool)))
+            model, normalizer = model_files.load_model(teacher.model_path(fold)), teacher.normalizer(fold)
+            clips = clips + model_files.predict(model, normalizer(ctx.features(pool)))
             if copies is not None:
                 flat = normalizer(copies.reshape((-1,) + copies.shape[2:]))
-                copied = copied + trainer.predict(model, flat).reshape(copies.shape[:2] + (-1,))
+                copied = copied + model_files.predict(model, flat).reshape(copies.shape[:2] + (-1,))
         n = len(ctx.teacher.sets())
         return clips / n, (copied / n if copies is not None else np.zeros((0, len(pool), clips.shape[1])))
 
@@ -317,17 +317,17 @@ def need(path, stage):
 
 def do_testing(ctx):
     section("Testing")
-    from .training import runtime, trainer  # noqa: F401  (runtime: quiet TensorFlow start-up)
+    from .training import model_files, runtime  # noqa: F401  (runtime: quiet TensorFlow start-up)
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
         out = ctx.path("recognizer", f"res_fold_{fold}.csv")
         if predictions_cached(ctx, out, fold, model_path):
             print(f"  Fold {fold}: predictions cached")
             continue
-        model = trainer.load_model(model_path)
+        model = model_files.load_model(model_path)
         normalizer = ctx.normalizer(fold)
         test = ctx.dataset.test(fold)
-        probabilities = test_time.averaged(lambda x: trainer.predict(model, x), normalizer(ctx.features(test)),
+        probabilities = test_time.averaged(lambda x: model_files.predict(model, x), normalizer(ctx.features(test)),
                                            ctx.params["testing"]["time_shifts"])
         write_fold_predictions(ctx, out, test, probabilities)
         print(f"  Fold {fold}: {len(test)} clips -> {out}")

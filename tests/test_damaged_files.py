@@ -87,7 +87,7 @@ def test_prediction_and_result_files_cut_short_are_damaged(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    from esc50_baseline.training import runtime, trainer  # noqa: F401
+    from esc50_baseline.training import model_files, runtime  # noqa: F401
     from esc50_baseline.models.builder import build_model
     runtime.setup(0)
     learner = {"model": "layers", "layers": [{"class_name": "Flatten"},
@@ -95,21 +95,21 @@ def small_model(tmp_path_factory):
                                                                                  "activation": "softmax"}}]}
     model = build_model(learner, (4, 6), 3)
     path = str(tmp_path_factory.mktemp("model") / "model_fold_1.keras")
-    trainer.save_model_atomic(model, path)
+    model_files.save_model_atomic(model, path)
     return model, path
 
 
 def test_a_truncated_keras_model_is_named(small_model, tmp_path):
-    from esc50_baseline.training import trainer
+    from esc50_baseline.training import model_files
     _model, path = small_model
-    assert trainer.model_file_problem(path) is None
+    assert model_files.model_file_problem(path) is None
     good = open(path, "rb").read()
     damaged = str(tmp_path / "model_fold_1.keras")
     for length in (0, 10, len(good) // 2, len(good) - 1):
         open(damaged, "wb").write(good[:length])
-        assert trainer.model_file_problem(damaged)
+        assert model_files.model_file_problem(damaged)
         with pytest.raises(UserError, match=f"The model {damaged} is damaged .*delete it and run"):
-            trainer.load_model(damaged)
+            model_files.load_model(damaged)
 
 
 def test_a_truncated_tflite_model_is_named(small_model, tmp_path):

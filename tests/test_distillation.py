@@ -163,7 +163,7 @@ def test_a_live_teachers_loss_is_the_cached_teachers_on_the_same_predictions():
 
 def trained_tiny(defaults, tmp_path, name, seed, x, y):
     """A tiny network (with dropout) trained for 2 epochs and saved; its path."""
-    from esc50_baseline.training import trainer
+    from esc50_baseline.training import model_files, trainer
     from esc50_baseline.models.builder import build_model
     from test_training import small_learner
     runtime.setup(seed)
@@ -172,7 +172,7 @@ def trained_tiny(defaults, tmp_path, name, seed, x, y):
     model = build_model(learner, x.shape[1:], 4)
     trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, seed, str(tmp_path / f"log_{name}"))
     path = str(tmp_path / f"{name}.keras")
-    trainer.save_model_atomic(model, path)
+    model_files.save_model_atomic(model, path)
     return path
 
 
@@ -180,7 +180,7 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
         defaults, tmp_path):
     from esc50_baseline.features.normalization import Normalizer
     from esc50_baseline.models.builder import build_model
-    from esc50_baseline.training import trainer
+    from esc50_baseline.training import model_files, trainer
     from esc50_baseline.training.distillation import LiveTeacher
     from test_training import kill_after, separable, small_learner
     rng = np.random.default_rng(0)
@@ -188,10 +188,10 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
     raw = raw * 2.0 + 5.0  # features before normalization
     own = [Normalizer(rng.normal(5, 1, 40), rng.uniform(1, 3, 40)) for _ in range(2)]  # each teacher's own
     paths = [trained_tiny(defaults, tmp_path, f"t{i}", i, own[i](raw), y) for i in range(2)]
-    teachers = [trainer.load_model(p) for p in paths]
-    expected = np.mean([trainer.predict(t, n(raw)) for t, n in zip(teachers, own)], axis=0)
+    teachers = [model_files.load_model(p) for p in paths]
+    expected = np.mean([model_files.predict(t, n(raw)) for t, n in zip(teachers, own)], axis=0)
     student_norm = Normalizer.fit(raw)
-    live = LiveTeacher(paths, own, student_norm, load=trainer.load_model)
+    live = LiveTeacher(paths, own, student_norm)
     learner = dict(small_learner(defaults, epochs=4), monitor={"metric": "last", "initial_delay": 0},
                    distillation=dict(defaults["learner"]["distillation"], teacher="t", consistent=True, weight=0.8))
     student = build_model(learner, raw.shape[1:], 4)
@@ -200,7 +200,7 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
     for training in (False, True):  # in a training step too: no dropout, the moving statistics
         out = np.asarray(both(x, training=training))
         np.testing.assert_allclose(out[:, 4:], expected, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(both(x))[:, :4], trainer.predict(student, student_norm(raw)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(both(x))[:, :4], model_files.predict(student, student_norm(raw)), rtol=1e-5)
     assert [id(v) for v in both.trainable_weights] == [id(v) for v in student.trainable_weights]
 
     def run(checkpoint, extra=()):
@@ -215,7 +215,7 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
     assert np.isfinite(history["loss"]).all() and set(history) >= {"loss", "accuracy"}
     assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), student.get_weights()))
     for t, p in zip(teachers, paths):  # the teachers' files, and so what they predict, are as they were
-        np.testing.assert_array_equal(trainer.predict(trainer.load_model(p), raw), trainer.predict(t, raw))
+        np.testing.assert_array_equal(model_files.predict(model_files.load_model(p), raw), model_files.predict(t, raw))
     with pytest.raises(KeyboardInterrupt):  # a kill mid-way resumes to the same student
         run(tmp_path / "b.npz", [kill_after(2)])
     resumed, resumed_history = run(tmp_path / "b.npz")

@@ -11,7 +11,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np, tempfile, yaml
-from esc50_baseline.training import runtime, trainer
+from esc50_baseline.training import model_files, runtime, trainer
 from esc50_baseline.models.builder import build_model
 from test_training import separable, small_learner
 defaults = yaml.safe_load(open({ROOT + '/task_esc50.yaml'!r}))["defaults"]
@@ -28,7 +28,7 @@ for kind in ("none", "mirrored"):
         model = build_model(learner, x.shape[1:], 4)
     with tempfile.TemporaryDirectory() as logs:
         trainer.train_fold(model, x, y, xv, yv, 4, learner, 0, logs, strategy=strategy)
-    accuracy = np.mean(trainer.predict(model, xt).argmax(axis=1) == yt)
+    accuracy = np.mean(model_files.predict(model, xt).argmax(axis=1) == yt)
     print(kind, strategy.num_replicas_in_sync, accuracy)
 """
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, make_dataset, shipped_defaults
 from esc50_baseline.errors import UserError
-from esc50_baseline.training import runtime, trainer  # noqa: F401  (runtime: quiet TensorFlow start-up)
+from esc50_baseline.training import model_files, runtime, trainer  # noqa: F401  (runtime: quiet TensorFlow start-up)
 from esc50_baseline.models import pretrained
 from esc50_baseline.models.builder import build_model
 from esc50_baseline.models.complexity import format_size_report, keras_size_report
@@ -236,7 +236,7 @@ def test_full_integer_conversion_runs_under_litert(tmp_path):
     tflite = TFLiteModel(str(path))
     assert tflite.input["dtype"] == np.int8
     probabilities, _seconds = tflite.predict(x)
-    keras_p = trainer.predict(model, x)
+    keras_p = model_files.predict(model, x)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
     assert np.abs(probabilities - keras_p).max() < 0.1
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import class_signal, shipped_defaults
 from esc50_baseline.features.extraction import FeatureSettings, LogMel
 from esc50_baseline.features.normalization import Normalizer
-from esc50_baseline.training import runtime, trainer
+from esc50_baseline.training import model_files, runtime
 from esc50_baseline.tflite.raw_audio import convert_raw, frames, front_end
 from esc50_baseline.tflite.run import TFLiteModel
 
@@ -60,7 +60,7 @@ def test_raw_audio_models_give_the_keras_probabilities_of_the_rolled_features(cl
         # the test-time shift rolls the features, as the pipeline does, not the samples (their frames at the
         # wrap differ); 0 is the plain prediction, 120 and -251 + 7 wrap most of the clip around
         for shift in (0, 25, 120, -244):
-            expected = trainer.predict(network, np.roll(normalizer(features), shift, axis=2))
+            expected = model_files.predict(network, np.roll(normalizer(features), shift, axis=2))
             probabilities, _seconds = tflite.predict(y, shift)
             np.testing.assert_allclose(probabilities, expected, atol=tolerance, err_msg=f"{fmt}, shift {shift}")
     with pytest.raises(ValueError, match="raw_float32, raw_float16, raw_int8"):

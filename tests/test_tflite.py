@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_dataset, shipped_defaults
-from esc50_baseline.training import runtime, trainer
+from esc50_baseline.training import model_files, runtime, trainer
 from esc50_baseline.models.builder import build_model
 from esc50_baseline.tflite.convert import FORMATS, convert
 from esc50_baseline.tflite.run import TFLiteModel, dequantize, quantize, softmax
@@ -48,7 +48,7 @@ def test_all_formats_convert_and_run(trained):
     int8 = TFLiteModel(paths["int8"])
     assert int8.input["dtype"] == np.int8 and int8.output["dtype"] == np.int8
     assert not int8.outputs_probabilities  # int8 logits out; softmax after dequantization
-    keras_p = trainer.predict(model, xt)
+    keras_p = model_files.predict(model, xt)
     for fmt, path in paths.items():
         probabilities, seconds = TFLiteModel(path).predict(xt)
         assert probabilities.shape == (len(xt), 4) and seconds > 0
@@ -172,7 +172,7 @@ def test_recurrent_family_converts_unrolled_and_matches_keras(defaults, tmp_path
                     small_crnn={"type": "crnn_att", "filters": [4, 8], "gru_units": 4, "dropout": 0.0})
     model = build_model(dict(defaults["learner"], model="small_crnn", families=families), (40, 50), 3)
     x = np.random.default_rng(0).normal(size=(12, 40, 50)).astype(np.float32)
-    expected = trainer.predict(model, x)
+    expected = model_files.predict(model, x)
     for fmt, tolerance in (("float32", 1e-4), ("int8", 0.05)):
         path = str(tmp_path / f"{fmt}.tflite")
         with open(path, "wb") as f:

@@ -1,7 +1,7 @@
 import numpy as np
 
 from esc50_baseline.features.normalization import Normalizer
-from esc50_baseline.training import runtime, trainer
+from esc50_baseline.training import model_files, runtime, trainer
 from esc50_baseline.models.builder import build_model
 
 
@@ -49,7 +49,7 @@ def test_training_learns_separable_classes_and_keeps_best_epoch(defaults, tmp_pa
     model, history, best_epoch, best = fit(defaults, tmp_path)
     rng = np.random.default_rng(7)
     xt, yt = separable(10, 4, rng)
-    accuracy = np.mean(trainer.predict(model, xt).argmax(axis=1) == yt)
+    accuracy = np.mean(model_files.predict(model, xt).argmax(axis=1) == yt)
     assert accuracy >= 0.9
     assert best == max(history["val_accuracy"])
     assert history["val_accuracy"][best_epoch - 1] == best
@@ -70,10 +70,10 @@ def test_model_saved_atomically_and_reloads(defaults, tmp_path):
     learner = small_learner(defaults)
     model = build_model(learner, (40, 50), 4)
     path = str(tmp_path / "m" / "model.keras")
-    trainer.save_model_atomic(model, path)
+    model_files.save_model_atomic(model, path)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.keras"]
     x = np.zeros((1, 40, 50), np.float32)
-    np.testing.assert_allclose(trainer.predict(keras.models.load_model(path), x), trainer.predict(model, x),
+    np.testing.assert_allclose(model_files.predict(keras.models.load_model(path), x), model_files.predict(model, x),
                                rtol=1e-6)
     # a save cut off half-way (here: the disk fills after 1000 bytes) leaves the old model whole, and no temporary file
     good = open(path, "rb").read()
@@ -108,7 +108,7 @@ def test_model_saved_atomically_and_reloads(defaults, tmp_path):
     builtins.open = cut_open
     try:
         with pytest.raises(UserError, match="is full"):
-            trainer.save_model_atomic(other, path)
+            model_files.save_model_atomic(other, path)
     finally:
         builtins.open = real_open
     assert open(path, "rb").read() == good
@@ -215,11 +215,11 @@ def test_model_trained_in_bfloat16_is_saved_as_float32(defaults, tmp_path):
     model = build_model(learner, x.shape[1:], 4)
     trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / "log"))
     runtime.setup(0)
-    plain = trainer.as_float32(model)
+    plain = model_files.as_float32(model)
     assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
     for a, b in zip(model.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(trainer.predict(plain, x), trainer.predict(model, x), atol=0.02)  # bf16 rounding
+    np.testing.assert_allclose(model_files.predict(plain, x), model_files.predict(model, x), atol=0.02)  # bf16 rounding
     assert len(convert(plain, "float32")) > 0  # a bfloat16 graph would not convert
 
 
@@ -256,7 +256,7 @@ def test_training_uses_the_augmented_copies(defaults, tmp_path):
         runtime.setup(0)
         model = build_model(learner, x.shape[1:], 4)
         trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path / name), train_copies=copies)
-        accuracy[name] = np.mean(trainer.predict(model, test).argmax(axis=1) == np.repeat(np.arange(4), 10))
+        accuracy[name] = np.mean(model_files.predict(model, test).argmax(axis=1) == np.repeat(np.arange(4), 10))
     assert accuracy["copies"] >= 0.9 and accuracy["copies"] > accuracy["plain"] + 0.2
 
 

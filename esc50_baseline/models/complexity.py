@@ -107,5 +107,5 @@ def format_size_report(report, size_key="bytes"):
 
 def keras_file_report(path):
     """The report of a saved .keras model."""
-    from ..training import trainer
-    return keras_size_report(trainer.load_model(path))
+    from ..training.model_files import load_model
+    return keras_size_report(load_model(path))

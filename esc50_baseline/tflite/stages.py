@@ -27,7 +27,7 @@ def formats(ctx):
 
 def do_tflite_conversion(ctx):
     section("TFLite conversion")
-    from ..training import trainer
+    from ..training import model_files
     from .convert import convert, representative_sample, without_names
     from .raw_audio import convert_raw
     from .run import model_problem
@@ -38,7 +38,7 @@ def do_tflite_conversion(ctx):
         if not todo:
             print(f"  Fold {fold}: converted models cached")
             continue
-        model = trainer.as_float32(trainer.load_model(model_path))
+        model = model_files.as_float32(model_files.load_model(model_path))
         train, _validation, _test = ctx.split(fold)
         normalizer = ctx.normalizer(fold)
         # the same clips calibrate the int8 network of both kinds: their features, or their samples (raw_int8)
@@ -150,7 +150,7 @@ def evaluate_formats(ctx, title_suffix=""):
 
 def do_tflite_evaluation(ctx):
     """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
-    from ..training import trainer
+    from ..training import model_files
     from ..models.complexity import keras_size_report
     from .run import TFLiteModel
     from .size import tflite_size_report
@@ -161,7 +161,7 @@ def do_tflite_evaluation(ctx):
     for fold in ctx.folds:
         inputs = model_inputs(ctx, fold, ctx.dataset.test(fold)[:count])
         keras_path = ctx.model_path(fold)
-        model = trainer.load_model(keras_path)
+        model = model_files.load_model(keras_path)
         keras_predicted = keras_result["per_fold"][fold][1].argmax(axis=1)
         for fmt, result in results.items():
             true, probabilities = result["per_fold"][fold]

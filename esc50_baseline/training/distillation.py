@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import results_io
 from ..errors import DamagedFile
+from .model_files import load_model
 
 FLOOR = 1e-7  # as Keras clips probabilities for its crossentropy
 
@@ -80,8 +81,8 @@ class LiveTeacher:
     """A teacher that predicts inside the student's training step: its trained models (an ensemble's members:
     their mean), each fed the student's normalized input mapped to its own normalization."""
 
-    def __init__(self, model_paths, normalizers, student_normalizer, load):
-        self.model_paths, self.load = list(model_paths), load  # load: reads a model file (trainer.load_model)
+    def __init__(self, model_paths, normalizers, student_normalizer):
+        self.model_paths = list(model_paths)
         m, s = student_normalizer.mean, student_normalizer.std
         # (x * s + m - m_t) / s_t: the features the teacher was trained on, per mel band
         self.affine = [((s / n.std)[:, None, None], ((m - n.mean) / n.std)[:, None, None]) for n in normalizers]
@@ -89,7 +90,7 @@ class LiveTeacher:
     def attach(self, student):
         """A model with the student's layers whose output is [student | teacher] probabilities; training it
         trains the student. Build it in the distribution strategy's scope."""
-        teacher = _Teacher([self.load(p) for p in self.model_paths], self.model_paths, self.affine)
+        teacher = _Teacher([load_model(p) for p in self.model_paths], self.model_paths, self.affine)
         x = keras.Input(student.input_shape[1:])
         both = keras.layers.Concatenate(dtype="float32")([student(x), teacher(x)])
         return keras.Model(x, both, name=f"{student.name}_with_teacher")
