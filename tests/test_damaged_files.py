@@ -1,9 +1,6 @@
 """Files damaged on disk (truncated, or bytes overwritten) are recognised, never read as data."""
-import os
-
 import numpy as np
 import pytest
-import yaml
 
 from esc50_baseline import results_io
 from esc50_baseline.errors import DamagedFile, UserError

@@ -284,7 +284,6 @@ def test_diverging_training_stops_with_a_clear_error(defaults, tmp_path):
 
 def test_bfloat16_training_skips_a_non_finite_step(defaults, tmp_path):
     """One batch whose gradient is not finite leaves the weights as they were, and training goes on."""
-    import keras
     runtime.setup(0, mixed_precision="mixed_bfloat16")
     learner = small_learner(defaults)
     model = build_model(learner, (40, 50), 4)

@@ -2,7 +2,6 @@
 import os
 
 import numpy as np
-import pytest
 
 from conftest import make_dataset
 from esc50_baseline.features import waveform_augmentation as wa
