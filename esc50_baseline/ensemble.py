@@ -85,18 +85,25 @@ def _evaluated(ctx):
 
 
 def do_ensemble_tflite_evaluation(ctx):
-    """The DCASE tables of the averaged float and TFLite predictions, then accuracy per format."""
+    """The DCASE tables of the averaged float and TFLite predictions, then accuracy and the members' summed size
+    per format: DCASE's limits are a system's, so an ensemble meets them only with all its members together."""
+    from .models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_file_report
+    from .tflite.size import tflite_size_report
     from .tflite.stages import evaluate_formats, tflite_path
     results = evaluate_formats(ctx, ", ensemble")
     section(f"TFLite comparison: ensemble {ctx.params['set_id']}, fold(s) {', '.join(map(str, ctx.folds))}")
-    print(f"   {'Format':<13} | {'File bytes':>10} | {'Accuracy':>8} | {'Logloss':>7}")
-    print("   " + "-" * 48)
+    print(f"   {'Format':<13} | {'File bytes':>10} | {'DCASE size':>10} | {'Accuracy':>8} | {'Logloss':>7}")
+    print("   " + "-" * 61)
     for fmt, result in results.items():
         if fmt == "keras":
-            paths = [m.model_path(f) for m in ctx.members for f in ctx.folds]
+            paths, report = [m.model_path(f) for m in ctx.members for f in ctx.folds], keras_file_report
         else:
-            paths = [tflite_path(m, f, fmt) for m in ctx.members for f in ctx.folds]
+            paths, report = [tflite_path(m, f, fmt) for m in ctx.members for f in ctx.folds], tflite_size_report
         file_bytes = np.sum([os.path.getsize(p) for p in paths]) / len(ctx.folds)
-        print(f"   {fmt:<13} | {file_bytes:>10,.0f} | {tables.percent(result['overall_accuracy']):>7}% | "
-              f"{result['overall_logloss']:>7.3f}")
-    print("   (file bytes: all members' files of one fold, mean over folds)")
+        size_bytes = np.sum([report(p)["total"]["bytes"] for p in paths]) / len(ctx.folds)
+        print(f"   {fmt:<13} | {file_bytes:>10,.0f} | {size_bytes / 1024:>7.1f} KB | "
+              f"{tables.percent(result['overall_accuracy']):>7}% | {result['overall_logloss']:>7.3f}")
+    macs = sum(keras_file_report(m.model_path(ctx.folds[0]))["total"]["macs"] for m in ctx.members)
+    print(f"   (file bytes and DCASE size: all members' of one fold summed, mean over folds; DCASE's limits, for the "
+          f"whole system: {DCASE_SIZE_LIMIT_BYTES / 1024:.1f} KB and {DCASE_MACS_LIMIT / 1e6:.0f} M MACs, the "
+          f"members' together {macs / 1e6:.2f} M)")
