@@ -99,11 +99,13 @@ def do_ensemble_tflite_evaluation(ctx):
             paths, report = [m.model_path(f) for m in ctx.members for f in ctx.folds], keras_file_report
         else:
             paths, report = [tflite_path(m, f, fmt) for m in ctx.members for f in ctx.folds], tflite_size_report
+        totals = [report(p)["total"] for p in paths]
+        if fmt == "keras":  # the float models' count, as the model-size stage's (the same for every fold)
+            macs = np.sum([t["macs"] for t in totals]) / len(ctx.folds)
         file_bytes = np.sum([os.path.getsize(p) for p in paths]) / len(ctx.folds)
-        size_bytes = np.sum([report(p)["total"]["bytes"] for p in paths]) / len(ctx.folds)
+        size_bytes = np.sum([t["bytes"] for t in totals]) / len(ctx.folds)
         print(f"   {fmt:<13} | {file_bytes:>10,.0f} | {size_bytes / 1024:>7.1f} KB | "
               f"{tables.percent(result['overall_accuracy']):>7}% | {result['overall_logloss']:>7.3f}")
-    macs = sum(keras_file_report(m.model_path(ctx.folds[0]))["total"]["macs"] for m in ctx.members)
     print(f"   (file bytes and DCASE size: all members' of one fold summed, mean over folds; DCASE's limits, for the "
           f"whole system: {DCASE_SIZE_LIMIT_BYTES / 1024:.1f} KB and {DCASE_MACS_LIMIT / 1e6:.0f} M MACs, the "
           f"members' together {macs / 1e6:.2f} M)")
