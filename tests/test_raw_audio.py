@@ -90,3 +90,19 @@ def test_raw_int8_is_the_int8_network_behind_the_float_front_end(clips, network,
         np.testing.assert_allclose(from_samples, from_features, atol=0.02)  # a step or two of the int8 logits
     with pytest.raises(ValueError, match="representative samples"):
         convert_raw(network, "raw_int8", extractor, normalizer)
+
+
+def test_the_raw_audio_model_is_float32_under_a_mixed_policy_a_training_left_behind(clips, network):
+    """A training in the same process (task_esc50_tflite.py trains, then converts) sets a mixed global policy."""
+    import keras
+    from esc50_baseline.tflite.raw_audio import raw_audio_model
+    y, extractor, normalizer, features = clips
+    expected = raw_audio_model(network, extractor, normalizer).predict([y[:1], np.zeros(1, np.int32)], verbose=0)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = raw_audio_model(network, extractor, normalizer)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert [t.dtype for t in model.inputs] == ["float32", "int32"] and model.outputs[0].dtype == "float32"
+    assert model.get_layer("log_mel").compute_dtype == model.get_layer("time_roll").compute_dtype == "float32"
+    np.testing.assert_array_equal(model.predict([y[:1], np.zeros(1, np.int32)], verbose=0), expected)

@@ -73,9 +73,11 @@ def raw_audio_model(model, extractor, normalizer, float16_constants=False):
 
     samples = keras.Input((extractor.s.n_samples,), batch_size=1, name="samples")
     shift = keras.Input((), batch_size=1, dtype="int32", name="time_shift")
+    # float32 whatever the global policy: a training in this process may have left a mixed one behind
+    front = LogMelFrontEnd(name=FRONT_END, dtype="float32")(samples)
     # the softmax apart from the network's logits, so that a full-integer network can end before it (raw_int8)
-    logits = logits_model(model)(TimeRoll(name="time_roll")(LogMelFrontEnd(name=FRONT_END)(samples), shift))
-    return keras.Model([samples, shift], keras.layers.Softmax(name="probabilities")(logits))
+    logits = logits_model(model)(TimeRoll(name="time_roll", dtype="float32")(front, shift))
+    return keras.Model([samples, shift], keras.layers.Softmax(name="probabilities", dtype="float32")(logits))
 
 
 def convert_raw(model, fmt, extractor, normalizer, representative=None):
