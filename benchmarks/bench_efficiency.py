@@ -19,9 +19,10 @@ each set also trains with Keras's own batch normalization instead of TensorFlow'
 project trains with), and the speed-up of the fused one is printed: both runs in the same conditions, one
 after the other. With --xla each set also trains with its training step compiled by XLA
 (learner.jit_compile, which needs general.deterministic: false), and the speed-up of XLA is printed the
-same way. With --bf16 each set also trains in mixed_bfloat16 (`learner.mixed_precision`), and its speed-up
-over the set's own precision (float32 but where `auto` picks otherwise) is printed: the measurement that
-decides whether `auto` should pick bfloat16 on a kind of CPU.
+same way. With --bf16 each set also trains in the precision `auto` did not pick for it (`learner.mixed_precision`:
+mixed_bfloat16 where the set trains in float32, float32 where `auto` picks bfloat16, as on CPUs with AMX), and
+bfloat16's speed-up over float32 is printed: the measurement that decides whether `auto` should pick bfloat16 on
+a kind of CPU (the header names the precision of the other columns).
 """
 import json
 import os
@@ -46,11 +47,13 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
     """Train one set's recipe for 1 + `epochs` epochs: (its throughput over the timed ones, clips, the set's
     epochs, its teacher or None). `fused`: batch normalization in TensorFlow's kernel, as do_learning trains;
     `xla`: the training step compiled by XLA, without op determinism (XLA has none for max-pool gradients);
-    `precision`: a learner.mixed_precision value instead of the set's."""
+    `precision`: a learner.mixed_precision value instead of the set's ("float32" for false)."""
     from esc50_baseline import config
     from esc50_baseline.training import fused_batch_norm, runtime, trainer
     from esc50_baseline.models.builder import build_model
+    from esc50_baseline.models.complexity import spatial_conv_share
     from bench_training import epoch_timer
+    import keras
     import tensorflow as tf
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -58,9 +61,10 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
     params = config.Parameters(os.path.join(ROOT, "task_esc50.yaml")).resolve(set_id)
     x, y, norm = fold_features(dataset_path, fold, params)
     learner = dict(params["learner"], epochs=1 + epochs, verbose=0, jit_compile=xla)
-    learner["mixed_precision"] = precision or learner["mixed_precision"]
-    runtime.setup(0, params["general"]["deterministic"] and not xla, learner["mixed_precision"])
+    learner["mixed_precision"] = {None: learner["mixed_precision"], "float32": False}.get(precision, precision)
     n_classes = int(y.max()) + 1
+    runtime.setup(0, params["general"]["deterministic"] and not xla, learner["mixed_precision"],
+                  lambda: spatial_conv_share(build_model(learner, x.shape[1:], n_classes)))
     model = build_model(learner, x.shape[1:], n_classes)
     model = fused_batch_norm.for_training(model) if fused else model
     timer = epoch_timer()
@@ -71,15 +75,16 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
         trainer.train_fold(model, x, y, x[:0], y[:0], n_classes, learner, 0, logs, extra_callbacks=[timer],
                            teacher=teacher, normalizer=norm)
     rate = len(x) / float(np.mean(timer.times[1:]))
-    return rate, len(x), params["learner"]["epochs"], learner["distillation"]["teacher"]
+    policy = keras.mixed_precision.global_policy().name
+    return rate, len(x), params["learner"]["epochs"], learner["distillation"]["teacher"], policy
 
 
 def child(args):
     """One measurement in a process of its own (for the parallel comparison): prints JSON."""
-    rate, n, epochs, teacher = samples_per_second(args.child, args.dataset_path, args.fold, args.epochs, args.threads,
-                                                  fused=args.batch_norm == "fused", xla=args.xla_child,
-                                                  precision=args.precision)
-    print(json.dumps({"rate": rate, "clips": n, "epochs": epochs, "teacher": teacher}))
+    rate, n, epochs, teacher, policy = samples_per_second(
+        args.child, args.dataset_path, args.fold, args.epochs, args.threads, fused=args.batch_norm == "fused",
+        xla=args.xla_child, precision=args.precision)
+    print(json.dumps({"rate": rate, "clips": n, "epochs": epochs, "teacher": teacher, "policy": policy}))
 
 
 def run_child(set_id, args, threads, core=None, batch_norm="fused", xla=False, precision=None):
@@ -112,8 +117,11 @@ def measure(set_id, args, round_index, extras):
         m["keras_bn"] = m["rate"] / measured(run_child(set_id, args, 0, batch_norm="keras"))["rate"]
     if extras and args.xla:
         m["xla"] = measured(run_child(set_id, args, 0, xla=True))["rate"] / m["rate"]
-    if extras and args.bf16:
-        m["bf16"] = measured(run_child(set_id, args, 0, precision="mixed_bfloat16"))["rate"] / m["rate"]
+    if extras and args.bf16:  # the other precision than the one the set trained in above
+        if m["policy"] == "mixed_bfloat16":
+            m["bf16"] = m["rate"] / measured(run_child(set_id, args, 0, precision="float32"))["rate"]
+        else:
+            m["bf16"] = measured(run_child(set_id, args, 0, precision="mixed_bfloat16"))["rate"] / m["rate"]
     print(f"  round {round_index + 1} of {args.repeats}: {set_id} measured, {m['rate']:.1f} samples/s"
           + (f", one per core {sum(m['pair']):.1f}" if m["pair"] else ""), flush=True)
     return m
@@ -139,7 +147,7 @@ def print_table(rounds, sets, args):
           + (f" {'range':>13}" if spread else "")
           + (f" {'fused BN vs Keras BN':>21}" if args.keras_batch_norm else "")
           + (f" {'XLA vs none':>12}" if args.xla else "")
-          + (f" {'bf16 vs own':>12}" if args.bf16 else "")
+          + (f" {'bf16 vs fp32':>12}" if args.bf16 else "")
           + (f" {'one per core: samples/s':>23} {'training':>9} {'cost vs first':>14}" if args.one_per_core else "")
           + (f" {'range':>13}" if spread and args.one_per_core else ""))
     costs = [{s: m["clips"] / m["rate"] * m["epochs"] for s, m in one.items()} for one in rounds]
@@ -179,7 +187,7 @@ def main():
     p.add_argument("--xla", action="store_true",
                    help="also train each set with its training step compiled by XLA: XLA's speed-up")
     p.add_argument("--bf16", action="store_true",
-                   help="also train each set in mixed_bfloat16: its speed-up over the set's own precision")
+                   help="also train each set in the other of float32 and mixed_bfloat16: bfloat16's speed-up")
     p.add_argument("--one_per_core", action="store_true",
                    help="also measure each set as two processes at once, one core each: a fold's share of the machine")
     p.add_argument("--xla_child", action="store_true", help=argparse_hidden())
@@ -199,6 +207,8 @@ def main():
     rounds = []
     for r in range(args.repeats):  # every other round in reverse order, so a drift of the machine's speed evens out
         rounds.append({set_id: measure(set_id, args, r, extras=r == 0) for set_id in (sets[::-1] if r % 2 else sets)})
+    policies = sorted({m["policy"] for one in rounds for m in one.values()})
+    print(f"\nPrecision of the columns but the bf16 one: {', '.join(policies)} (learner.mixed_precision of each set)")
     print_table(rounds, sets, args)
     if cores >= 2 and args.parallel_set:
         started = time.perf_counter()

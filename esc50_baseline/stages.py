@@ -193,6 +193,7 @@ def do_learning(ctx):
 def _learn_fold(ctx, fold):
     from .training import fused_batch_norm, model_files, runtime, trainer
     from .models.builder import build_model
+    from .models.complexity import spatial_conv_share
     learner, general = ctx.params["learner"], ctx.params["general"]
     model_path = ctx.model_path(fold)
     if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
@@ -205,7 +206,9 @@ def _learn_fold(ctx, fold):
     keras.backend.clear_session()
     interrupts.check()  # a SIGTERM that landed in a finalizer of the last fold's graph (seen here) stops now
     # Seeding per fold makes a fold's result independent of which other folds run (--folds).
-    print("  " + runtime.setup(fold_seed(general["seed"], fold), general["deterministic"], learner["mixed_precision"]))
+    n_classes = len(ctx.dataset.labels)
+    print("  " + runtime.setup(fold_seed(general["seed"], fold), general["deterministic"], learner["mixed_precision"],
+                               lambda: spatial_conv_share(build_model(learner, ctx.settings.shape, n_classes))))
     normalizer = ctx.normalizer(fold)
     train, validation, test = ctx.split(fold)
     write_split(ctx.path("learner", f"split_fold_{fold}.csv"), train, validation, test)
@@ -214,7 +217,7 @@ def _learn_fold(ctx, fold):
     copies = normalizer(copies) if copies is not None else None
     strategy = runtime.distribution_strategy(learner["distribution"])
     with strategy.scope():
-        model = fused_batch_norm.for_training(build_model(learner, x_train.shape[1:], len(ctx.dataset.labels)))
+        model = fused_batch_norm.for_training(build_model(learner, x_train.shape[1:], n_classes))
     _print_complexity(model)
     print(f"  Fold {fold}: {len(train)} training, {len(validation)} validation clips, "
           f"{learner['epochs']} epochs, batch {learner['batch_size']}", flush=True)
@@ -228,10 +231,11 @@ def _learn_fold(ctx, fold):
         print(f"  Fold {fold}: resuming from the checkpoint of an interrupted run")
     history, best_epoch, best = trainer.train_fold(
         model, x_train, ctx.dataset.target_index(train), x_val, ctx.dataset.target_index(validation),
-        len(ctx.dataset.labels), learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
+        n_classes, learner, fold_seed(general["seed"], fold), log_dir, checkpoint_path=checkpoint,
         strategy=strategy, train_copies=copies, teacher=distillation_teacher(ctx, fold, train, validation),
         normalizer=normalizer)
     model_files.save_model_atomic(model_files.as_float32(fused_batch_norm.plain(model)), model_path)
+    keras.mixed_precision.set_global_policy("float32")  # the precision is the training's, not the later stages'
     trainer.Checkpoint(checkpoint).remove()
     plots.training_curves_png(history, ctx.path("learner", f"training_curves_fold_{fold}.png"),
                               f"{ctx.params['set_id']}, fold {fold}")

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -12,7 +13,8 @@ from conftest import shipped_defaults
 from esc50_baseline.errors import UserError
 from esc50_baseline.training import model_files, runtime, trainer
 from esc50_baseline.models.builder import build_model
-from esc50_baseline.models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_size_report
+from esc50_baseline.models.complexity import (DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_size_report,
+                                              spatial_conv_share)
 from esc50_baseline.tflite.convert import convert
 from esc50_baseline.tflite.run import TFLiteModel
 from esc50_baseline.tflite.size import tflite_size_report
@@ -50,6 +52,8 @@ def test_tiny_network_macs_and_shortcuts_by_hand():
     kinds = layer_kinds(model)
     assert kinds.count("DepthwiseConv2D") == 2 and kinds.count("Add") == 1  # block 2 changes width: no shortcut
     assert "AveragePooling2D" not in kinds and model.output_shape == (None, 5)
+    # only the stem's 3x3 convolution is one that AMX speeds up in bfloat16 (runtime.auto_precision)
+    assert spatial_conv_share(model) == pytest.approx(stem / (stem + block1 + block2 + head))
     strided_same_width = build(dict(TINY, blocks=[2], strides={2: [2, 1]}))
     kinds = layer_kinds(strided_same_width)
     assert kinds.count("Add") == 2 and kinds.count("AveragePooling2D") == 1  # the strided block pools its input
@@ -69,6 +73,42 @@ def test_without_depthwise_batch_norm_each_depthwise_convolution_gets_a_bias_ins
 def test_a_depthwise_batch_norm_that_is_not_true_or_false_is_refused_by_name(value):
     with pytest.raises(UserError, match=f"learner.families.m.depthwise_batch_norm is {value!r}; use true or false"):
         build(dict(TINY, depthwise_batch_norm=value))
+
+
+@pytest.fixture
+def amx_cpu(monkeypatch):
+    monkeypatch.setattr(runtime, "GPUS", [])
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "amx_bf16", "amx_tile"})
+
+
+@pytest.mark.parametrize("model, expected", [("vgg7", "mixed_bfloat16"), ("mobile_lc", False),
+                                             ("cnn3", "mixed_bfloat16")])
+def test_auto_precision_on_amx_takes_bfloat16_only_for_networks_of_spatial_convolutions(defaults, amx_cpu, model,
+                                                                                        expected):
+    learner = dict(defaults["learner"], model=model)
+    assert runtime.auto_precision(lambda: spatial_conv_share(build_model(learner, (40, 251), 50))) == expected
+
+
+def test_auto_precision_without_amx_is_float32_and_does_not_build_the_network(monkeypatch):
+    monkeypatch.setattr(runtime, "GPUS", [])
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert runtime.auto_precision(lambda: pytest.fail("the network was built where nothing depends on it")) is False
+
+
+def test_the_network_built_to_choose_the_precision_leaves_no_trace_in_the_trained_one(defaults, amx_cpu):
+    learner = dict(defaults["learner"], model="mobile_lc")
+
+    def built(precision, spatial_share=None):
+        keras.backend.clear_session()  # as before every fold's training
+        description = runtime.setup(5, mixed_precision=precision, spatial_share=spatial_share)
+        return description, build_model(learner, (40, 251), 50)
+
+    described, probed = built("auto", lambda: spatial_conv_share(build_model(learner, (40, 251), 50)))
+    assert described.endswith("precision float32 (auto)")
+    _, plain = built(False)
+    assert [layer.name for layer in probed.layers] == [layer.name for layer in plain.layers]
+    for a, b in zip(probed.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defaults, tmp_path):

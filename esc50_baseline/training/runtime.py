@@ -111,13 +111,24 @@ def cpu_flags():
         return set()
 
 
-def auto_precision():
-    """The fastest safe policy for this hardware: mixed_float16 on GPUs with tensor cores (compute
-    capability 7.0+), mixed_bfloat16 on CPUs with AMX bf16 units, float32 elsewhere."""
+# bfloat16 against float32 in one training step on a CPU with AMX (a 2-core Xeon, TensorFlow 2.21, oneDNN): a 3x3
+# convolution 1.86x as fast, a 1x1 one 0.99x, a depthwise one 0.78x; whole sets (benchmarks/bench_efficiency.py
+# --bf16): vgg7 1.74x, the mobile networks (12 % of their MACs in 3x3 convolutions) 0.68-0.74x.
+AMX_BF16_MIN_SPATIAL_SHARE = 0.5
+
+
+def auto_precision(spatial_share=None):
+    """The fastest safe policy for this hardware and network: mixed_float16 on GPUs with tensor cores (compute
+    capability 7.0+); on CPUs with AMX bf16 units, mixed_bfloat16 for networks whose multiply-accumulates are
+    mostly in convolutions with kernels larger than 1x1, float32 for the others; float32 elsewhere.
+    `spatial_share`: a callable giving the network's share of such MACs (complexity.spatial_conv_share), called
+    only on AMX; None counts as a network of such convolutions."""
     if GPUS:
         details = tf.config.experimental.get_device_details(GPUS[0])
         return "mixed_float16" if details.get("compute_capability", (0, 0)) >= (7, 0) else False
-    return "mixed_bfloat16" if "amx_bf16" in cpu_flags() else False
+    if "amx_bf16" not in cpu_flags():
+        return False
+    return "mixed_bfloat16" if spatial_share is None or spatial_share() >= AMX_BF16_MIN_SPATIAL_SHARE else False
 
 
 def distribution_strategy(kind):
@@ -135,10 +146,14 @@ def distribution_strategy(kind):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def setup(seed, deterministic=True, mixed_precision=False):
-    """Seed every generator, pick the device, set the precision policy; returns a one-line description."""
+def setup(seed, deterministic=True, mixed_precision=False, spatial_share=None):
+    """Seed every generator, pick the device, set the precision policy; returns a one-line description.
+    `spatial_share`: for mixed_precision auto, see auto_precision (a network it builds to count its MACs is
+    cleared before the seeding, so that the trained network is built as it would be without it)."""
+    chosen = " (auto)" if mixed_precision == "auto" else ""
     if mixed_precision == "auto":
-        mixed_precision = auto_precision()
+        mixed_precision = auto_precision(spatial_share)
+        keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -149,4 +164,5 @@ def setup(seed, deterministic=True, mixed_precision=False):
             pass  # already initialised in this process
     keras.mixed_precision.set_global_policy(mixed_precision or "float32")
     device = f"{len(GPUS)} GPU(s)" if GPUS else f"CPU ({os.cpu_count()} cores)"
-    return f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {device}, precision {mixed_precision or 'float32'}"
+    precision = f"{mixed_precision or 'float32'}{chosen}"
+    return f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {device}, precision {precision}"
