@@ -53,24 +53,30 @@ def do_ensemble_tflite_testing(ctx):
 
 
 def do_ensemble_summary(ctx):
-    """Each member's accuracy and complexity beside the ensemble's (complexity: the members' sum)."""
+    """Each member's accuracy and complexity beside the ensemble's (complexity: the members' sum, for DCASE's
+    limits are a whole system's)."""
     section("Ensemble summary")
-    from .models.complexity import keras_file_report
+    from .models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, byte_string, keras_file_report
     fold = ctx.folds[0]
     width = max(16, *(len(run.params["set_id"]) for run in ctx.members + [ctx]))
-    print(f"   {'Set':<{width}} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'M MACs/clip':>11}")
-    print("   " + "-" * (width + 51))
+    print(f"   {'Set':<{width}} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'DCASE size':>10} | "
+          f"{'M MACs/clip':>11}")
+    print("   " + "-" * (width + 64))
     rows = []
     for member in ctx.members:
         total = keras_file_report(need(member.model_path(fold), "learning"))["total"]
-        rows.append((member, total["params"], total["macs"]))
-    rows.append((ctx, sum(r[1] for r in rows), sum(r[2] for r in rows)))
-    for run, params, macs in rows:
+        rows.append((member, total["params"], total["bytes"], total["macs"]))
+    rows.append((ctx,) + tuple(sum(r[i] for r in rows) for i in (1, 2, 3)))
+    for run, params, size, macs in rows:
         result = _evaluated(run)
         accuracy = f"{tables.percent(result['accuracy'])}%" if result else "-"
         logloss = f"{result['logloss']:.3f}" if result else "-"
-        print(f"   {run.params['set_id']:<{width}} | {accuracy:>8} | {logloss:>7} | {params:>12,} | {macs / 1e6:>11.2f}")
-    print("   (accuracy and log loss over fold(s) " + ", ".join(map(str, ctx.folds)) + "; - = not evaluated)")
+        print(f"   {run.params['set_id']:<{width}} | {accuracy:>8} | {logloss:>7} | {params:>12,} | "
+              f"{byte_string(size):>10} | {macs / 1e6:>11.2f}")
+    print("   (accuracy and log loss over fold(s) " + ", ".join(map(str, ctx.folds)) + "; - = not evaluated; DCASE "
+          f"size: the non-zero parameters as stored, float32; DCASE's limits, for the whole system: "
+          f"{DCASE_SIZE_LIMIT_BYTES / 1024:.1f} KB and {DCASE_MACS_LIMIT / 1e6:.0f} M MACs; int8 sizes: "
+          "task_esc50_tflite.py)")
 
 
 def _evaluated(ctx):

@@ -112,6 +112,13 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
     summary = out.split("Ensemble summary")[1].split("Sound event detection")[0].rstrip() + "\n"
     assert [line.split("|")[0].strip() for line in summary.splitlines() if "|" in line][1:] == ["small", "other", "both"]
     assert f"{100 * by_set['both']['overall']['accuracy']:.1f}%" in summary.splitlines()[-2]
+    # the ensemble's parameters and DCASE size (float32, 4 bytes a non-zero parameter) are its members' summed
+    cells = {line.split("|")[0].strip(): line.split("|") for line in summary.splitlines() if "|" in line}
+    params = {s: int(cells[s][3].replace(",", "")) for s in ("small", "other", "both")}
+    kb = {s: float(cells[s][4].split()[0]) for s in ("small", "other", "both")}
+    assert params["both"] == params["small"] + params["other"]
+    assert kb["both"] == pytest.approx(kb["small"] + kb["other"], abs=0.11)
+    assert kb["small"] == pytest.approx(4 * params["small"] / 1024, abs=0.11)  # no zero weights in a trained net
 
     clip = os.path.join(root, "audio", sorted(os.listdir(os.path.join(root, "audio")))[0])
     predicted = run("task_esc50.py", args + ["--predict", clip, "--json"], tmp_path)
