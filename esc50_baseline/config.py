@@ -146,6 +146,9 @@ def check_ranges(params, where):
         fail("learner.ema_momentum", params["learner"]["ema_momentum"], "0 unless learner.monitor.metric is last (the "
              "average replaces the final weights, and the validation scores that pick a best epoch are the raw "
              "weights'); set one of them")
+    if params["learner"]["ema_refresh_batch_norm"] and not params["learner"]["ema_momentum"]:
+        fail("learner.ema_refresh_batch_norm", True, "false while learner.ema_momentum is 0 (there are no averaged "
+             "weights to recompute the statistics for); set learner.ema_momentum, e.g. 0.9999")
     if params["learner"]["jit_compile"] and params["general"]["deterministic"]:
         fail("learner.jit_compile", True, "false while general.deterministic is true (XLA has no deterministic "
              "max-pool gradient); set general.deterministic: false to use XLA")
@@ -410,7 +413,7 @@ class Within(dict):
 # so that adding them did not invalidate anyone's cache.
 NEUTRAL = {"learner": {"jit_compile": False, "validation_folds": [],
                        "distillation": Within(lambda d: not d.get("teacher"), consistent=False),
-                       "ema_momentum": 0.0,
+                       "ema_momentum": 0.0, "ema_refresh_batch_norm": False,
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
                        "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],

@@ -118,7 +118,7 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     p = config.Parameters(YAML)
     base = p.resolve("cnn3")
     older = p.resolve("cnn3")
-    for key in ("jit_compile", "distillation", "ema_momentum"):  # as a cache made before them saw it
+    for key in ("jit_compile", "distillation", "ema_momentum", "ema_refresh_batch_norm"):  # as a cache made before them saw it
         del older["learner"][key]
     for stage in ("learner", "recognizer", "tflite"):
         assert config.stage_hash(base, stage) == config.stage_hash(older, stage)
@@ -127,6 +127,9 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     averaged = p.resolve("cnn3", ["learner.ema_momentum=0.999", "learner.monitor.metric=last"])
     last = p.resolve("cnn3", ["learner.monitor.metric=last"])
     assert config.stage_hash(averaged, "learner") != config.stage_hash(last, "learner")
+    refreshed = p.resolve("cnn3", ["learner.ema_momentum=0.999", "learner.monitor.metric=last",
+                                   "learner.ema_refresh_batch_norm=true"])
+    assert config.stage_hash(refreshed, "learner") != config.stage_hash(averaged, "learner")
 
 
 @pytest.mark.parametrize("added, on", [
@@ -192,6 +195,7 @@ def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():
     ("learner.jit_compile=true", "learner.jit_compile", "false while general.deterministic is true"),
     ("learner.ema_momentum=1.0", "learner.ema_momentum", "0 \\(off\\) or a momentum below 1"),
     ("learner.ema_momentum=0.999", "learner.ema_momentum", "0 unless learner.monitor.metric is last"),
+    ("learner.ema_refresh_batch_norm=true", "learner.ema_refresh_batch_norm", "false while learner.ema_momentum is 0"),
     ("learner.augmentation.steady_background=1.5", "learner.augmentation.steady_background", "a chance from 0"),
     ("learner.augmentation.steady_background_snr_db=[30, 10]", "learner.augmentation.steady_background_snr_db",
      "\\[lowest, highest\\] in dB"),

@@ -186,11 +186,12 @@ def test_training_ends_with_the_moving_average_of_the_weights_after_each_step(de
     runtime.setup(0)
 
 
-@pytest.mark.parametrize("killed_after", [2, 4])  # mid-way; after the last epoch's checkpoint, before training ends
-def test_a_training_with_a_weight_average_resumes_to_identical_weights(defaults, tmp_path, killed_after):
+# mid-way; after the last epoch's checkpoint, before training ends (and before the statistics are recomputed)
+@pytest.mark.parametrize("killed_after, refresh", [(2, False), (4, False), (4, True)])
+def test_a_training_with_a_weight_average_resumes_to_identical_weights(defaults, tmp_path, killed_after, refresh):
     rng = np.random.default_rng(0)
     x, y = separable(20, 4, rng)
-    learner = averaging_learner(defaults, epochs=4)
+    learner = dict(averaging_learner(defaults, epochs=4), ema_refresh_batch_norm=refresh)
 
     def run(checkpoint, extra=()):
         runtime.setup(3)
@@ -205,6 +206,58 @@ def test_a_training_with_a_weight_average_resumes_to_identical_weights(defaults,
     for a, b in zip(straight, run(tmp_path / "b.npz")):
         np.testing.assert_array_equal(a, b)
     runtime.setup(0)
+
+
+def batch_statistics(model, layer, x, rows):
+    """The plain average over batches (`rows`: each batch's rows of x) of the mean and uncorrected variance per
+    channel of the input of `layer`, a batch normalization whose input the weights alone make (the first)."""
+    import keras
+    before = keras.Model(model.input, layer.input)
+    stats = [(a.mean(axis=(0, 1, 2)), a.var(axis=(0, 1, 2)))
+             for a in (np.asarray(before(x[r][..., None], training=False)) for r in rows)]
+    return np.mean([m for m, _ in stats], axis=0), np.mean([v for _, v in stats], axis=0)
+
+
+def test_the_averaged_weights_get_batch_normalization_statistics_of_their_own(defaults, tmp_path):
+    """With ema_refresh_batch_norm, the statistics are those of the final (averaged) weights over one more epoch
+    of training batches; without it, those the raw weights left behind, which differ."""
+    import keras
+    x, y = separable(20, 4, np.random.default_rng(0))
+    finals = {}
+    for refresh in (False, True):
+        runtime.setup(0)
+        learner = dict(averaging_learner(defaults, epochs=3), ema_refresh_batch_norm=refresh)
+        model = build_model(learner, x.shape[1:], 4)
+        trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 7, str(tmp_path / f"log{refresh}"))
+        first = next(l for l in model.layers if isinstance(l, keras.layers.BatchNormalization))
+        order = trainer.epoch_orders(len(y), 7, 3, 4)[0]  # the epoch after the last, seed 7
+        mean, variance = batch_statistics(model, first, x, order.reshape(5, 16))
+        finals[refresh] = np.abs(first.moving_mean - mean).max(), np.abs(first.moving_variance - variance).max()
+    assert finals[True][0] < 1e-5 and finals[True][1] < 1e-4 * variance.max()
+    assert finals[False][0] > 100 * finals[True][0] + 1e-4 and finals[False][1] > 1e-2 * variance.max()
+    runtime.setup(0)
+
+
+def test_recomputed_statistics_ignore_the_old_ones_and_dropout_and_restore_the_layers(defaults):
+    import keras
+    runtime.setup(0)
+    x, y = separable(8, 4, np.random.default_rng(1))
+    model = build_model(small_learner(defaults), x.shape[1:], 4)
+    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
+    assert len(norms) == 2 and dropouts and all(l.rate > 0 for l in dropouts)
+    rates, momenta = [l.rate for l in dropouts], [l.momentum for l in norms]
+    batches = [(x[i:i + 8][..., None], None) for i in (0, 8, 16, 24)]
+    assert trainer.refresh_batch_norm(model, batches) == 4
+    once = [np.array(v) for l in norms for v in (l.moving_mean, l.moving_variance)]
+    norms[1].moving_mean.assign(np.full(norms[1].moving_mean.shape, 5.0))  # old statistics count for nothing
+    trainer.refresh_batch_norm(model, batches)
+    for a, b in zip(once, [np.array(v) for l in norms for v in (l.moving_mean, l.moving_variance)]):
+        np.testing.assert_array_equal(a, b)  # and with dropout on, the second layer's would differ
+    mean, variance = batch_statistics(model, norms[0], x, [range(i, i + 8) for i in (0, 8, 16, 24)])
+    np.testing.assert_allclose(once[0], mean, atol=1e-5)
+    np.testing.assert_allclose(once[1], variance, rtol=1e-4)
+    assert [l.rate for l in dropouts] == rates and [l.momentum for l in norms] == momenta
 
 
 def test_model_trained_in_bfloat16_is_saved_as_float32(defaults, tmp_path):

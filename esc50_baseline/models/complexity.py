@@ -38,7 +38,7 @@ def spatial_conv_share(model):
     """The share of a model's MACs in convolutions with kernels larger than 1x1 (a nested backbone's included):
     the work that CPUs' AMX units speed up in bfloat16 (runtime.auto_precision)."""
     spatial = total = 0
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         macs = layer_macs(layer)
         total += macs
         if type(layer).__name__ in ("Conv2D", "Conv1D") and int(np.prod(layer.kernel.shape[:-2])) > 1:
@@ -46,9 +46,9 @@ def spatial_conv_share(model):
     return spatial / total if total else 0.0
 
 
-def _leaf_layers(model):
+def leaf_layers(model):
     for layer in model.layers:
-        yield from (_leaf_layers(layer) if hasattr(layer, "layers") else [layer])
+        yield from (leaf_layers(layer) if hasattr(layer, "layers") else [layer])
 
 
 def _recurrent_macs(layer, input_shape):

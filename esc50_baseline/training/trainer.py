@@ -305,18 +305,54 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
             trained.compile(optimizer=optimizer(learner, replicas, steps_per_epoch, phase),
                             jit_compile=learner["jit_compile"], **loss_and_metrics(learner, n_classes, teacher, live))
 
-    def fit(first_epoch, end):
+    def batches(first_epoch, end):
         orders = epoch_orders(len(y_train), seed, first_epoch, end, versions,
                               np.asarray(y_train) if learner["sampling"] == "balanced" else None)
-        train = training_batches(x_train, train_targets, learner["batch_size"] * replicas, orders, seed, first_epoch,
-                                 learner["augmentation"], normalizer and (normalizer.mean, normalizer.std))
-        trained.fit(train, validation_data=val, epochs=end, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
-                    callbacks=callbacks + list(extra_callbacks), shuffle=False,
+        return training_batches(x_train, train_targets, learner["batch_size"] * replicas, orders, seed, first_epoch,
+                                learner["augmentation"], normalizer and (normalizer.mean, normalizer.std))
+
+    def fit(first_epoch, end):
+        trained.fit(batches(first_epoch, end), validation_data=val, epochs=end, initial_epoch=first_epoch,
+                    steps_per_epoch=steps_per_epoch, callbacks=callbacks + list(extra_callbacks), shuffle=False,
                     verbose=learner["verbose"])  # the batches are already in each epoch's order
 
     run_schedule(fine_tuning.phases(learner, model), checkpoint, trained, keeper, history, enter, fit)
     keeper.restore_best(trained)
+    if learner["ema_momentum"] and learner["ema_refresh_batch_norm"]:
+        # one more epoch's batches, as the training would have drawn them after its last epoch
+        epochs = learner["epochs"]
+        n = refresh_batch_norm(model, batches(epochs, epochs + 1).take(steps_per_epoch))
+        print(f"  Batch normalization's statistics recomputed for the averaged weights over {n} training batches")
     return history, keeper.best_epoch, keeper.best
+
+
+def refresh_batch_norm(model, batches):
+    """Replace every batch normalization layer's moving statistics (nested models' too) by their plain average
+    over `batches` ((features, targets) pairs), computed with the model's present weights; returns the number of
+    batches. The weights' moving average (learner.ema_momentum) ends training with weights whose activations the
+    statistics kept during training, those of the raw weights, no longer describe. Dropout is off meanwhile: the
+    statistics are those the network meets at inference, and they depend on the batches alone (a resumed run
+    recomputes the same ones)."""
+    import keras
+    from ..models.complexity import leaf_layers
+    layers = list(leaf_layers(model))
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    momenta, rates = [layer.momentum for layer in norms], [layer.rate for layer in dropouts]
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        n = 0
+        for n, (features, _targets) in enumerate(batches, start=1):
+            for layer in norms:
+                layer.momentum = 1.0 - 1.0 / n  # the running mean of the batches' statistics: batch n weighs 1 / n
+            model(features, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
+    return n
 
 
 def run_schedule(schedule, checkpoint, model, keeper, history, enter, fit):
