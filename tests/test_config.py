@@ -118,7 +118,8 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
     p = config.Parameters(YAML)
     base = p.resolve("cnn3")
     older = p.resolve("cnn3")
-    for key in ("jit_compile", "distillation", "ema_momentum", "ema_refresh_batch_norm"):  # as a cache made before them saw it
+    # as a cache made before them saw it
+    for key in ("jit_compile", "distillation", "ema_momentum", "ema_refresh_batch_norm"):
         del older["learner"][key]
     for stage in ("learner", "recognizer", "tflite"):
         assert config.stage_hash(base, stage) == config.stage_hash(older, stage)

@@ -321,7 +321,7 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     if learner["ema_momentum"] and learner["ema_refresh_batch_norm"]:
         # one more epoch's batches, as the training would have drawn them after its last epoch
         epochs = learner["epochs"]
-        n = refresh_batch_norm(model, batches(epochs, epochs + 1).take(steps_per_epoch))
+        n = refresh_batch_norm(model, batches(epochs, epochs + 1))
         print(f"  Batch normalization's statistics recomputed for the averaged weights over {n} training batches")
     return history, keeper.best_epoch, keeper.best
 
