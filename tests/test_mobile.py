@@ -75,6 +75,28 @@ def test_a_depthwise_batch_norm_that_is_not_true_or_false_is_refused_by_name(val
         build(dict(TINY, depthwise_batch_norm=value))
 
 
+def test_the_mean_max_head_is_the_frequency_mean_then_the_time_maximum_plus_the_time_mean():
+    model = build(dict(TINY, pooling="mean_max"), input_shape=(16, 32))
+    class_maps = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"][-1]
+    x = np.random.default_rng(0).standard_normal((3, 16, 32)).astype(np.float32)
+    maps = keras.Model(model.inputs, class_maps.output).predict(x, verbose=0).astype(np.float64)
+    assert maps.shape[1:] == (4, 8, 5)  # frequency, time, classes
+    over_frequency = maps.mean(axis=1)
+    logits = over_frequency.max(axis=1) + over_frequency.mean(axis=1)
+    by_hand = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), by_hand, rtol=1e-5, atol=1e-6)
+    plain = np.exp(maps.mean(axis=(1, 2)))  # what the average head would say on the same maps: not this
+    assert not np.allclose(by_hand, plain / plain.sum(axis=1, keepdims=True), atol=1e-3)
+    assert keras_size_report(model)["total"]["params"] == build(TINY, input_shape=(16, 32)).count_params()
+
+
+@pytest.mark.parametrize("value", ["mean", "maximum", 1])
+def test_a_pooling_that_is_not_one_of_the_heads_is_refused_by_name(value):
+    with pytest.raises(UserError, match=f"learner.families.m.pooling is {value!r}; use one of: average, max, "
+                                        "mean_max"):
+        build(dict(TINY, pooling=value))
+
+
 @pytest.fixture
 def amx_cpu(monkeypatch):
     monkeypatch.setattr(runtime, "GPUS", [])
@@ -126,14 +148,16 @@ def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defa
     assert total["bytes"] <= DCASE_SIZE_LIMIT_BYTES and total["macs"] <= DCASE_MACS_LIMIT
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["depthwise_bn", "depthwise_bias"])
+@pytest.fixture(scope="module", params=[(True, "average", 12), (False, "average", 12), (True, "mean_max", 20)],
+                ids=["depthwise_bn", "depthwise_bias", "mean_max_head"])
 def trained_tiny(tmp_path_factory, request):
     defaults = shipped_defaults()
     runtime.setup(0)
     rng = np.random.default_rng(0)
     x, y = textures(20, rng)
-    spec = dict(TINY, blocks=[1, 1], base_filters=16, depthwise_batch_norm=request.param)
-    learner = dict(defaults["learner"], model="m", families={"m": spec}, epochs=12, batch_size=16, verbose=0,
+    depthwise_batch_norm, pooling, epochs = request.param  # the maximum learns plain noise more slowly
+    spec = dict(TINY, blocks=[1, 1], base_filters=16, depthwise_batch_norm=depthwise_batch_norm, pooling=pooling)
+    learner = dict(defaults["learner"], model="m", families={"m": spec}, epochs=epochs, batch_size=16, verbose=0,
                    learning_rate=0.01, validation_amount=0.0, monitor={"metric": "last", "initial_delay": 0})
     model = build_model(learner, x.shape[1:], 4)
     trainer.train_fold(model, x, y, x[:0], y[:0], 4, learner, 0, str(tmp_path_factory.mktemp("log")))

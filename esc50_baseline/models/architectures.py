@@ -5,26 +5,26 @@ Each builder takes the log-mel input tensor (batch, n_mels, n_frames, 1) and its
 layer in float32 (mixed precision keeps the loss stable; the TFLite export strips that softmax).
 """
 from ..errors import UserError
-from .blocks import classifier, conv_bn_relu, max_pool
+from .blocks import POOLINGS, classifier, conv_bn_relu, global_pool, max_pool
 from .mobile import mobile
 from . import pretrained
 
 
 def vgg(L, x, spec, n_classes):
     """Conv-BN-ReLU layers; stride 2 at the layers listed in `strides` (1-based) and a 2x2 max pool
-    after those in `pools`; then global average (or max) pooling and the classifier."""
+    after those in `pools`; then global pooling (`pooling`, average by default) and the classifier."""
     strides, pools = set(spec.get("strides", [])), set(spec.get("pools", []))
     for i, filters in enumerate(spec["filters"], start=1):
         x = conv_bn_relu(L, x, filters, spec.get("kernel_size", 3), 2 if i in strides else 1)
         if i in pools:
             x = max_pool(L, x, 2)
-    x = L.GlobalMaxPooling2D()(x) if spec.get("pooling") == "max" else L.GlobalAveragePooling2D()(x)
+    x = global_pool(L, x, spec.get("pooling"))
     return classifier(L, x, n_classes, spec.get("dropout", 0.0))
 
 
 def resnet(L, x, spec, n_classes):
     """ResNet-18 style: a conv stem and a 2x2 max pool, then stages of basic residual blocks (two 3x3
-    convs), each stage after the first starting with stride 2; global average pooling."""
+    convs), each stage after the first starting with stride 2; global pooling (average by default)."""
     x = conv_bn_relu(L, x, spec["stem_filters"])
     x = max_pool(L, x, 2)
     for stage, filters in enumerate(spec["filters"]):
@@ -38,7 +38,7 @@ def resnet(L, x, spec, n_classes):
                 shortcut = L.Conv2D(filters, 1, strides=strides, use_bias=False)(shortcut)
                 shortcut = L.BatchNormalization()(shortcut)
             x = L.Activation("relu")(L.Add()([y, shortcut]))
-    x = L.GlobalAveragePooling2D()(x)
+    x = global_pool(L, x, spec.get("pooling"))
     return classifier(L, x, n_classes, spec.get("dropout", 0.0))
 
 
@@ -85,8 +85,7 @@ def kumar(L, x, spec, n_classes):
     if spec.get("dropout"):
         x = L.Dropout(spec["dropout"])(x)
     x = L.Conv2D(n_classes, 1)(x)
-    pool = L.GlobalMaxPooling2D() if spec.get("pooling") == "max" else L.GlobalAveragePooling2D()
-    return L.Activation("softmax", dtype="float32", name="classes")(pool(x))
+    return L.Activation("softmax", dtype="float32", name="classes")(global_pool(L, x, spec.get("pooling")))
 
 
 BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar, "mobile": mobile}
@@ -101,6 +100,9 @@ def build(keras, inputs, family, spec, n_classes):
     for switch in SWITCHES:
         if switch in spec and not isinstance(spec[switch], bool):
             raise UserError(f"learner.families.{family}.{switch} is {spec[switch]!r}; use true or false.")
+    if spec.get("pooling") not in (None,) + POOLINGS:
+        raise UserError(f"learner.families.{family}.pooling is {spec['pooling']!r}; use one of: "
+                        f"{', '.join(POOLINGS)}.")
     try:
         if kind == "pretrained":  # it needs keras.applications, and its family's name for its messages
             return pretrained.build(keras, inputs, family, spec, n_classes)

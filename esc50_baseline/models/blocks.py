@@ -1,4 +1,5 @@
-"""Building blocks shared by the model families: pools that adapt to the input, conv-BN-ReLU, the classifier.
+"""Building blocks shared by the model families: pools that adapt to the input, conv-BN-ReLU, the global pooling
+head, the classifier.
 
 `L` is keras.layers; every function takes a tensor and returns the next one (the functional API).
 """
@@ -19,6 +20,21 @@ def conv_bn_relu(L, x, filters, kernel=3, strides=1):
 
 def max_pool(L, x, size):
     return L.MaxPooling2D(adapt_pool(size, x.shape[1:3]))(x)
+
+
+POOLINGS = ("average", "max", "mean_max")
+
+
+def global_pool(L, x, pooling=None):
+    """(batch, freq, time, channels) to (batch, channels). `mean_max` is PANNs' head: the mean over frequency, then
+    the maximum plus the mean over time, so that a short sound in a quiet clip is not averaged away with the quiet
+    while the mean still hears a sound that lasts."""
+    if pooling == "max":
+        return L.GlobalMaxPooling2D()(x)
+    if pooling == "mean_max":
+        x = L.AveragePooling2D((x.shape[1], 1))(x)
+        return L.Add()([L.GlobalMaxPooling2D()(x), L.GlobalAveragePooling2D()(x)])
+    return L.GlobalAveragePooling2D()(x)
 
 
 def classifier(L, x, n_classes, dropout):

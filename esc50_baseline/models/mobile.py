@@ -5,12 +5,14 @@ A stem of strided 3x3 convolutions shrinks the log-mel image; then stages of blo
 expansion, a 3x3 depthwise convolution (strided where `strides` says) and a 1x1 projection, with an
 identity (or average-pooled) shortcut where the block keeps its width; stage widths grow by
 `width_multiplier` from `base_filters`. The head is CP-Mobile's: a 1x1 convolution to one map per class
-and global average pooling, so the parameters sit in the blocks, not in a dense classifier.
+and global average pooling (or `pooling: mean_max`, see blocks.global_pool), so the parameters sit in the
+blocks, not in a dense classifier.
 
 Every convolution is followed by batch normalization unless `depthwise_batch_norm: false`, which gives the
 depthwise ones a bias instead: normalization is a third of this family's training step on a CPU, and a
 converted model folds it away, so only training pays for it.
 """
+from .blocks import global_pool
 
 
 def _round8(value):
@@ -61,5 +63,5 @@ def mobile(L, x, spec, n_classes):
         x = L.Dropout(spec["dropout"])(x)
     x = L.Conv2D(n_classes, 1, use_bias=False)(x)
     x = L.BatchNormalization()(x)
-    x = L.GlobalAveragePooling2D()(x)
+    x = global_pool(L, x, spec.get("pooling"))
     return L.Activation("softmax", dtype="float32", name="classes")(x)
