@@ -59,6 +59,17 @@ def test_tiny_network_macs_and_shortcuts_by_hand():
     assert kinds.count("Add") == 2 and kinds.count("AveragePooling2D") == 1  # the strided block pools its input
 
 
+def test_the_stems_first_convolutions_take_the_width_stem_filters_says():
+    spec = dict(TINY, stem_strides=[[2, 2], [1, 1]])
+    default, wide = build(spec), build(dict(spec, stem_filters=6))
+    # a quarter of the first stage's 8 channels is 2: 3x3 convs 1 -> 2 then 2 -> 8 at 4 x 8 positions; 6 instead
+    stem_macs = {n: 32 * n * 9 + 32 * 8 * n * 9 for n in (2, 6)}
+    assert (keras_size_report(wide)["total"]["macs"] - keras_size_report(default)["total"]["macs"]
+            == stem_macs[6] - stem_macs[2])
+    convs = [layer for layer in wide.layers if type(layer).__name__ == "Conv2D"]
+    assert [c.filters for c in convs[:2]] == [6, 8]
+
+
 def test_without_depthwise_batch_norm_each_depthwise_convolution_gets_a_bias_instead():
     full, lean = build(TINY), build(dict(TINY, depthwise_batch_norm=False))
     assert layer_kinds(full).count("BatchNormalization") - layer_kinds(lean).count("BatchNormalization") == 2

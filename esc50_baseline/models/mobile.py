@@ -50,8 +50,9 @@ def inverted_residual(L, x, filters, expansion, strides, depthwise_norm):
 def mobile(L, x, spec, n_classes):
     stem = spec.get("stem_strides", [[2, 2], [2, 2]])
     widths = stage_widths(spec)
+    narrow = spec.get("stem_filters") or widths[0] // 4  # the stem's convolutions before its last
     for i, strides in enumerate(stem):
-        x = _conv_bn(L, x, widths[0] // 4 if i < len(stem) - 1 else widths[0], kernel=3, strides=tuple(strides))
+        x = _conv_bn(L, x, narrow if i < len(stem) - 1 else widths[0], kernel=3, strides=tuple(strides))
     strided = {int(k): tuple(v) for k, v in (spec.get("strides") or {}).items()}
     block = 0
     for width, count in zip(widths, spec["blocks"]):
