@@ -108,6 +108,12 @@ def test_a_pooling_that_is_not_one_of_the_heads_is_refused_by_name(value):
         build(dict(TINY, pooling=value))
 
 
+def test_a_pooling_in_a_family_whose_head_does_not_pool_globally_is_refused_by_name():
+    lstm = {"type": "lstm", "units": 8, "dense_units": 8, "pooling": "max"}
+    with pytest.raises(UserError, match="learner.families.m.pooling does nothing in a network of type lstm; remove"):
+        build(lstm)
+
+
 @pytest.fixture
 def amx_cpu(monkeypatch):
     monkeypatch.setattr(runtime, "GPUS", [])

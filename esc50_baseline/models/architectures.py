@@ -90,6 +90,7 @@ def kumar(L, x, spec, n_classes):
 
 BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar, "mobile": mobile}
 SWITCHES = ("depthwise_batch_norm",)  # family settings that are true or false: a misspelt word must not pass as true
+POOLED = ("vgg", "resnet", "kumar", "mobile")  # the types whose head is blocks.global_pool
 
 
 def build(keras, inputs, family, spec, n_classes):
@@ -100,6 +101,9 @@ def build(keras, inputs, family, spec, n_classes):
     for switch in SWITCHES:
         if switch in spec and not isinstance(spec[switch], bool):
             raise UserError(f"learner.families.{family}.{switch} is {spec[switch]!r}; use true or false.")
+    if "pooling" in spec and kind not in POOLED:
+        raise UserError(f"learner.families.{family}.pooling does nothing in a network of type {kind}; remove it "
+                        f"(only {', '.join(POOLED)} networks end in global pooling).")
     if spec.get("pooling") not in (None,) + POOLINGS:
         raise UserError(f"learner.families.{family}.pooling is {spec['pooling']!r}; use one of: "
                         f"{', '.join(POOLINGS)}.")
