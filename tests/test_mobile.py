@@ -12,7 +12,7 @@ import pytest
 from conftest import shipped_defaults
 from esc50_baseline.errors import UserError
 from esc50_baseline.training import model_files, runtime, trainer
-from esc50_baseline.models.builder import build_model
+from esc50_baseline.models.builder import build_model, check_model
 from esc50_baseline.models.complexity import (DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_size_report,
                                               spatial_conv_share)
 from esc50_baseline.tflite.convert import convert
@@ -108,10 +108,16 @@ def test_a_pooling_that_is_not_one_of_the_heads_is_refused_by_name(value):
         build(dict(TINY, pooling=value))
 
 
-def test_a_pooling_in_a_family_whose_head_does_not_pool_globally_is_refused_by_name():
-    lstm = {"type": "lstm", "units": 8, "dense_units": 8, "pooling": "max"}
-    with pytest.raises(UserError, match="learner.families.m.pooling does nothing in a network of type lstm; remove"):
-        build(lstm)
+@pytest.mark.parametrize("spec, key", [({"type": "lstm", "units": 8, "dense_units": 8, "pooling": "max"}, "pooling"),
+                                       (dict(TINY, base_filter=16), "base_filter")])
+def test_a_family_setting_its_type_does_not_read_is_refused_by_name(spec, key):
+    """A head that does not pool globally, or a misspelt key, would otherwise be ignored without a word; the
+    parameter checks find it before any feature is extracted."""
+    message = f"learner.families.m.{key} is not a setting of a network of type {spec['type']}; remove it or use one"
+    with pytest.raises(UserError, match=message):
+        build(spec)
+    with pytest.raises(UserError, match=message):
+        check_model({"model": "m", "families": {"m": spec}})
 
 
 @pytest.fixture

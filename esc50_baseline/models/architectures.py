@@ -90,10 +90,19 @@ def kumar(L, x, spec, n_classes):
 
 BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar, "mobile": mobile}
 SWITCHES = ("depthwise_batch_norm",)  # family settings that are true or false: a misspelt word must not pass as true
-POOLED = ("vgg", "resnet", "kumar", "mobile")  # the types whose head is blocks.global_pool
+# the settings each type reads besides `type`: any other key is misspelt or belongs to another type
+KEYS = {"vgg": ("filters", "strides", "pools", "kernel_size", "pooling", "dropout"),
+        "resnet": ("stem_filters", "filters", "blocks_per_stage", "pooling", "dropout"),
+        "crnn_att": ("filters", "gru_units", "dropout"),
+        "lstm": ("units", "dense_units", "dropout"),
+        "kumar": ("pairs", "convs", "pooling", "dropout"),
+        "mobile": ("base_filters", "width_multiplier", "expansion", "blocks", "strides", "stem_strides", "stem_filters",
+                   "depthwise_batch_norm", "pooling", "dropout"),
+        "pretrained": ("backbone", "weights", "options", "input_size", "channels", "dropout")}
 
 
-def build(keras, inputs, family, spec, n_classes):
+def check(family, spec):
+    """A family's settings against its type, before anything is built: one sentence for the first problem."""
     kind = spec.get("type")
     if kind not in BUILDERS and kind != "pretrained":
         raise UserError(f"learner.families.{family}.type is {kind!r}; use one of: dcase, {', '.join(BUILDERS)}, "
@@ -101,12 +110,18 @@ def build(keras, inputs, family, spec, n_classes):
     for switch in SWITCHES:
         if switch in spec and not isinstance(spec[switch], bool):
             raise UserError(f"learner.families.{family}.{switch} is {spec[switch]!r}; use true or false.")
-    if "pooling" in spec and kind not in POOLED:
-        raise UserError(f"learner.families.{family}.pooling does nothing in a network of type {kind}; remove it "
-                        f"(only {', '.join(POOLED)} networks end in global pooling).")
+    unread = sorted(set(spec) - {"type"} - set(KEYS[kind]))
+    if unread:
+        raise UserError(f"learner.families.{family}.{unread[0]} is not a setting of a network of type {kind}; "
+                        f"remove it or use one of: {', '.join(KEYS[kind])}.")
     if spec.get("pooling") not in (None,) + POOLINGS:
         raise UserError(f"learner.families.{family}.pooling is {spec['pooling']!r}; use one of: "
                         f"{', '.join(POOLINGS)}.")
+
+
+def build(keras, inputs, family, spec, n_classes):
+    check(family, spec)
+    kind = spec["type"]
     try:
         if kind == "pretrained":  # it needs keras.applications, and its family's name for its messages
             return pretrained.build(keras, inputs, family, spec, n_classes)

@@ -53,9 +53,11 @@ def layer_list(learner):
 
 
 def check_model(learner):
-    """What can be checked of the model's settings before anything is built (a pretrained family's backbone
-    name and weights file): one sentence for the first problem."""
+    """What can be checked of the model's settings before anything is built (a family's keys against its type, a
+    pretrained family's backbone name and weights file): one sentence for the first problem."""
     spec = (learner.get("families") or {}).get(learner["model"])
+    if isinstance(spec, dict) and spec.get("type", "dcase") != "dcase":
+        architectures.check(learner["model"], spec)
     if isinstance(spec, dict) and spec.get("type") == "pretrained":
         pretrained.check(learner["model"], spec)
 
