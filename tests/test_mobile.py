@@ -70,6 +70,28 @@ def test_the_stems_first_convolutions_take_the_width_stem_filters_says():
     assert [c.filters for c in convs[:2]] == [6, 8]
 
 
+def test_delta_channels_cost_their_convolution_and_triple_the_stems_first_input():
+    plain, deltas = build(TINY), build(dict(TINY, channels="deltas"))
+    fixed = (8 * 16) * 3 * 9                      # one 1x9 kernel per channel over every bin, 1 -> 3 channels
+    stem = (4 * 8) * 8 * 9                        # the first 3x3 convolution, now on three channels
+    assert keras_size_report(deltas)["total"]["macs"] == keras_size_report(plain)["total"]["macs"] + fixed + 2 * stem
+    layer = deltas.get_layer("delta_channels")
+    assert not layer.trainable_weights and layer.kernel.shape == (1, 9, 1, 3)
+    parabola = np.tile(np.arange(16, dtype=np.float32), (8, 1))[None, ..., None] ** 2 / 2  # slope t, curvature 1
+    out = np.asarray(keras.Model(deltas.input, layer.output)(parabola))[0, :, 4:12]  # clear of the zero padding
+    t = np.arange(4, 12, dtype=np.float32)
+    np.testing.assert_allclose(out[..., 0], np.broadcast_to(t ** 2 / 2, (8, 8)), rtol=1e-5)  # the log-mel itself
+    np.testing.assert_allclose(out[..., 1], np.broadcast_to(t / np.sqrt(0.1), (8, 8)), rtol=1e-5)  # unit-norm delta
+    delta = np.array([-2, -1, 0, 1, 2]) / 10
+    np.testing.assert_allclose(out[..., 2], 1 / np.linalg.norm(np.convolve(delta, delta)), rtol=1e-4)  # curvature 1
+
+
+@pytest.mark.parametrize("value", ["mfcc", "repeat", 3])
+def test_input_channels_that_are_not_log_mel_or_deltas_are_refused_by_name(value):
+    with pytest.raises(UserError, match=f"learner.families.m.channels is {value!r}; use one of: log_mel, deltas"):
+        check_model({"model": "m", "families": {"m": dict(TINY, channels=value)}})
+
+
 def test_without_depthwise_batch_norm_each_depthwise_convolution_gets_a_bias_instead():
     full, lean = build(TINY), build(dict(TINY, depthwise_batch_norm=False))
     assert layer_kinds(full).count("BatchNormalization") - layer_kinds(lean).count("BatchNormalization") == 2
@@ -171,15 +193,17 @@ def test_the_shipped_low_complexity_network_meets_both_dcase_limits_as_int8(defa
     assert total["bytes"] <= DCASE_SIZE_LIMIT_BYTES and total["macs"] <= DCASE_MACS_LIMIT
 
 
-@pytest.fixture(scope="module", params=[(True, "average", 12), (False, "average", 12), (True, "mean_max", 20)],
-                ids=["depthwise_bn", "depthwise_bias", "mean_max_head"])
+@pytest.fixture(scope="module", params=[(True, "average", 12, "log_mel"), (False, "average", 12, "log_mel"),
+                                        (True, "mean_max", 20, "log_mel"), (True, "average", 12, "deltas")],
+                ids=["depthwise_bn", "depthwise_bias", "mean_max_head", "delta_channels"])
 def trained_tiny(tmp_path_factory, request):
     defaults = shipped_defaults()
     runtime.setup(0)
     rng = np.random.default_rng(0)
     x, y = textures(20, rng)
-    depthwise_batch_norm, pooling, epochs = request.param  # the maximum learns plain noise more slowly
-    spec = dict(TINY, blocks=[1, 1], base_filters=16, depthwise_batch_norm=depthwise_batch_norm, pooling=pooling)
+    depthwise_batch_norm, pooling, epochs, channels = request.param  # the maximum learns plain noise more slowly
+    spec = dict(TINY, blocks=[1, 1], base_filters=16, depthwise_batch_norm=depthwise_batch_norm, pooling=pooling,
+                channels=channels)
     learner = dict(defaults["learner"], model="m", families={"m": spec}, epochs=epochs, batch_size=16, verbose=0,
                    learning_rate=0.01, validation_amount=0.0, monitor={"metric": "last", "initial_delay": 0})
     model = build_model(learner, x.shape[1:], 4)
@@ -198,6 +222,10 @@ def test_full_integer_tflite_of_the_family_agrees_with_keras(trained_tiny, tmp_p
     assert int8.input["dtype"] == np.int8 and int8.output["dtype"] == np.int8
     probabilities, _seconds = int8.predict(xt)
     assert np.mean(probabilities.argmax(axis=1) == keras_predicted) >= 0.9
+    fixed = [layer for layer in model.layers if layer.name == "delta_channels"]  # the delta_channels case
+    for layer in fixed:  # training left the regression kernels as they were built
+        np.testing.assert_array_equal(layer.get_weights()[0], build(dict(TINY, channels="deltas")).get_layer(
+            "delta_channels").get_weights()[0])
 
 
 @pytest.fixture

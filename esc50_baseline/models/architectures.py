@@ -5,7 +5,7 @@ Each builder takes the log-mel input tensor (batch, n_mels, n_frames, 1) and its
 layer in float32 (mixed precision keeps the loss stable; the TFLite export strips that softmax).
 """
 from ..errors import UserError
-from .blocks import POOLINGS, classifier, conv_bn_relu, global_pool, max_pool
+from .blocks import POOLINGS, classifier, conv_bn_relu, delta_channels, global_pool, max_pool
 from .mobile import mobile
 from . import pretrained
 
@@ -91,14 +91,16 @@ def kumar(L, x, spec, n_classes):
 BUILDERS = {"vgg": vgg, "resnet": resnet, "crnn_att": crnn_att, "lstm": lstm, "kumar": kumar, "mobile": mobile}
 SWITCHES = ("depthwise_batch_norm",)  # family settings that are true or false: a misspelt word must not pass as true
 # the settings each type reads besides `type`: any other key is misspelt or belongs to another type
-KEYS = {"vgg": ("filters", "strides", "pools", "kernel_size", "pooling", "dropout"),
-        "resnet": ("stem_filters", "filters", "blocks_per_stage", "pooling", "dropout"),
-        "crnn_att": ("filters", "gru_units", "dropout"),
-        "lstm": ("units", "dense_units", "dropout"),
-        "kumar": ("pairs", "convs", "pooling", "dropout"),
+KEYS = {"vgg": ("filters", "strides", "pools", "kernel_size", "pooling", "dropout", "channels"),
+        "resnet": ("stem_filters", "filters", "blocks_per_stage", "pooling", "dropout", "channels"),
+        "crnn_att": ("filters", "gru_units", "dropout", "channels"),
+        "lstm": ("units", "dense_units", "dropout", "channels"),
+        "kumar": ("pairs", "convs", "pooling", "dropout", "channels"),
         "mobile": ("base_filters", "width_multiplier", "expansion", "blocks", "strides", "stem_strides", "stem_filters",
-                   "depthwise_batch_norm", "pooling", "dropout"),
+                   "depthwise_batch_norm", "pooling", "dropout", "channels"),
         "pretrained": ("backbone", "weights", "options", "input_size", "channels", "dropout")}
+# what a network of one of the BUILDERS types sees: the log-mel alone, or with its delta and delta-delta
+CHANNELS = ("log_mel", "deltas")
 
 
 def check(family, spec):
@@ -117,6 +119,9 @@ def check(family, spec):
     if spec.get("pooling") not in (None,) + POOLINGS:
         raise UserError(f"learner.families.{family}.pooling is {spec['pooling']!r}; use one of: "
                         f"{', '.join(POOLINGS)}.")
+    if kind != "pretrained" and spec.get("channels", "log_mel") not in CHANNELS:
+        raise UserError(f"learner.families.{family}.channels is {spec['channels']!r}; use one of: "
+                        f"{', '.join(CHANNELS)}.")
 
 
 def build(keras, inputs, family, spec, n_classes):
@@ -125,6 +130,8 @@ def build(keras, inputs, family, spec, n_classes):
     try:
         if kind == "pretrained":  # it needs keras.applications, and its family's name for its messages
             return pretrained.build(keras, inputs, family, spec, n_classes)
+        if spec.get("channels") == "deltas":
+            inputs = delta_channels(keras.layers, inputs)
         return BUILDERS[kind](keras.layers, inputs, spec, n_classes)
     except KeyError as e:
         raise UserError(f"learner.families.{family} (type {kind}) has no setting {e}; add it there.")

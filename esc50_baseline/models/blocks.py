@@ -1,8 +1,23 @@
-"""Building blocks shared by the model families: pools that adapt to the input, conv-BN-ReLU, the global pooling
-head, the classifier.
+"""Building blocks shared by the model families: the delta channels, pools that adapt to the input, conv-BN-ReLU,
+the global pooling head, the classifier.
 
 `L` is keras.layers; every function takes a tensor and returns the next one (the functional API).
 """
+import numpy as np
+
+
+def delta_channels(L, x, name="delta_channels"):
+    """(batch, freq, time, 1) to (batch, freq, time, 3): the log-mel, its delta and its delta-delta, by a fixed
+    (untrained) convolution over 9 frames: the HTK regression over +-2 frames, applied once and twice, each kernel
+    scaled to unit norm so that the three channels have comparable ranges. Inside the model, so that augmented
+    batches, TFLite files and predictions all get them, at 27 multiply-adds a time-frequency bin."""
+    delta = np.array([-2, -1, 0, 1, 2], np.float32) / 10
+    kernels = [np.eye(1, 9, 4)[0], np.pad(delta, 2), np.convolve(delta, delta)]
+    kernel = np.stack([k / np.linalg.norm(k) for k in kernels], axis=-1).reshape(1, 9, 1, 3).astype(np.float32)
+    layer = L.Conv2D(3, (1, 9), padding="same", use_bias=False, trainable=False, name=name)
+    y = layer(x)
+    layer.set_weights([kernel])
+    return y
 
 
 def adapt_pool(pool_size, remaining):

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from ..errors import UserError
+from .blocks import delta_channels
 
 # ImageNet's RGB channel mean and standard deviation in pixels (0-255).
 _MEAN, _STD = np.array([123.68, 116.78, 103.94]), np.array([58.40, 57.12, 57.38])
@@ -86,13 +87,7 @@ def build(keras, inputs, family, spec, n_classes):
 def _three_channels(L, x, channels):
     if channels == "repeat":
         return L.Concatenate(name="to_image_channels")([x, x, x])
-    delta = np.array([-2, -1, 0, 1, 2], np.float32) / 10  # the HTK regression over +-2 frames
-    kernels = [np.eye(1, 9, 4)[0], np.pad(delta, 2), np.convolve(delta, delta)]
-    kernel = np.stack([k / np.linalg.norm(k) for k in kernels], axis=-1).reshape(1, 9, 1, 3).astype(np.float32)
-    layer = L.Conv2D(3, (1, 9), padding="same", use_bias=False, trainable=False, name="to_image_channels")
-    y = layer(x)
-    layer.set_weights([kernel])
-    return y
+    return delta_channels(L, x, name="to_image_channels")
 
 
 def backbone(keras, spec, input_shape, where):
