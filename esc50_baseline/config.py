@@ -91,6 +91,8 @@ RANGES = [
     ("learner.augmentation.steady_background_snr_db", _range, "[lowest, highest] in dB, e.g. [10, 30]"),
     ("learner.augmentation.freq_mixstyle", lambda v: 0 <= v <= 1, "a chance from 0 (off) to 1"),
     ("learner.augmentation.freq_mixstyle_alpha", _positive, "above 0, e.g. 0.3"),
+    ("learner.augmentation.filter_augment", lambda v: 0 <= v <= 1, "a chance from 0 (off) to 1"),
+    ("learner.augmentation.filter_augment_db", _range, "[lowest, highest] gain in dB, e.g. [-6, 6]"),
     ("learner.augmentation.waveform.copies", _at_least(0), "0 (off) or more"),
     ("learner.monitor.initial_delay", _at_least(0), "0 or more epochs"),
     ("learner.fine_tuning.frozen_epochs", _at_least(0), "0 or more epochs"),
@@ -418,6 +420,7 @@ NEUTRAL = {"learner": {"jit_compile": False, "validation_folds": [],
                                        "batch_norm_frozen": True},
                        "augmentation": Within(steady_background=0.0, steady_background_snr_db=[10, 30],
                                               freq_mixstyle=0.0, freq_mixstyle_alpha=0.3, mixup_kind="log_mel",
+                                              filter_augment=0.0, filter_augment_db=[-6, 6],
                                               waveform=Within(vocoder="separate"))}}
 
 

@@ -123,9 +123,10 @@ def test_every_draw_takes_a_seed_of_its_own(monkeypatch):
         monkeypatch.setattr(tf.random, name, record)
     x, y = batch()
     settings = dict(OFF, time_shift=3, freq_masks=3, time_masks=3, mixup_alpha=0.4, steady_background=0.5,
-                    steady_background_snr_db=[10, 30], freq_mixstyle=0.5, freq_mixstyle_alpha=0.3)
+                    steady_background_snr_db=[10, 30], freq_mixstyle=0.5, freq_mixstyle_alpha=0.3,
+                    filter_augment=0.5, filter_augment_db=[-6, 6])
     augment(x, y, np.array((5, 6), np.int32), settings, (np.zeros(12, np.float32), np.ones(12, np.float32)))
-    assert len(seeds) == 1 + 3 + 2 * 3 + 2 * 3 + 2 + 3 and len(set(seeds)) == len(seeds)
+    assert len(seeds) == 1 + 3 + 2 * 3 + 2 * 3 + 2 + 3 + 4 and len(set(seeds)) == len(seeds)
 
 
 def test_cosine_schedule_with_warmup():
@@ -260,6 +261,62 @@ def test_freq_mixstyle_touches_clips_with_its_chance_and_is_seeded_and_part_of_a
                            for s in ((5, 6), (5, 6), (5, 7)))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_the_filter_gain_is_linear_in_db_within_each_band_from_knot_to_knot():
+    import tensorflow as tf
+    from esc50_baseline.features.spectrogram_augmentation import gain_curve
+    edges, knots = np.array([[0, 10, 25, 40], [0, 6, 7, 40]]), np.array([[0, 6, -6, 3], [1, 2, 5, -1]], np.float32)
+    curve = np.asarray(gain_curve(tf, tf.constant(edges, tf.int32), tf.constant(knots), 40))
+    expected = [np.concatenate([np.linspace(k[i], k[i + 1], e[i + 1] - e[i]) for i in range(3)])
+                for e, k in zip(edges, knots)]  # a one-band-wide band keeps its lower knot
+    np.testing.assert_allclose(curve, np.stack(expected), atol=1e-5)
+
+
+def filter_bands_of(curve):
+    """The bands of a drawn gain curve (n_mels,): each ends where the next starts at the same knot value."""
+    starts = np.where(np.isclose(np.diff(curve), 0, atol=1e-5))[0] + 1
+    return np.split(np.arange(len(curve)), starts)
+
+
+def test_filter_augment_colours_each_clip_by_a_random_piecewise_linear_filter_in_db():
+    from esc50_baseline.features.spectrogram_augmentation import filter_augment
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 40, 20, 1)).astype(np.float32)
+    std = rng.uniform(0.5, 3.0, 40).astype(np.float32)
+    counts = set()
+    for seed in range(6):
+        out = np.asarray(filter_augment(x, np.array((seed, 9), np.int32), 1.0, [-6, 6], (np.zeros(40), std)))
+        change = out - x
+        np.testing.assert_allclose(change, np.broadcast_to(change[:, :, :1], change.shape), atol=1e-5)  # every frame
+        gain_db = change[:, :, 0, 0] * std * 20 / np.log(10)  # back from normalized units to dB of magnitude
+        assert np.abs(gain_db).max() <= 6 + 1e-3 and gain_db.std() > 2
+        bands = [filter_bands_of(curve) for curve in gain_db]
+        assert len({len(b) for b in bands}) == 1 and 3 <= len(bands[0]) <= 5  # one count per batch
+        counts.add(len(bands[0]))
+        for curve, clip_bands in zip(gain_db, bands):
+            assert min(len(band) for band in clip_bands) >= 6
+            for band in clip_bands:
+                np.testing.assert_allclose(curve[band], np.linspace(curve[band[0]], curve[band[-1]], len(band)),
+                                           atol=1e-3)
+        assert len({tuple(len(band) for band in b) for b in bands}) > 10  # edges drawn per clip
+    assert len(counts) > 1
+
+
+def test_filter_augment_touches_clips_with_its_chance_and_is_seeded_and_part_of_augment():
+    from esc50_baseline.features.spectrogram_augmentation import filter_augment
+    x, y = batch(n=200, mels=12)
+    bands = (np.zeros(12, np.float32), np.ones(12, np.float32))
+    out = np.asarray(filter_augment(x, np.array((1, 1), np.int32), 0.5, [-6, 6], bands))
+    touched = ~np.isclose(out, x, atol=1e-4).all(axis=(1, 2, 3))
+    assert 70 < touched.sum() < 130
+    np.testing.assert_array_equal(out[~touched], x[~touched])
+    settings = dict(OFF, filter_augment=1.0, filter_augment_db=[-6, 6])
+    assert enabled(settings) and not enabled(dict(OFF, filter_augment=0.0, filter_augment_db=[-6, 6]))
+    first, again, other = (np.asarray(augment(x, y, np.array(s, np.int32), settings, bands)[0])
+                           for s in ((5, 6), (5, 6), (5, 7)))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other) and not np.allclose(first, x)
 
 
 def two_sounds_in_their_own_bands(levels_db, mels=4, frames=20):

@@ -136,6 +136,7 @@ def test_settings_at_their_neutral_value_leave_the_hash_as_before_they_existed()
 @pytest.mark.parametrize("added, on", [
     (("steady_background", "steady_background_snr_db"), "steady_background=0.5"),
     (("freq_mixstyle", "freq_mixstyle_alpha"), "freq_mixstyle=0.4"),
+    (("filter_augment", "filter_augment_db"), "filter_augment=0.5"),
     (("mixup_kind",), "mixup_kind=between_class")])
 def test_a_setting_inside_a_dict_at_its_neutral_value_leaves_the_hash_as_before_it_existed(added, on):
     p = config.Parameters(YAML)

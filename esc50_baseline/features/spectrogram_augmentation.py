@@ -1,17 +1,20 @@
-"""On-the-fly augmentation of normalized log-mel batches: a steady background, frequency-wise MixStyle, time
-shift, SpecAugment masks, mixup (of log-mel values, or of powers with between-class learning's gain-aware ratio).
+"""On-the-fly augmentation of normalized log-mel batches: a steady background, frequency-wise MixStyle,
+FilterAugment, time shift, SpecAugment masks, mixup (of log-mel values, or of powers with between-class learning's
+gain-aware ratio).
 
 Every random draw is a stateless TensorFlow op keyed by a per-batch seed that depends only on the run's
 seed, the epoch and the batch number, so an interrupted and resumed run augments exactly as an
 uninterrupted one (and a fixed seed gives the same numbers on a CPU). Each draw adds an offset of its own to
 that seed, so that no two steps' draws are correlated: the time shift [0, 3], the steady background [0, 4..6],
-the n frequency masks [1, 1..2n], the n time masks [2, 1..2n], mixup [3, 1..2], MixStyle [4, 1..4].
+the n frequency masks [1, 1..2n], the n time masks [2, 1..2n], mixup [3, 1..2], MixStyle [4, 1..4],
+FilterAugment [5, 1..4].
 """
 
 
 def enabled(settings):
     return bool(settings["time_shift"] or settings["freq_masks"] or settings["time_masks"] or settings["mixup_alpha"]
-                or settings.get("steady_background") or settings.get("freq_mixstyle"))
+                or settings.get("steady_background") or settings.get("freq_mixstyle")
+                or settings.get("filter_augment"))
 
 
 # A mel band of steady noise fluctuates from frame to frame; its power drawn from a gamma distribution of
@@ -65,6 +68,43 @@ def freq_mixstyle(x, seed, probability, alpha, eps=1e-6):
     return tf.where(chosen, mixed, x)
 
 
+# FilterAugment's linear kind as Nam et al. (ICASSP 2022) use it: 3 to 5 bands of at least 6 mel bands each
+_FILTER_BANDS, _FILTER_MIN_WIDTH = (3, 5), 6
+
+
+def gain_curve(tf, edges, knots_db, n_mels):
+    """(batch, n_mels) gains in dB, linear within each band from the knot at its lowest mel band to the next knot at
+    its highest: edges (batch, n + 1) with edges[:, 0] = 0 and edges[:, n] = n_mels, knots_db (batch, n + 1)."""
+    mel = tf.range(n_mels)[tf.newaxis, :]
+    band = tf.reduce_sum(tf.cast(mel[:, :, tf.newaxis] >= edges[:, tf.newaxis, 1:-1], tf.int32), axis=2)
+    low, high = tf.gather(edges, band, batch_dims=1), tf.gather(edges, band + 1, batch_dims=1)
+    share = tf.cast(mel - low, tf.float32) / tf.cast(tf.maximum(high - low - 1, 1), tf.float32)
+    start, end = tf.gather(knots_db, band, batch_dims=1), tf.gather(knots_db, band + 1, batch_dims=1)
+    return start + (end - start) * share
+
+
+def filter_augment(x, seed, probability, db_range, bands):
+    """FilterAugment (Nam et al. 2022): each clip of x, with chance `probability`, through a random filter: the mel
+    axis cut into 3 to 5 bands (the count drawn per batch, the edges per clip, each band at least 6 mel bands wide
+    where there are enough), a gain drawn from `db_range` at every band edge, linear in dB in between; as another
+    microphone, wall or distance would colour the sound. `bands`: the normalization's (mean, std) per mel band, to
+    turn the dB of the magnitude into normalized log-mel units."""
+    import tensorflow as tf
+    _mean, std = _band_statistics(tf, bands, "FilterAugment")
+    batch, n_mels = tf.shape(x)[0], tf.shape(x)[1]
+    count = tf.random.stateless_uniform((), seed + [5, 1], _FILTER_BANDS[0], _FILTER_BANDS[1] + 1, dtype=tf.int32)
+    width = tf.minimum(_FILTER_MIN_WIDTH, n_mels // count)
+    starts = tf.random.stateless_uniform((batch, count - 1), seed + [5, 2], 0, n_mels - count * width + 1,
+                                         dtype=tf.int32)  # the free room, shared out by the sorted draws
+    inner = tf.sort(starts, axis=1) + tf.range(1, count)[tf.newaxis, :] * width
+    edges = tf.concat([tf.zeros((batch, 1), tf.int32), inner, tf.fill((batch, 1), n_mels)], axis=1)
+    knots = tf.random.stateless_uniform((batch, count + 1), seed + [5, 3], db_range[0], db_range[1])
+    log_gain = gain_curve(tf, edges, knots, n_mels) * (tf.math.log(10.0) / 20.0)  # dB to natural log of magnitude
+    filtered = x + log_gain[:, :, tf.newaxis, tf.newaxis] / std
+    chosen = tf.random.stateless_uniform((batch, 1, 1, 1), seed + [5, 4]) < probability
+    return tf.where(chosen, filtered, x)
+
+
 def _masks(tf, seed, batch, length, count, max_width):
     """(batch, length) float mask: 0 inside `count` random bands of width 0..max_width, 1 elsewhere."""
     keep = tf.ones((batch, length))
@@ -80,13 +120,15 @@ def _masks(tf, seed, batch, length, count, max_width):
 
 def augment(x, y, seed, settings, bands=None):
     """x: (batch, n_mels, n_frames, 1), y: one-hot (batch, classes), seed: int32 (2,); `bands`: the
-    normalization's (mean, std) per mel band, needed by the steady background."""
+    normalization's (mean, std) per mel band, needed by the steady background and FilterAugment."""
     import tensorflow as tf
     batch, n_mels, n_frames = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     if settings.get("steady_background"):
         x = steady_background(x, seed, settings["steady_background"], settings["steady_background_snr_db"], bands)
     if settings.get("freq_mixstyle"):
         x = freq_mixstyle(x, seed, settings["freq_mixstyle"], float(settings["freq_mixstyle_alpha"]))
+    if settings.get("filter_augment"):
+        x = filter_augment(x, seed, settings["filter_augment"], settings["filter_augment_db"], bands)
     if settings["time_shift"]:
         shift = tf.random.stateless_uniform((batch, 1), seed + [0, 3], -settings["time_shift"],
                                             settings["time_shift"] + 1, dtype=tf.int32)

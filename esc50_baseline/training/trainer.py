@@ -44,7 +44,7 @@ def training_batches(x, y, batch_size, orders, seed=0, first_epoch=0, augmentati
     """One stream of batches for all remaining epochs (fit keeps its iterator when steps_per_epoch is
     set), augmented on the fly when `augmentation` settings are given. `orders` index the rows of x
     and y. Each batch carries a seed made from (seed, epoch, batch number) for the augmentation's
-    random draws. `bands`: the normalization's (mean, std) per mel band (for a steady background)."""
+    random draws. `bands`: the normalization's (mean, std) per mel band (for a steady background, FilterAugment)."""
     import tensorflow as tf
     from ..features import spectrogram_augmentation as aug
     features, targets = tf.constant(x[..., np.newaxis]), tf.constant(y)
