@@ -2,6 +2,7 @@
 its unequal-stride depthwise convolutions on every device."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -140,6 +141,25 @@ def test_a_family_setting_its_type_does_not_read_is_refused_by_name(spec, key):
         build(spec)
     with pytest.raises(UserError, match=message):
         check_model({"model": "m", "families": {"m": spec}})
+
+
+@pytest.mark.parametrize("key, value, wanted", [("stem_filters", 0, "a whole number of channels above 0"),
+                                               ("base_filters", 16.5, "a whole number of channels above 0"),
+                                               ("expansion", 0, "a number above 0"),
+                                               ("blocks", [2, 0], "a list of block counts above 0")])
+def test_a_width_or_count_the_family_would_round_or_replace_is_refused_by_name(key, value, wanted):
+    """A stem of 0 channels used to become the default 8, an expansion of 0 a width of 8, without a word."""
+    with pytest.raises(UserError, match=re.escape(f"learner.families.m.{key} is {value!r}; use {wanted}")):
+        check_model({"model": "m", "families": {"m": dict(TINY, **{key: value})}})
+    assert build(dict(TINY, stem_filters=4, stem_strides=[[2, 2], [1, 1]])).count_params() > 0  # 4 is a width
+
+
+def test_every_shipped_family_passes_the_checks(defaults):
+    families = defaults["learner"]["families"]
+    checked = [name for name, spec in families.items() if spec.get("type", "dcase") != "dcase"]
+    for name in checked:
+        check_model({"model": name, "families": families})
+    assert {"mobile_lc", "vgg7", "kumar", "vgg19_imagenet"} <= set(checked)
 
 
 @pytest.fixture

@@ -99,6 +99,23 @@ KEYS = {"vgg": ("filters", "strides", "pools", "kernel_size", "pooling", "dropou
         "mobile": ("base_filters", "width_multiplier", "expansion", "blocks", "strides", "stem_strides", "stem_filters",
                    "depthwise_batch_norm", "pooling", "dropout", "channels"),
         "pretrained": ("backbone", "weights", "options", "input_size", "channels", "dropout")}
+
+
+def _count(v):
+    return isinstance(v, int) and v > 0
+
+
+def _positive(v):
+    return isinstance(v, (int, float)) and v > 0
+
+
+# numbers a type would otherwise round or replace without a word (a width of 0 became 8)
+POSITIVE = {"mobile": (("base_filters", _count, "a whole number of channels above 0, e.g. 32"),
+                       ("stem_filters", _count, "a whole number of channels above 0, e.g. 8"),
+                       ("width_multiplier", _positive, "a number above 0, e.g. 2"),
+                       ("expansion", _positive, "a number above 0, e.g. 3"),
+                       ("blocks", lambda v: isinstance(v, list) and v and all(map(_count, v)),
+                        "a list of block counts above 0, one per stage, e.g. [3, 2, 1]"))}
 # what a network of one of the BUILDERS types sees: the log-mel alone, or with its delta and delta-delta
 CHANNELS = ("log_mel", "deltas")
 
@@ -119,6 +136,9 @@ def check(family, spec):
     if spec.get("pooling") not in (None,) + POOLINGS:
         raise UserError(f"learner.families.{family}.pooling is {spec['pooling']!r}; use one of: "
                         f"{', '.join(POOLINGS)}.")
+    for key, test, wanted in POSITIVE.get(kind, ()):
+        if key in spec and not (test(spec[key]) and not isinstance(spec[key], bool)):
+            raise UserError(f"learner.families.{family}.{key} is {spec[key]!r}; use {wanted}.")
     if kind != "pretrained" and spec.get("channels", "log_mel") not in CHANNELS:
         raise UserError(f"learner.families.{family}.channels is {spec['channels']!r}; use one of: "
                         f"{', '.join(CHANNELS)}.")
