@@ -102,11 +102,11 @@ KEYS = {"vgg": ("filters", "strides", "pools", "kernel_size", "pooling", "dropou
 
 
 def _count(v):
-    return isinstance(v, int) and v > 0
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
 
 def _positive(v):
-    return isinstance(v, (int, float)) and v > 0
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 
 
 # numbers a type would otherwise round or replace without a word (a width of 0 became 8)
@@ -137,7 +137,7 @@ def check(family, spec):
         raise UserError(f"learner.families.{family}.pooling is {spec['pooling']!r}; use one of: "
                         f"{', '.join(POOLINGS)}.")
     for key, test, wanted in POSITIVE.get(kind, ()):
-        if key in spec and not (test(spec[key]) and not isinstance(spec[key], bool)):
+        if key in spec and not test(spec[key]):
             raise UserError(f"learner.families.{family}.{key} is {spec[key]!r}; use {wanted}.")
     if kind != "pretrained" and spec.get("channels", "log_mel") not in CHANNELS:
         raise UserError(f"learner.families.{family}.channels is {spec['channels']!r}; use one of: "
