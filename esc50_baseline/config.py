@@ -401,6 +401,11 @@ def _under_free(key):
 # Settings that change how a stage reports, not what it computes: left out of the hashes.
 NOT_HASHED = {"learner": ("verbose",)}
 
+# How many of its items a stage makes, where item k never depends on that count (copy k of a clip is a function of
+# (seed, clip, k)): left out of that stage's hash alone, so a cache of 4 copies serves a run that reads 2, and a run
+# of 6 adds only copies 5 and 6 to it. Later stages still hash the count: it changes what a network trains on.
+COUNTS = {"augmented_features": {"learner.augmentation.waveform": ("copies",)}}
+
 
 class Within(dict):
     """Neutral values of keys inside a setting's dict (the others in it are hashed as before); `whole`, when
@@ -457,15 +462,17 @@ def _strip_neutral(value, test):
     return out
 
 
-def stage_hash(params, stage):
-    """A short hash of the parameters `stage` depends on: its cache folder's name."""
+def stage_hash(params, stage, with_counts=False):
+    """A short hash of the parameters `stage` depends on: its cache folder's name. `with_counts` keeps the counts
+    that COUNTS leaves out, for a cache that holds exactly that many items (the teacher's targets of the copies)."""
     relevant = {section: get_path(params, section) for section in STAGE_SECTIONS[stage]}
     relevant = {section: value for section, value in relevant.items()  # a neutral setting named on its own
                 if "." not in section or not _neutral(*section.rsplit(".", 1), value)}
     for section in relevant:
         if isinstance(relevant[section], dict):
+            left_out = NOT_HASHED.get(section, ()) + (() if with_counts else COUNTS.get(stage, {}).get(section, ()))
             relevant[section] = {k: _without_neutral_within(section, k, v) for k, v in relevant[section].items()
-                                 if k not in NOT_HASHED.get(section, ()) and not _neutral(section, k, v)}
+                                 if k not in left_out and not _neutral(section, k, v)}
     if "learner" in relevant:
         relevant["learner"] = own_family(relevant["learner"])
     return text_hash(json.dumps(relevant, sort_keys=True, default=str))

@@ -167,6 +167,16 @@ def test_a_setting_two_dicts_deep_at_its_neutral_value_leaves_the_hash_as_before
     assert config.stage_hash(joint, "features") == config.stage_hash(base, "features")
 
 
+def test_the_copy_count_is_left_out_of_the_copies_cache_hash_alone():
+    p = config.Parameters(YAML)
+    four, two = p.resolve("low_complexity"), p.resolve("low_complexity", ["learner.augmentation.waveform.copies=2"])
+    assert config.stage_hash(four, "augmented_features") == config.stage_hash(two, "augmented_features")
+    for stage in ("learner", "recognizer", "tflite", "sed"):  # the network trains on other copies
+        assert config.stage_hash(four, stage) != config.stage_hash(two, stage)
+    louder = p.resolve("low_complexity", ["learner.augmentation.waveform.gain_db=3.0"])
+    assert config.stage_hash(louder, "augmented_features") != config.stage_hash(four, "augmented_features")
+
+
 def test_a_teacher_takes_the_students_overrides_but_those_of_its_training():
     """`learner.epochs=400` on the student's command must not retrain its 200-epoch teacher for 400 epochs."""
     p = config.Parameters(YAML)

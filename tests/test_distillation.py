@@ -96,12 +96,14 @@ def final_numbers(app):
 def test_the_teachers_models_name_its_targets_and_the_students_caches(defaults, tmp_path):
     """Another teacher (other models, or one more): other targets and another student. Another weight of
     the teacher's share: the same targets, another student. The features are the student's own either way."""
-    def paths(teacher_models, weight=0.5):
+    def paths(teacher_models, weight=0.5, copies=4):
         distillation = dict(defaults["learner"]["distillation"], teacher="t", weight=weight)
+        augmentation = defaults["learner"]["augmentation"]
+        augmentation = dict(augmentation, waveform=dict(augmentation["waveform"], copies=copies))
         teacher = types.SimpleNamespace(sets=lambda: [types.SimpleNamespace(paths={"learner": f"/a/learner/{h}"})
                                                       for h in teacher_models])
-        return utils.stage_paths(shipped_params(defaults, **{"learner.distillation": distillation}),
-                                 types.SimpleNamespace(root=str(tmp_path)), teacher)
+        params = shipped_params(defaults, **{"learner.distillation": distillation, "learner.augmentation": augmentation})
+        return utils.stage_paths(params, types.SimpleNamespace(root=str(tmp_path)), teacher)
 
     first = paths(["h1"])
     for other in (paths(["h2"]), paths(["h1", "h2"])):
@@ -110,6 +112,10 @@ def test_the_teachers_models_name_its_targets_and_the_students_caches(defaults, 
     heavier = paths(["h1"], weight=0.8)
     assert {stage for stage in first if first[stage] != heavier[stage]} == {"learner", "recognizer", "tflite",
                                                                           "results", "sed"}
+    # fewer copies: the same copies' cache (it holds them), targets of fewer copies, another student
+    fewer = paths(["h1"], copies=2)
+    assert {stage for stage in first if first[stage] != fewer[stage]} == {
+        "teacher_targets", "learner", "recognizer", "tflite", "results", "sed"}
 
 
 def test_the_teacher_is_trained_first_and_its_targets_cached(tmp_path):

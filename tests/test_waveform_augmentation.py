@@ -145,6 +145,31 @@ def test_backgrounds_come_from_the_clips_own_fold_never_itself():
     assert 0.3 < np.mean([background is not None for _p, background, _s in drawn.values()]) < 0.7
 
 
+def test_a_cache_of_fewer_copies_is_extended_not_remade_and_its_copies_are_those_a_larger_count_makes(tmp_path,
+                                                                                                      defaults):
+    """Copy k depends on (seed, clip, k) alone, so caches are shared across copy counts (config.COUNTS)."""
+    root = str(tmp_path / "data")
+    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=1, seconds=1.0, fs=FS)
+    feature_settings = FeatureSettings.from_params(dict(defaults["feature_extractor"], fs=FS, clip_seconds=1.0,
+                                                        fmax=FS / 2))
+    clips = [(r["filename"], os.path.join(root, "audio", r["filename"]), r["fold"]) for r in rows]
+    mates = {f: [p for _n, p, fold in clips if fold == f] for f in (1, 2)}
+    two, three = (settings(copies=n, gain_db=6.0, noise_snr_db=(10, 20), background_probability=0.5) for n in (2, 3))
+    jobs_two, jobs_three = wa.jobs(clips, mates, two, seed=0), wa.jobs(clips, mates, three, seed=0)
+    assert {name: jobs_three[name] for name in jobs_two} == jobs_two and len(jobs_three) == 3 * len(clips)
+    shared, fresh = str(tmp_path / "shared"), str(tmp_path / "fresh")
+    assert extract_to_cache(jobs_two, feature_settings, shared, workers=1, augmentation=two, show_progress=False) == {}
+    cache = FeatureCache(shared)
+    made = {name: os.stat(cache.path(name)).st_mtime_ns for name in jobs_two}
+    assert extract_to_cache(jobs_three, feature_settings, shared, workers=1, augmentation=three,
+                            show_progress=False) == {}
+    assert {name: os.stat(cache.path(name)).st_mtime_ns for name in jobs_two} == made  # read, not made again
+    assert extract_to_cache(jobs_three, feature_settings, fresh, workers=1, augmentation=three,
+                            show_progress=False) == {}
+    for name in jobs_three:
+        np.testing.assert_array_equal(cache.load(name), FeatureCache(fresh).load(name))
+
+
 def test_copies_are_extracted_to_the_cache_in_parallel(tmp_path, defaults):
     root = str(tmp_path / "data")
     rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=2, seconds=1.0, fs=FS)
