@@ -145,10 +145,15 @@ def do_feature_extraction(ctx):
 
 
 def _augmented_feature_extraction(ctx):
-    """The waveform-augmented copies of every clip that some active fold trains on."""
+    """The waveform-augmented copies of every clip that some fold still to be trained trains on: only training
+    reads them (a teacher's targets are made while its student trains)."""
     from .features import waveform_augmentation
     settings, augmentation = ctx.settings, ctx.waveform_augmentation
-    training = sorted({c for fold in ctx.folds for c in ctx.dataset.train(fold)}, key=lambda c: c.filename)
+    folds = [fold for fold in ctx.folds if ctx.overwrite or not _model_cached(ctx, fold)]
+    if not folds:
+        print(f"  {augmentation.copies} augmented copies a clip: not needed, every active fold's model is cached")
+        return
+    training = sorted({c for fold in folds for c in ctx.dataset.train(fold)}, key=lambda c: c.filename)
     mates = {}
     for c in ctx.dataset.clips:
         mates.setdefault(c.fold, []).append(ctx.dataset.audio_path(c))
@@ -164,6 +169,16 @@ def _augmented_feature_extraction(ctx):
         raise UserError(f"{len(failures)} augmented copies could not be made: "
                         f"{next(iter(failures.values()))}; replace or remove that clip and run again.")
     print(f"  {len(jobs)} augmented copies ready in {time.monotonic() - started:.1f} s")
+
+
+def _model_cached(ctx, fold):
+    """Whether the learning stage will read fold `fold`'s model from the cache rather than train it: the model
+    is whole and newer than an intact normalization (one that is damaged or missing is fitted again, which
+    makes the model stale)."""
+    from .training.model_files import model_file_problem
+    model, norm = ctx.model_path(fold), ctx.norm_path(fold)
+    return (os.path.exists(norm) and Normalizer.intact(norm) and not stale(model, norm)
+            and not model_file_problem(model))
 
 
 def do_feature_normalization(ctx):

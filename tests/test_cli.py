@@ -1,5 +1,6 @@
 """The whole command line on a tiny synthetic dataset, in a subprocess, as a user runs it."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -204,6 +205,19 @@ def test_waveform_copies_and_no_validation_split(cli_dataset, tmp_path):
     cached = list((system / "features_augmented").glob("*/*.npy"))
     assert len(cached) == 36 and all(".copy" in p.name for p in cached)
     assert "Accuracy" in result.stdout
+    # only training reads the copies: with the fold's model cached, none are made again
+    shutil.rmtree(system / "features_augmented")
+    again = run(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "not needed, every active fold's model is cached" in again.stdout and "Fold 3: trained model cached" in \
+        again.stdout
+    assert not list((system / "features_augmented").glob("*/*.npy"))
+    [model] = system.glob("learner/*/model_fold_3.keras")
+    model.unlink()  # a fold to train again: its copies are made first
+    third = run(args, tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert "2 augmented copies of 18 training clips" in third.stdout and model.exists()
+    assert len(list((system / "features_augmented").glob("*/*.npy"))) == 36
 
 
 def test_grouped_validation_split_then_overwrite_recomputes_the_same_numbers(tmp_path):
