@@ -102,7 +102,8 @@ def test_the_teachers_models_name_its_targets_and_the_students_caches(defaults, 
         augmentation = dict(augmentation, waveform=dict(augmentation["waveform"], copies=copies))
         teacher = types.SimpleNamespace(sets=lambda: [types.SimpleNamespace(paths={"learner": f"/a/learner/{h}"})
                                                       for h in teacher_models])
-        params = shipped_params(defaults, **{"learner.distillation": distillation, "learner.augmentation": augmentation})
+        params = shipped_params(defaults,
+                                **{"learner.distillation": distillation, "learner.augmentation": augmentation})
         return utils.stage_paths(params, types.SimpleNamespace(root=str(tmp_path)), teacher)
 
     first = paths(["h1"])

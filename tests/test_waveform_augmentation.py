@@ -145,15 +145,20 @@ def test_backgrounds_come_from_the_clips_own_fold_never_itself():
     assert 0.3 < np.mean([background is not None for _p, background, _s in drawn.values()]) < 0.7
 
 
-def test_a_cache_of_fewer_copies_is_extended_not_remade_and_its_copies_are_those_a_larger_count_makes(tmp_path,
-                                                                                                      defaults):
-    """Copy k depends on (seed, clip, k) alone, so caches are shared across copy counts (config.COUNTS)."""
+def two_folds_of_clips(tmp_path, defaults, per_fold):
+    """(feature settings, [(filename, audio path, fold)], {fold: its audio paths}) of a small 1 s dataset."""
     root = str(tmp_path / "data")
-    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=1, seconds=1.0, fs=FS)
+    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=per_fold, seconds=1.0, fs=FS)
     feature_settings = FeatureSettings.from_params(dict(defaults["feature_extractor"], fs=FS, clip_seconds=1.0,
                                                         fmax=FS / 2))
     clips = [(r["filename"], os.path.join(root, "audio", r["filename"]), r["fold"]) for r in rows]
-    mates = {f: [p for _n, p, fold in clips if fold == f] for f in (1, 2)}
+    return feature_settings, clips, {f: [p for _n, p, fold in clips if fold == f] for f in (1, 2)}
+
+
+def test_a_cache_of_fewer_copies_is_extended_not_remade_and_its_copies_are_those_a_larger_count_makes(tmp_path,
+                                                                                                      defaults):
+    """Copy k depends on (seed, clip, k) alone, so caches are shared across copy counts (config.COUNTS)."""
+    feature_settings, clips, mates = two_folds_of_clips(tmp_path, defaults, per_fold=1)
     two, three = (settings(copies=n, gain_db=6.0, noise_snr_db=(10, 20), background_probability=0.5) for n in (2, 3))
     jobs_two, jobs_three = wa.jobs(clips, mates, two, seed=0), wa.jobs(clips, mates, three, seed=0)
     assert {name: jobs_three[name] for name in jobs_two} == jobs_two and len(jobs_three) == 3 * len(clips)
@@ -171,12 +176,7 @@ def test_a_cache_of_fewer_copies_is_extended_not_remade_and_its_copies_are_those
 
 
 def test_copies_are_extracted_to_the_cache_in_parallel(tmp_path, defaults):
-    root = str(tmp_path / "data")
-    rows = make_dataset(root, n_classes=2, n_folds=2, per_fold=2, seconds=1.0, fs=FS)
-    feature_settings = FeatureSettings.from_params(dict(defaults["feature_extractor"], fs=FS, clip_seconds=1.0,
-                                                        fmax=FS / 2))
-    clips = [(r["filename"], os.path.join(root, "audio", r["filename"]), r["fold"]) for r in rows]
-    mates = {f: [p for _n, p, fold in clips if fold == f] for f in (1, 2)}
+    feature_settings, clips, mates = two_folds_of_clips(tmp_path, defaults, per_fold=2)
     s = settings(copies=2, pitch_semitones=1.0, background_probability=0.5)
     jobs = wa.jobs(clips, mates, s, seed=0)
     assert extract_to_cache(jobs, feature_settings, str(tmp_path / "c1"), workers=2, augmentation=s,
