@@ -429,8 +429,8 @@ def stage_paths(params, dataset, teacher=None):
         **_set_folders(base, params["set_id"], h["recognizer"], h["sed"]),
     }
     if teacher:  # the teacher's predictions, named by its models and by the clips and copies it predicts
-        copies = config.stage_hash(feature_params, "augmented_features", with_counts=True)  # all of them: the count too
-        names = [teacher_models, os.path.basename(paths["features"]), copies]
+        copies_hash = config.stage_hash(feature_params, "augmented_features", with_counts=True)  # the count too
+        names = [teacher_models, os.path.basename(paths["features"]), copies_hash]
         paths["teacher_targets"] = os.path.join(base, "teacher_targets", config.text_hash(" ".join(names)))
     return paths
 

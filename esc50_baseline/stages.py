@@ -174,7 +174,8 @@ def _augmented_feature_extraction(ctx):
 def _model_cached(ctx, fold):
     """Whether the learning stage will read fold `fold`'s model from the cache rather than train it: the model
     is whole and newer than an intact normalization (one that is damaged or missing is fitted again, which
-    makes the model stale)."""
+    makes the model stale). _learn_fold decides it again after normalization, when a missing one means that stage
+    was off."""
     from .training.model_files import model_file_problem
     model, norm = ctx.model_path(fold), ctx.norm_path(fold)
     return (os.path.exists(norm) and Normalizer.intact(norm) and not stale(model, norm)
@@ -211,6 +212,7 @@ def _learn_fold(ctx, fold):
     from .models.complexity import spatial_conv_share
     learner, general = ctx.params["learner"], ctx.params["general"]
     model_path = ctx.model_path(fold)
+    # _model_cached makes this decision ahead, before normalization, to know whose copies to make: keep them alike
     if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
         problem = model_files.model_file_problem(model_path)
         if not problem:
