@@ -71,3 +71,14 @@ def test_each_lever_row_states_the_mean_of_its_runs_and_follows_the_adoption_rul
         passes = np.mean(accuracies) >= results_figure.BAR[0] and min(accuracies) >= results_figure.BAR[1]
         assert adopted.startswith("yes" if passes else "no"), lever
 
+
+def test_the_levers_figure_shows_every_run_at_or_above_its_left_edge():
+    import results_figure
+    rows = results_figure.lever_rows(readme())
+    left, right = results_figure.lever_x_range(rows)
+    shown = [a for _lever, runs, _mean, _adopted in rows for a, _m in runs if a >= results_figure.LOW]
+    assert shown and all(left < a < right for a in shown)
+    assert right > results_figure.BAR[0]
+    best = rows + [("a lever far over the bar", [(90.0, "A")], 90.0, "yes")]
+    assert results_figure.lever_x_range(best)[1] > 90.0
+

@@ -73,6 +73,15 @@ def lever_rows(readme):
     return rows
 
 
+LOW = 72.0  # a lever run under it (a failed network) is an arrow at the figure's left edge, its accuracy beside it
+
+
+def lever_x_range(rows):
+    """The levers figure's accuracy axis: from just under LOW to past the bar and the best run, so no dot is cut."""
+    best = max(a for _lever, runs, _mean, _adopted in rows for a, _m in runs)
+    return LOW - 0.3, max(BAR[0], best) + 0.7
+
+
 def levers_png(rows, path):
     from esc50_baseline.evaluation.plots import _pyplot, _save
     plt = _pyplot()
@@ -80,7 +89,7 @@ def levers_png(rows, path):
     own = [a for a, _m in rows[0][1]]  # the first row: the set itself, no lever
     ax.axvspan(min(own), max(own), color="tab:gray", alpha=0.15, label="the set's own runs (no lever)")
     ax.axvline(BAR[0], color="tab:red", linestyle="--", linewidth=1, label=f"bar: a mean of {BAR[0]:g} %")
-    low = 72.0  # a run under it (a failed network) is an arrow at the left edge, its accuracy written beside it
+    low = LOW
     for y, (_lever, runs, mean, _adopted) in enumerate(rows):
         for accuracy, machine in runs:
             if accuracy < low:
@@ -92,7 +101,7 @@ def levers_png(rows, path):
                 ax.scatter([accuracy], [y], s=22, color=MACHINES[machine][1], zorder=3)
         if mean >= low:
             ax.scatter([mean], [y], marker="|", s=160, color="black", zorder=4)
-    ax.set_xlim(low - 0.3, BAR[0] + 0.7)
+    ax.set_xlim(*lever_x_range(rows))
     for name, color in MACHINES.values():
         ax.scatter([], [], s=22, color=color, label=name)
     ax.set_yticks(range(len(rows)), [lever for lever, *_ in rows], fontsize=8)
