@@ -81,4 +81,3 @@ def test_the_levers_figure_shows_every_run_at_or_above_its_left_edge():
     assert right > results_figure.BAR[0]
     best = rows + [("a lever far over the bar", [(90.0, "A")], 90.0, "yes")]
     assert results_figure.lever_x_range(best)[1] > 90.0
-

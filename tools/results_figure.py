@@ -89,17 +89,16 @@ def levers_png(rows, path):
     own = [a for a, _m in rows[0][1]]  # the first row: the set itself, no lever
     ax.axvspan(min(own), max(own), color="tab:gray", alpha=0.15, label="the set's own runs (no lever)")
     ax.axvline(BAR[0], color="tab:red", linestyle="--", linewidth=1, label=f"bar: a mean of {BAR[0]:g} %")
-    low = LOW
     for y, (_lever, runs, mean, _adopted) in enumerate(rows):
         for accuracy, machine in runs:
-            if accuracy < low:
-                ax.scatter([low], [y], marker="<", s=30, color=MACHINES[machine][1], zorder=3)
+            if accuracy < LOW:
+                ax.scatter([LOW], [y], marker="<", s=30, color=MACHINES[machine][1], zorder=3)
                 below = accuracy == min(a for a, _m in runs)  # two labels at one arrow: the lower one below it
-                ax.annotate(f"{accuracy:g} %", (low, y), xytext=(6, -9 if below else 3), textcoords="offset points",
+                ax.annotate(f"{accuracy:g} %", (LOW, y), xytext=(6, -9 if below else 3), textcoords="offset points",
                             fontsize=7)
             else:
                 ax.scatter([accuracy], [y], s=22, color=MACHINES[machine][1], zorder=3)
-        if mean >= low:
+        if mean >= LOW:
             ax.scatter([mean], [y], marker="|", s=160, color="black", zorder=4)
     ax.set_xlim(*lever_x_range(rows))
     for name, color in MACHINES.values():
