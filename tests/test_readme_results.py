@@ -1,5 +1,6 @@
-"""The README against itself: its contents line links every section; in its five-fold table every row's five fold
-accuracies give the mean and standard deviation it states (a typo in either shows here); in its table of levers every
+"""The README and docs/ against themselves: the README's contents line links every section, and every relative link
+of theirs finds its file and heading; in the five-fold table every row's five fold accuracies give the mean and
+standard deviation it states (a typo in either shows here); in the table of levers (docs/development_split.md) every
 row's runs give its mean and its "adopted" follows the rule; tools/results_figure.py draws both tables."""
 import os
 import sys
@@ -13,9 +14,13 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 from results_figure import five_fold_rows, label, without_parentheses  # noqa: E402
 
 
-def readme():
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+def readme(name="README.md"):
+    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
         return f.read()
+
+
+def development_split():
+    return readme(os.path.join("docs", "development_split.md"))
 
 
 def test_each_five_fold_row_states_the_mean_and_std_of_its_folds():
@@ -42,6 +47,8 @@ def test_row_names_and_the_figure(tmp_path, monkeypatch):
     monkeypatch.setattr(results_figure, "ROOT", str(tmp_path))
     monkeypatch.setattr(results_figure, "five_fold_rows", lambda _text: rows)
     (tmp_path / "README.md").write_text(readme())
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "development_split.md").write_text(development_split())
     results_figure.main()
     for figure in ("five_fold_results.png", "levers.png"):
         assert (tmp_path / "docs" / figure).read_bytes()[:4] == b"\x89PNG"
@@ -60,7 +67,7 @@ def test_the_contents_line_links_every_section_in_order():
 
 def test_each_lever_row_states_the_mean_of_its_runs_and_follows_the_adoption_rule():
     import results_figure
-    rows = results_figure.lever_rows(readme())
+    rows = results_figure.lever_rows(development_split())
     assert rows[0][0] == "none: the set itself" and len(rows) >= 12
     for lever, runs, mean, adopted in rows:
         assert runs and all(machine in results_figure.MACHINES for _a, machine in runs), lever
@@ -74,10 +81,41 @@ def test_each_lever_row_states_the_mean_of_its_runs_and_follows_the_adoption_rul
 
 def test_the_levers_figure_shows_every_run_at_or_above_its_left_edge():
     import results_figure
-    rows = results_figure.lever_rows(readme())
+    rows = results_figure.lever_rows(development_split())
     left, right = results_figure.lever_x_range(rows)
     shown = [a for _lever, runs, _mean, _adopted in rows for a, _m in runs if a >= results_figure.LOW]
     assert shown and all(left < a < right for a in shown)
     assert right > results_figure.BAR[0]
     best = rows + [("a lever far over the bar", [(90.0, "A")], 90.0, "yes")]
     assert results_figure.lever_x_range(best)[1] > 90.0
+
+
+def anchors(markdown):
+    """GitHub's anchors of a Markdown text's headings: lower case, punctuation dropped, spaces as hyphens."""
+    import re
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", markdown, re.M)}
+
+
+def test_every_relative_link_of_the_readme_and_docs_finds_its_file_and_heading():
+    import glob
+    import re
+    pages = ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    assert len(pages) >= 5
+    checked = 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", readme(page)):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+            assert os.path.exists(os.path.join(ROOT, file)), f"{page}: {target}"
+            if anchor:
+                assert anchor in anchors(readme(file)), f"{page}: {target}"
+            checked += 1
+    assert checked >= 30
+
+
+def test_anchors_follow_githubs_rule():
+    assert anchors("## TFLite: quantized models for small devices\n### Install, run, test\n") == {
+        "tflite-quantized-models-for-small-devices", "install-run-test"}

@@ -1,12 +1,12 @@
-"""The README's results tables as figures, so the README's numbers are the figures' only source.
+"""The results tables as figures, so the tables' numbers are the figures' only source.
 
     python tools/results_figure.py          # writes docs/five_fold_results.png and docs/levers.png
 
-Each row of the table under "The official protocol: five-fold cross-validation" becomes a row of the figure
+Each row of the README's table under "The official protocol: five-fold cross-validation" becomes a row of the figure
 that `--show_results` draws (its folds as dots, their mean +- std, ESC-50's published results beside them);
 a "the same, full-integer TFLite" row takes the name of the row above it, with "int8". Each row of the table
-of levers tried on the development split becomes a row of runs, coloured by machine, beside the bar that a
-lever had to clear and the range of the set's own runs.
+of levers tried on the development split (docs/development_split.md) becomes a row of runs, coloured by machine,
+beside the bar that a lever had to clear and the range of the set's own runs.
 """
 import os
 import re
@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 SECTION = "### The official protocol: five-fold cross-validation"
+DEVELOPMENT_SPLIT = os.path.join("docs", "development_split.md")
 LEVERS = "**At a glance: the levers tried on `low_complexity`"
 BAR = (81.0, 80.0)  # a lever was adopted only with a mean of at least the first and no run under the second
 MACHINES = {"A": ("AMD EPYC, AVX-512", "tab:blue"), "B": ("AMD EPYC, AVX2 only", "tab:orange"),
@@ -61,10 +62,10 @@ def five_fold_rows(readme):
     return rows
 
 
-def lever_rows(readme):
+def lever_rows(text):
     """[(lever, [(accuracy in %, machine letter)], the mean the table states, adopted cell)] of the
-    README's table of levers; a runs cell reads like '79.2 % (A); 80.8, 78.5 % (B)'."""
-    table = readme.split(LEVERS, 1)[1].split("\n\n", 2)[1]
+    table of levers in `text` (docs/development_split.md); a runs cell reads like '79.2 % (A); 80.8, 78.5 % (B)'."""
+    table = text.split(LEVERS, 1)[1].split("\n\n", 2)[1]
     rows = []
     for cells in table_rows(table):
         runs = [(float(a), machine) for group, machine in re.findall(r"([\d., ]+) % \(([A-Z])\b", cells[2])
@@ -111,11 +112,14 @@ def levers_png(rows, path):
     _save(fig, path)
 
 
+def read(name):
+    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+        return f.read()
+
+
 def main():
     from esc50_baseline.evaluation.plots import results_overview_png
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-        text = f.read()
-    rows, levers = five_fold_rows(text), lever_rows(text)
+    rows, levers = five_fold_rows(read("README.md")), lever_rows(read(DEVELOPMENT_SPLIT))
     results = [(name, {"folds_results": {i + 1: {"accuracy": a / 100} for i, a in enumerate(folds)}})
                for name, folds, _mean, _std in rows]
     path = os.path.join(ROOT, "docs", "five_fold_results.png")
@@ -124,7 +128,7 @@ def main():
     print(f"{len(rows)} rows of the README's five-fold table -> {path}")
     path = os.path.join(ROOT, "docs", "levers.png")
     levers_png(levers, path)
-    print(f"{len(levers)} rows of the README's table of levers -> {path}")
+    print(f"{len(levers)} rows of {DEVELOPMENT_SPLIT}'s table of levers -> {path}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ of itself (a zero would leave holes that no training clip has); the phases are k
 it cannot see a sound that lasts through most of the recording: that sound is the floor.
 
 Why: the development split's classifier recognised 80 % of its test clips alone, 72 % with a stationary
-background 20 dB under them and 63 % at 15 dB (README, "Detecting sound events").
+background 20 dB under them and 63 % at 15 dB (docs/detection.md).
 """
 import librosa
 import numpy as np

@@ -12,7 +12,7 @@ sees an event as it saw its training clips; a segment longer than a clip, by cli
 each frame the mean of the windows over it. Boundaries come from the signal, to a frame; classes from the model.
 With `detection.denoise` the segments are classified from the recording without its noise floor (denoise.py).
 On soundscapes of the development split's training clips this took the event-based F1 of sliding windows
-(whose boundaries are only known to a window) from 0.03 to 0.48: see the README.
+(whose boundaries are only known to a window) from 0.03 to 0.48: see docs/detection.md.
 """
 import librosa
 import numpy as np
