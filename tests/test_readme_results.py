@@ -11,16 +11,15 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from results_figure import five_fold_rows, label, without_parentheses  # noqa: E402
+from results_figure import DEVELOPMENT_SPLIT, five_fold_rows, label, read, without_parentheses  # noqa: E402
 
 
 def readme(name="README.md"):
-    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
-        return f.read()
+    return read(name)
 
 
 def development_split():
-    return readme(os.path.join("docs", "development_split.md"))
+    return read(DEVELOPMENT_SPLIT)
 
 
 def test_each_five_fold_row_states_the_mean_and_std_of_its_folds():
@@ -39,16 +38,17 @@ def test_row_names_and_the_figure(tmp_path, monkeypatch):
     assert label("**`low_complexity`**, the same, AVX2-only run (a second run (of it))", None) == \
         "low_complexity, AVX2-only run"
     assert label("the same, full-integer TFLite (x)", "cnn3") == "cnn3, int8"
-    rows = five_fold_rows(readme())
+    text, levers = readme(), development_split()
+    rows = five_fold_rows(text)
     assert [name for name, *_ in rows[:2]] == ["mobile_wide_lean, Xeon AVX-512 run",
                                                "mobile_wide_lean, Xeon AVX-512 run, int8"]
     assert rows[0][1] == pytest.approx([77.5, 81.0, 78.0, 84.5, 74.0])
     import results_figure
     monkeypatch.setattr(results_figure, "ROOT", str(tmp_path))
     monkeypatch.setattr(results_figure, "five_fold_rows", lambda _text: rows)
-    (tmp_path / "README.md").write_text(readme())
+    (tmp_path / "README.md").write_text(text)
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "development_split.md").write_text(development_split())
+    (tmp_path / DEVELOPMENT_SPLIT).write_text(levers)
     results_figure.main()
     for figure in ("five_fold_results.png", "levers.png"):
         assert (tmp_path / "docs" / figure).read_bytes()[:4] == b"\x89PNG"
@@ -61,8 +61,7 @@ def test_the_contents_line_links_every_section_in_order():
     contents = text.split("Contents: ", 1)[1].split("\n\n", 1)[0]
     links = re.findall(r"\[([^\]]+)\]\(#([^)]+)\)", contents)
     assert [name for name, _ in links] == heads
-    # GitHub's anchors: lower case, punctuation dropped, spaces as hyphens
-    assert [anchor for _, anchor in links] == [re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads]
+    assert [target for _, target in links] == [anchor(h) for h in heads]
 
 
 def test_each_lever_row_states_the_mean_of_its_runs_and_follows_the_adoption_rule():
@@ -90,11 +89,16 @@ def test_the_levers_figure_shows_every_run_at_or_above_its_left_edge():
     assert results_figure.lever_x_range(best)[1] > 90.0
 
 
-def anchors(markdown):
-    """GitHub's anchors of a Markdown text's headings: lower case, punctuation dropped, spaces as hyphens."""
+def anchor(heading):
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
     import re
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
-            for h in re.findall(r"^#+ (.+)$", markdown, re.M)}
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(markdown):
+    """The anchors of every heading of a Markdown text."""
+    import re
+    return {anchor(h) for h in re.findall(r"^#+ (.+)$", markdown, re.M)}
 
 
 def test_every_relative_link_of_the_readme_and_docs_finds_its_file_and_heading():
@@ -107,11 +111,11 @@ def test_every_relative_link_of_the_readme_and_docs_finds_its_file_and_heading()
         for target in re.findall(r"\]\(([^)\s]+)\)", readme(page)):
             if re.match(r"[a-z]+://", target):
                 continue
-            path, _, anchor = target.partition("#")
+            path, _, fragment = target.partition("#")
             file = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
             assert os.path.exists(os.path.join(ROOT, file)), f"{page}: {target}"
-            if anchor:
-                assert anchor in anchors(readme(file)), f"{page}: {target}"
+            if fragment:
+                assert fragment in anchors(readme(file)), f"{page}: {target}"
             checked += 1
     assert checked >= 30
 
