@@ -19,7 +19,7 @@ def test_shipped_sets_resolve():
     p = config.Parameters(YAML)
     assert {"cnn3", "cnn4", "cnn5", "quick", "vgg7", "vgg7_small", "resnet", "cnn8_avg", "crnn_att", "lstm",
             "kumar"} <= set(p.sets)
-    assert p.active_set == "mobile_wide_lean"
+    assert p.active_set == "low_complexity_fa"
     cnn3, strong = p.resolve("cnn3"), p.resolve("cnn3_strong")
     assert cnn3["learner"]["augmentation"]["mixup_alpha"] == 0 and cnn3["learner"]["validation_amount"] == 0.2
     assert strong["learner"]["model"] == "cnn3" and strong["learner"]["augmentation"]["waveform"]["copies"] == 4
