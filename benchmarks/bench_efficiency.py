@@ -49,7 +49,8 @@ def samples_per_second(set_id, dataset_path, fold, epochs, threads=0, fused=True
     `xla`: the training step compiled by XLA, without op determinism (XLA has none for max-pool gradients);
     `precision`: a learner.mixed_precision value instead of the set's ("float32" for false)."""
     from esc50_baseline import config
-    from esc50_baseline.training import fused_batch_norm, runtime, trainer
+    from esc50_baseline import runtime
+    from esc50_baseline.training import fused_batch_norm, trainer
     from esc50_baseline.models.builder import build_model
     from esc50_baseline.models.complexity import spatial_conv_share
     from bench_training import epoch_timer

@@ -21,7 +21,7 @@ def main():
     p.add_argument("--model", default=None, help="a trained .keras model (default: an untrained cnn3)")
     p.add_argument("--clips", type=int, default=200)
     args = p.parse_args()
-    from esc50_baseline.training import runtime  # noqa: F401
+    from esc50_baseline import runtime  # noqa: F401
     import keras
     from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, extract_to_cache
     from esc50_baseline.models.builder import build_model

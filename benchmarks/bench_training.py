@@ -65,7 +65,9 @@ def main():
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)")
     p.add_argument("--accuracy_epochs", type=int, default=0, help="also compare test accuracy after N epochs")
     args = p.parse_args()
-    from esc50_baseline.training import fused_batch_norm, model_files, runtime, trainer
+    from esc50_baseline.models import model_files
+    from esc50_baseline import runtime
+    from esc50_baseline.training import fused_batch_norm, trainer
     from esc50_baseline.models.builder import build_model
     import keras
     params = defaults()

@@ -72,7 +72,8 @@ class Ensemble:
     @staticmethod
     def _load(path, fmt, ctx):
         if fmt == "keras":
-            from .training import model_files, runtime  # noqa: F401
+            from . import runtime  # noqa: F401
+            from .models import model_files
             model = model_files.load_model(path)
             return lambda x: model_files.predict(model, x)
         from .tflite.run import TFLiteModel

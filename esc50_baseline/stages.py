@@ -176,7 +176,7 @@ def _model_cached(ctx, fold):
     is whole and newer than an intact normalization (one that is damaged or missing is fitted again, which
     makes the model stale). _learn_fold decides it again after normalization, when a missing one means that stage
     was off."""
-    from .training.model_files import model_file_problem
+    from .models.model_files import model_file_problem
     model, norm = ctx.model_path(fold), ctx.norm_path(fold)
     return (os.path.exists(norm) and Normalizer.intact(norm) and not stale(model, norm)
             and not model_file_problem(model))
@@ -207,7 +207,9 @@ def do_learning(ctx):
 
 
 def _learn_fold(ctx, fold):
-    from .training import fused_batch_norm, model_files, runtime, trainer
+    from .models import model_files
+    from . import runtime
+    from .training import fused_batch_norm, trainer
     from .models.builder import build_model
     from .models.complexity import spatial_conv_share
     learner, general = ctx.params["learner"], ctx.params["general"]
@@ -286,7 +288,8 @@ def distillation_teacher(ctx, fold, train, validation):
     its predictions of all the fold's training clips and their copies computed once and cached."""
     if not ctx.teacher:
         return None
-    from .training import distillation, model_files
+    from .models import model_files
+    from .training import distillation
     if ctx.params["learner"]["distillation"]["consistent"]:
         members = ctx.teacher.sets()
         print(f"  Fold {fold}: the teacher ({len(members)} model{'s' if len(members) > 1 else ''}) predicts every "
@@ -338,7 +341,8 @@ def need(path, stage):
 
 def do_testing(ctx):
     section("Testing")
-    from .training import model_files, runtime  # noqa: F401  (runtime: quiet TensorFlow start-up)
+    from . import runtime  # noqa: F401  (quiet TensorFlow start-up)
+    from .models import model_files
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
         out = ctx.path("recognizer", f"res_fold_{fold}.csv")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from esc50_baseline.training import runtime  # noqa: F401
+from esc50_baseline import runtime  # noqa: F401
 from esc50_baseline.features.spectrogram_augmentation import augment, enabled
 
 OFF = {"time_shift": 0, "freq_masks": 0, "freq_mask_width": 8, "time_masks": 0, "time_mask_width": 25,

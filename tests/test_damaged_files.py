@@ -84,7 +84,8 @@ def test_prediction_and_result_files_cut_short_are_damaged(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    from esc50_baseline.training import model_files, runtime  # noqa: F401
+    from esc50_baseline import runtime  # noqa: F401
+    from esc50_baseline.models import model_files
     from esc50_baseline.models.builder import build_model
     runtime.setup(0)
     learner = {"model": "layers", "layers": [{"class_name": "Flatten"},
@@ -97,7 +98,7 @@ def small_model(tmp_path_factory):
 
 
 def test_a_truncated_keras_model_is_named(small_model, tmp_path):
-    from esc50_baseline.training import model_files
+    from esc50_baseline.models import model_files
     _model, path = small_model
     assert model_files.model_file_problem(path) is None
     good = open(path, "rb").read()

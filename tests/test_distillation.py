@@ -14,7 +14,7 @@ import yaml
 import utils
 from conftest import ROOT, make_dataset
 from test_features import shipped_params
-from esc50_baseline.training import runtime  # noqa: F401
+from esc50_baseline import runtime  # noqa: F401
 from esc50_baseline.training.distillation import DistillationLoss, soften
 
 SCRIPT = os.path.join(ROOT, "task_esc50.py")
@@ -170,7 +170,8 @@ def test_a_live_teachers_loss_is_the_cached_teachers_on_the_same_predictions():
 
 def trained_tiny(defaults, tmp_path, name, seed, x, y):
     """A tiny network (with dropout) trained for 2 epochs and saved; its path."""
-    from esc50_baseline.training import model_files, trainer
+    from esc50_baseline.models import model_files
+    from esc50_baseline.training import trainer
     from esc50_baseline.models.builder import build_model
     from test_training import small_learner
     runtime.setup(seed)
@@ -187,7 +188,8 @@ def test_a_live_teacher_predicts_what_the_student_is_shown_in_its_own_normalizat
         defaults, tmp_path):
     from esc50_baseline.features.normalization import Normalizer
     from esc50_baseline.models.builder import build_model
-    from esc50_baseline.training import model_files, trainer
+    from esc50_baseline.models import model_files
+    from esc50_baseline.training import trainer
     from esc50_baseline.training.distillation import LiveTeacher
     from test_training import kill_after, separable, small_learner
     rng = np.random.default_rng(0)

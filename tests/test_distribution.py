@@ -11,7 +11,9 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np, tempfile, yaml
-from esc50_baseline.training import model_files, runtime, trainer
+from esc50_baseline.models import model_files
+from esc50_baseline import runtime
+from esc50_baseline.training import trainer
 from esc50_baseline.models.builder import build_model
 from test_training import separable, small_learner
 defaults = yaml.safe_load(open({ROOT + '/task_esc50.yaml'!r}))["defaults"]

@@ -47,7 +47,7 @@ def test_the_import_graph_is_read_correctly():
     edges = graph()
     assert "esc50_baseline.models.blocks" in edges["esc50_baseline.models.architectures"]
     assert "esc50_baseline.models.complexity" in edges["esc50_baseline.tflite.size"]
-    assert "esc50_baseline.training.runtime" in edges["esc50_baseline.tflite.convert"]
+    assert "esc50_baseline.runtime" in edges["esc50_baseline.tflite.convert"]
 
 
 def test_no_library_module_imports_a_top_level_script():

@@ -12,7 +12,9 @@ import pytest
 
 from conftest import shipped_defaults
 from esc50_baseline.errors import UserError
-from esc50_baseline.training import model_files, runtime, trainer
+from esc50_baseline.models import model_files
+from esc50_baseline import runtime
+from esc50_baseline.training import trainer
 from esc50_baseline.models.builder import build_model, check_model
 from esc50_baseline.models.complexity import (DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_size_report,
                                               spatial_conv_share)
@@ -321,7 +323,7 @@ def test_the_converted_model_keeps_each_strided_depthwise_convolution_one_op(dec
 def test_importing_the_runtime_leaves_tensorflows_thread_and_device_settings_open():
     """Whether the depthwise kernels take unequal strides is asked without running an op: an op would fix
     TensorFlow's threads and devices, which a caller (a benchmark's one-thread run) still sets after."""
-    code = ("from esc50_baseline.training import runtime\n"
+    code = ("from esc50_baseline import runtime\n"
             "import tensorflow as tf\n"
             "tf.config.threading.set_intra_op_parallelism_threads(1)\n"
             "tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0],"
@@ -335,7 +337,7 @@ def test_strided_depthwise_layers_run_with_either_kernel_set(onednn):
     """oneDNN is on unless the user turns it off; either way a (2, 1)-strided layer runs, natively (oneDNN)
     or decomposed (TensorFlow's own kernels), to the same numbers as by its definition."""
     code = ("import numpy as np, keras\n"
-            "from esc50_baseline.training import runtime\n"
+            "from esc50_baseline import runtime\n"
             "layer = keras.layers.DepthwiseConv2D(3, strides=(2, 1), padding='same', use_bias=False)\n"
             "x = np.ones((1, 6, 4, 1), np.float32)\n"
             "layer.build(x.shape)\n"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from esc50_baseline.training import runtime  # noqa: F401
+from esc50_baseline import runtime  # noqa: F401
 from esc50_baseline.errors import UserError
 from esc50_baseline.models.blocks import adapt_pool
 from esc50_baseline.models.builder import build_model

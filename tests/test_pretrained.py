@@ -11,7 +11,9 @@ import pytest
 
 from conftest import ROOT, make_dataset, shipped_defaults
 from esc50_baseline.errors import UserError
-from esc50_baseline.training import model_files, runtime, trainer  # noqa: F401  (runtime: quiet TensorFlow start-up)
+from esc50_baseline import runtime  # noqa: F401  (quiet TensorFlow start-up)
+from esc50_baseline.models import model_files
+from esc50_baseline.training import trainer
 from esc50_baseline.models import pretrained
 from esc50_baseline.models.builder import build_model
 from esc50_baseline.models.complexity import format_size_report, keras_size_report

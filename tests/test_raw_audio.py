@@ -6,7 +6,8 @@ import pytest
 from conftest import class_signal, shipped_defaults
 from esc50_baseline.features.extraction import FeatureSettings, LogMel
 from esc50_baseline.features.normalization import Normalizer
-from esc50_baseline.training import model_files, runtime
+from esc50_baseline.models import model_files
+from esc50_baseline import runtime
 from esc50_baseline.tflite.raw_audio import convert_raw, frames, front_end
 from esc50_baseline.tflite.run import TFLiteModel
 
@@ -27,7 +28,7 @@ def clips():
 
 @pytest.mark.parametrize("n, length, hop", [(222548, 2048, 882), (100, 10, 5), (101, 7, 3), (50, 4, 9), (64, 64, 8)])
 def test_frames_from_slices_are_tf_signal_frame(n, length, hop):
-    from esc50_baseline.training.runtime import tf
+    from esc50_baseline.runtime import tf
     y = np.random.default_rng(n).standard_normal((2, n)).astype(np.float32)
     np.testing.assert_array_equal(frames(tf.constant(y), length, hop), tf.signal.frame(y, length, hop))
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_dataset, shipped_defaults
-from esc50_baseline.training import model_files, runtime, trainer
+from esc50_baseline.models import model_files
+from esc50_baseline import runtime
+from esc50_baseline.training import trainer
 from esc50_baseline.models.builder import build_model
 from esc50_baseline.tflite.convert import FORMATS, convert
 from esc50_baseline.tflite.run import TFLiteModel, dequantize, quantize, softmax

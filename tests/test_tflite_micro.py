@@ -9,7 +9,7 @@ from conftest import class_signal, shipped_defaults
 from esc50_baseline.errors import UserError
 from esc50_baseline.features.extraction import FeatureSettings, LogMel
 from esc50_baseline.features.normalization import Normalizer
-from esc50_baseline.training.runtime import tf
+from esc50_baseline.runtime import tf
 from esc50_baseline.tflite.micro import (MicroModel, c_array, compare_with_litert, header_features, parse_header,
                                          settings_header, write_package)
 from esc50_baseline.tflite.run import TFLiteModel, quantize

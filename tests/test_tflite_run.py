@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from esc50_baseline.errors import UserError
-from esc50_baseline.training import runtime
-from esc50_baseline.training.runtime import tf
+from esc50_baseline import runtime
+from esc50_baseline.runtime import tf
 from esc50_baseline.tflite.convert import convert
 from esc50_baseline.tflite.run import TFLiteModel, dequantize, ends_in_softmax, model_problem, quantize, softmax
 

@@ -1,7 +1,9 @@
 import numpy as np
 
 from esc50_baseline.features.normalization import Normalizer
-from esc50_baseline.training import model_files, runtime, trainer
+from esc50_baseline.models import model_files
+from esc50_baseline import runtime
+from esc50_baseline.training import trainer
 from esc50_baseline.models.builder import build_model
 
 

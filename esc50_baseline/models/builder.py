@@ -64,7 +64,7 @@ def check_model(learner):
 
 def build_model(learner, input_shape, n_classes):
     """A compiled-ready keras.Model: input (n_mels, n_frames, 1), softmax over n_classes."""
-    from ..training import runtime  # noqa: F401  (first: its TensorFlow settings)
+    from .. import runtime  # noqa: F401  (first: its TensorFlow settings)
     import keras
     inputs = keras.Input(shape=tuple(input_shape) + (1,), name="log_mel")
     spec = (learner.get("families") or {}).get(learner["model"])

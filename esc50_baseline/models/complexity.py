@@ -124,5 +124,5 @@ def format_size_report(report, size_key="bytes"):
 
 def keras_file_report(path):
     """The report of a saved .keras model."""
-    from ..training.model_files import load_model
+    from .model_files import load_model
     return keras_size_report(load_model(path))

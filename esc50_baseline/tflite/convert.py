@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import interrupts
 from ..config import TFLITE_FEATURE_FORMATS as FORMATS
-from ..training.runtime import quiet_native_output, strided_depthwise_ops, tf
+from ..runtime import quiet_native_output, strided_depthwise_ops, tf
 
 
 def logits_model(model):

@@ -56,7 +56,7 @@ class captured_native_output:
     """What native code prints (to standard output and error) meanwhile, in `.text` afterwards."""
 
     def __enter__(self):
-        from ..training.runtime import native_output_to
+        from ..runtime import native_output_to
         self._file = tempfile.TemporaryFile()
         self._redirect = native_output_to(self._file.fileno(), (1, 2))
         self._redirect.__enter__()

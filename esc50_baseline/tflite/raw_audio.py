@@ -5,7 +5,7 @@ import numpy as np
 
 from ..config import RAW_AUDIO_FORMATS as RAW_FORMATS
 from ..errors import UserError
-from ..training.runtime import tf
+from ..runtime import tf
 
 FRONT_END = "log_mel"  # the front end's layer: the operators named by it stay float in raw_int8
 

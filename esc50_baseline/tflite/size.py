@@ -6,7 +6,7 @@ import functools
 import numpy as np
 
 from ..models.complexity import with_totals
-from ..training import runtime  # noqa: F401  (TensorFlow, imported quietly)
+from .. import runtime  # noqa: F401  (TensorFlow, imported quietly)
 
 TFLITE_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
 WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}

@@ -27,7 +27,7 @@ def formats(ctx):
 
 def do_tflite_conversion(ctx):
     section("TFLite conversion")
-    from ..training import model_files
+    from ..models import model_files
     from .convert import convert, representative_sample, without_names
     from .raw_audio import convert_raw
     from .run import model_problem
@@ -150,7 +150,7 @@ def evaluate_formats(ctx, title_suffix=""):
 
 def do_tflite_evaluation(ctx):
     """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
-    from ..training import model_files
+    from ..models import model_files
     from ..models.complexity import keras_size_report
     from .run import TFLiteModel
     from .size import tflite_size_report

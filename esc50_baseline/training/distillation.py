@@ -20,13 +20,13 @@ patient and consistent").
 """
 import os
 
-from . import runtime  # noqa: F401  (before Keras: TensorFlow's settings)
+from .. import runtime  # noqa: F401  (before Keras: TensorFlow's settings)
 import keras
 import numpy as np
 
 from .. import results_io
 from ..errors import DamagedFile
-from .model_files import load_model
+from ..models.model_files import load_model
 
 FLOOR = 1e-7  # as Keras clips probabilities for its crossentropy
 

@@ -140,7 +140,7 @@ def distribution_strategy(kind):
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
     if "TF_CONFIG" not in os.environ:
-        from ..errors import UserError
+        from .errors import UserError
         raise UserError("learner.distribution is multi_worker but the environment variable TF_CONFIG is not set; "
                         "set it on every host (see the README) or use none or mirrored.")
     return tf.distribute.MultiWorkerMirroredStrategy()

@@ -15,7 +15,7 @@ def as_float32(model):
     """The same model with float32 computation everywhere. Mixed precision keeps the variables in
     float32 already, so the weights carry over exactly; testing, TFLite conversion (which cannot take
     bfloat16 ops) and prediction then see one float32 model, whatever precision it was trained in."""
-    from ..models.builder import map_config, rebuilt
+    from .builder import map_config, rebuilt
 
     def float32_policy(node):
         if node.get("class_name") == "DTypePolicy":
@@ -43,7 +43,7 @@ def model_file_problem(path):
 
 def load_model(path, stage="learning"):
     """A saved model for testing, conversion or prediction; a damaged file is named, with what to do."""
-    from . import runtime  # noqa: F401  (first: its TensorFlow settings)
+    from .. import runtime  # noqa: F401  (first: its TensorFlow settings)
     import keras
     problem = model_file_problem(path)
     if problem:
