@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""ESC-50 baseline system: log-mel features, a DCASE-style CNN, fold-wise training, testing and evaluation.
+"""ESC-50 baseline system: log-mel features, a configurable network, fold-wise training, testing and evaluation.
 
     python task_esc50.py --dataset_path DIR            # the active set of task_esc50.yaml, every fold
     python task_esc50.py --set quick --dataset_path DIR # a first try in a few minutes
@@ -12,27 +12,33 @@ depends on, so a second run recomputes only what a changed parameter affects.
 from absl import flags
 
 import utils
-from esc50_baseline import ensemble, interrupts, stages
-from esc50_baseline.detection.stage import do_sed_evaluation
+from esc50_baseline import interrupts
+from esc50_baseline.progress import section
+from esc50_baseline.stages import ensemble
+from esc50_baseline.stages.detection import do_sed_evaluation
+from esc50_baseline.stages.evaluation import do_evaluation, do_model_size_calculation
+from esc50_baseline.stages.features import do_feature_extraction, do_feature_normalization
+from esc50_baseline.stages.learning import do_learning
+from esc50_baseline.stages.testing import do_testing
 
 FLAGS = utils.define_flags()
 flags.adopt_module_key_flags(utils)  # so that --help lists them
 
 # The flow, in order: each stage runs when its switch under flow: in the YAML is true.
 STAGES = (
-    ("feature_extraction", stages.do_feature_extraction),
-    ("feature_normalization", stages.do_feature_normalization),
-    ("learning", stages.do_learning),
-    ("testing", stages.do_testing),
-    ("evaluation", stages.do_evaluation),
-    ("calculate_model_size", stages.do_model_size_calculation),
+    ("feature_extraction", do_feature_extraction),
+    ("feature_normalization", do_feature_normalization),
+    ("learning", do_learning),
+    ("testing", do_testing),
+    ("evaluation", do_evaluation),
+    ("calculate_model_size", do_model_size_calculation),
     ("sed_evaluation", do_sed_evaluation),
 )
 
 # An ensemble set's own flow, once each of its member sets has run the flow above.
 ENSEMBLE_STAGES = (
     ("testing", ensemble.do_ensemble_testing),
-    ("evaluation", stages.do_evaluation),
+    ("evaluation", do_evaluation),
     ("calculate_model_size", ensemble.do_ensemble_summary),
     ("sed_evaluation", do_sed_evaluation),
 )
@@ -47,12 +53,12 @@ def run_flow(ctx, flow=STAGES):
 
 def run_set(ctx, flow=STAGES, ensemble_flow=ENSEMBLE_STAGES):
     for member in ctx.members:
-        stages.section(f"Member set {title(member)}", "#")
+        section(f"Member set {title(member)}", "#")
         run_set(member, flow, ensemble_flow)
     if ctx.teacher:  # trained (or read from the cache) first; a teacher runs the float flow only
-        stages.section(f"Teacher set {title(ctx.teacher)}", "#")
+        section(f"Teacher set {title(ctx.teacher)}", "#")
         run_set(ctx.teacher)
-        stages.section(f"Student set {title(ctx)}", "#")
+        section(f"Student set {title(ctx)}", "#")
     run_flow(ctx, ensemble_flow if ctx.members else flow)
 
 

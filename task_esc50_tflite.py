@@ -11,9 +11,9 @@ from absl import flags
 
 import task_esc50
 import utils
-from esc50_baseline import ensemble
-from esc50_baseline.detection.stage import do_sed_evaluation
-from esc50_baseline.tflite import stages as tflite_stages
+from esc50_baseline.stages import ensemble
+from esc50_baseline.stages import tflite as tflite_stages
+from esc50_baseline.stages.detection import do_sed_evaluation
 
 FLAGS = task_esc50.FLAGS
 flags.adopt_module_key_flags(utils)  # so that --help lists them

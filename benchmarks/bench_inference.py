@@ -28,7 +28,7 @@ def main():
     from esc50_baseline.features.normalization import Normalizer
     from esc50_baseline.tflite.convert import FORMATS, convert
     from esc50_baseline.tflite.run import TFLiteModel
-    from esc50_baseline.tflite.stages import latency_ms
+    from esc50_baseline.tflite.latency import latency_ms
     params = defaults()
     paths = sorted(glob.glob(os.path.join(args.dataset_path, "audio", "*.wav")))[:args.clips]
     folder = os.path.join(tempfile.gettempdir(), "esc50-bench-features")

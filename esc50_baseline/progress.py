@@ -1,6 +1,11 @@
-"""A dependency-free progress line for long loops (printed to stderr, redrawn in place on a terminal)."""
+"""What a run shows while it works, without dependencies: a section heading for each stage, and a progress line
+for long loops (printed to stderr, redrawn in place on a terminal)."""
 import sys
 import time
+
+
+def section(title, underline="="):
+    print(f"\n{title}\n{underline * len(title)}", flush=True)
 
 
 class Progress:

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 from conftest import ROOT
 
-import utils
 from esc50_baseline import config
+from esc50_baseline.run import setup
 
 PINNED = os.path.join(ROOT, "tests", "data", "cache_hashes.json")
 APPLICATION = "/cache/system"
@@ -25,7 +25,7 @@ def folders():
     out = {}
     for set_id in parameters.sets:
         params = parameters.resolve(set_id, overrides)
-        ctx = utils.run_context(parameters, params, overrides, flags, DATASET, [1, 2, 3, 4, 5])
+        ctx = setup.run_context(parameters, params, overrides, flags, DATASET, [1, 2, 3, 4, 5])
         named = {"parameter_hash": config.params_hash(params)}
         for i, c in enumerate(ctx.every_set()):
             prefix = "" if i == 0 else f"{c.params['set_id']}:"

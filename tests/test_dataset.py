@@ -86,7 +86,8 @@ def test_the_normalization_stage_fits_on_the_fold_s_training_clips_only(tmp_path
     """Clips of each fold at another level: the statistics of fold 2 are those of its training clips
     (folds 1 and 3, less the validation clips), not of all clips and not of the test fold."""
     import soundfile as sf
-    from esc50_baseline import stages
+    from esc50_baseline.run.context import RunContext
+    from esc50_baseline.stages.features import do_feature_normalization
     from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, extract_to_cache
     root = str(tmp_path / "d")
     rows = make_dataset(root, n_classes=2, n_folds=3, per_fold=3, seconds=5.0)
@@ -99,8 +100,8 @@ def test_the_normalization_stage_fits_on_the_fold_s_training_clips_only(tmp_path
     paths = {"features": str(tmp_path / "features"), "normalization": str(tmp_path / "norm")}
     extract_to_cache({c.filename: dataset.audio_path(c) for c in dataset.clips},
                      FeatureSettings.from_params(params["feature_extractor"]), paths["features"], show_progress=False)
-    ctx = stages.RunContext(params=params, dataset=dataset, folds=[2], paths=paths)
-    stages.do_feature_normalization(ctx)
+    ctx = RunContext(params=params, dataset=dataset, folds=[2], paths=paths)
+    do_feature_normalization(ctx)
     train, validation, test = ctx.split(2)
     assert validation and {c.fold for c in train} == {1, 3} and {c.fold for c in test} == {2}
     cache = FeatureCache(paths["features"])
@@ -113,9 +114,9 @@ def test_the_normalization_stage_fits_on_the_fold_s_training_clips_only(tmp_path
 
     # a whole fold held out for validation (SpeechBrain's split, here: train 1, validate 3, test 2)
     held = dict(params, learner=dict(params["learner"], validation_folds=[3]))
-    ctx = stages.RunContext(params=held, dataset=dataset, folds=[2],
+    ctx = RunContext(params=held, dataset=dataset, folds=[2],
                             paths=dict(paths, normalization=str(tmp_path / "n2")))
-    stages.do_feature_normalization(ctx)
+    do_feature_normalization(ctx)
     train, validation, test = ctx.split(2)
     assert [{c.fold for c in part} for part in (train, validation, test)] == [{1}, {3}, {2}]
     assert len(train) + len(validation) == 12
@@ -124,19 +125,19 @@ def test_the_normalization_stage_fits_on_the_fold_s_training_clips_only(tmp_path
 
 
 def test_validation_folds_must_be_in_the_dataset_and_not_tested(tmp_path):
-    import utils
+    from esc50_baseline.run import setup
     root = str(tmp_path / "d")
     make_dataset(root, n_classes=2, n_folds=3, per_fold=1, seconds=1.0)
     dataset = Dataset(root)
-    utils.check_validation_folds([3], dataset, [1, 2])
-    utils.check_validation_folds(["3"], dataset, [2])  # labels as text name the same fold
+    setup.check_validation_folds([3], dataset, [1, 2])
+    setup.check_validation_folds(["3"], dataset, [2])  # labels as text name the same fold
     with pytest.raises(UserError, match=r"^learner.validation_folds names fold 7, which the dataset does not hold "
                                         r"\(it holds 1, 2, 3\); name one of those.$"):
-        utils.check_validation_folds([7], dataset, [1])
+        setup.check_validation_folds([7], dataset, [1])
     with pytest.raises(UserError, match=r"^Fold 3 is both tested and held out for validation"):
-        utils.check_validation_folds([3], dataset, [1, 3])
+        setup.check_validation_folds([3], dataset, [1, 3])
     with pytest.raises(UserError, match=r"^learner.validation_folds holds out 1, 2, which leaves no fold to train on"):
-        utils.check_validation_folds([1, 2], dataset, [3])
+        setup.check_validation_folds([1, 2], dataset, [3])
 
 
 def test_normalization_uses_training_folds_only():

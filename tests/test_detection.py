@@ -183,7 +183,7 @@ def test_overlapping_events_of_one_class_are_annotated_as_one():
 
 
 def test_thresholds_are_tuned_per_class_where_the_validation_soundscapes_allow():
-    from esc50_baseline.detection import stage
+    from esc50_baseline.stages import detection as stage
     hop, labels = 0.1, ["a", "b"]
     refs = {f"s{k}.wav": [(1.0, 2.0, "a"), (3.0, 4.0, "a"), (5.0, 5.5, "b")] for k in range(2)}
     durations = {name: 6.0 for name in refs}
@@ -203,7 +203,7 @@ def test_thresholds_are_tuned_per_class_where_the_validation_soundscapes_allow()
 
 def test_a_fold_without_validation_clips_tunes_out_of_fold_when_other_folds_run():
     from types import SimpleNamespace as NS
-    from esc50_baseline.detection import stage
+    from esc50_baseline.stages import detection as stage
 
     def run(validation, folds):
         clips = lambda names: [NS(filename=n) for n in names]  # noqa: E731
@@ -218,7 +218,7 @@ def test_a_fold_without_validation_clips_tunes_out_of_fold_when_other_folds_run(
 def test_out_of_fold_thresholds_come_from_the_other_folds_never_from_the_fold_itself():
     """Fold 1's model is sure of everything (events 0.9 over a floor of 0.6), folds 2 and 3's are not (0.35 over
     0.2): tuned out of fold, fold 1 gets what suits folds 2 and 3, and its own soundscapes are never read."""
-    from esc50_baseline.detection import stage
+    from esc50_baseline.stages import detection as stage
     hop, labels = 0.1, ["a", "b"]
 
     def pool(event, floor):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-import utils
+from esc50_baseline.run import setup
 from conftest import ROOT, make_dataset
 from test_features import shipped_params
 from esc50_baseline import runtime  # noqa: F401
@@ -104,7 +104,7 @@ def test_the_teachers_models_name_its_targets_and_the_students_caches(defaults, 
                                                       for h in teacher_models])
         params = shipped_params(defaults,
                                 **{"learner.distillation": distillation, "learner.augmentation": augmentation})
-        return utils.stage_paths(params, types.SimpleNamespace(root=str(tmp_path)), teacher)
+        return setup.stage_paths(params, types.SimpleNamespace(root=str(tmp_path)), teacher)
 
     first = paths(["h1"])
     for other in (paths(["h2"]), paths(["h1", "h2"])):
@@ -238,7 +238,7 @@ def test_consistent_teaching_changes_the_students_hash_but_off_it_changes_nothin
     def learner_path(**distillation):
         params = shipped_params(defaults, **{"learner.distillation": dict(
             {k: v for k, v in defaults["learner"]["distillation"].items() if k != "consistent"}, **distillation)})
-        return utils.stage_paths(params, types.SimpleNamespace(root=str(tmp_path)))["learner"]
+        return setup.stage_paths(params, types.SimpleNamespace(root=str(tmp_path)))["learner"]
 
     before = learner_path(teacher="t")  # the settings as they were before the key existed
     assert learner_path(teacher="t", consistent=False) == before

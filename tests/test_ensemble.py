@@ -154,7 +154,7 @@ def test_ensemble_runs_members_and_averages_their_predictions(tmp_path):
 
 
 def test_an_ensemble_tunes_its_detector_on_the_clips_that_every_member_held_out():
-    from esc50_baseline.detection.stage import tuning_clips
+    from esc50_baseline.stages.detection import tuning_clips
 
     class Run:
         def __init__(self, train, validation, members=()):

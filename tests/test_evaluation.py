@@ -173,14 +173,14 @@ def test_a_row_of_classes_without_clips_has_no_accuracy():
 def test_results_overview_draws_every_run_best_first_and_marks_one_fold(tmp_path):
     """--show_results's figure: runs sorted by mean accuracy, their folds' values, mean and std by hand; a run of one
     fold flagged; two runs of one set told apart by their hashes; the file a PNG; references only on ESC-50."""
-    import utils
+    from esc50_baseline.reports import results as results_report
 
     def result(set_id, digest, accuracies, classes=50):
         return {"set_id": set_id, "parameter_hash": digest, "class_wise": {f"c{i}": {} for i in range(classes)},
                 "folds_results": {fold + 1: {"accuracy": a} for fold, a in enumerate(accuracies)}}
     results = [result("small", "aaa", [0.70, 0.74, 0.72, 0.80, 0.64]), result("big", "bbb", [0.81]),
                result("small", "ccc", [0.75, 0.77, 0.79, 0.85, 0.69])]
-    path = utils.overview_figure(results, str(tmp_path))
+    path = results_report.overview_figure(results, str(tmp_path))
     assert path == str(tmp_path / "results_overview.png")
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     from esc50_baseline.evaluation.plots import results_overview_rows
@@ -193,38 +193,39 @@ def test_results_overview_draws_every_run_best_first_and_marks_one_fold(tmp_path
     # the labels the figure gets: the set's name, with its hash where the set was evaluated with two settings
     from unittest import mock
     with mock.patch("esc50_baseline.evaluation.plots.results_overview_png") as draw:
-        utils.overview_figure(results, str(tmp_path))
-        utils.overview_figure([results[1], result("other", "ddd", [0.5], classes=10)], str(tmp_path))
+        results_report.overview_figure(results, str(tmp_path))
+        results_report.overview_figure([results[1], result("other", "ddd", [0.5], classes=10)], str(tmp_path))
     (first, _path), first_kwargs = draw.call_args_list[0]
     assert [label for label, _r in first] == ["small aaa", "big", "small ccc"] and first_kwargs == {"esc50": True}
     assert draw.call_args_list[1].kwargs == {"esc50": False}  # one dataset of 10 classes: not ESC-50's numbers
     # a --folds run shown beside its set's run of all folds (the same settings): told apart by their folds
-    labels = [label for label, _r in utils._overview_labels([results[1], result("big", "bbb", [0.8, 0.7])])]
+    labels = [label for label, _r in results_report._overview_labels([results[1], result("big", "bbb", [0.8, 0.7])])]
     assert labels == ["big (folds 1)", "big (folds 1, 2)"]
-    labels = [label for label, _r in utils._overview_labels(results + [result("small", "ccc", [0.7])])]
+    labels = [label for label, _r in results_report._overview_labels(results + [result("small", "ccc", [0.7])])]
     assert labels == ["small aaa", "big", "small ccc (folds 1, 2, 3, 4, 5)", "small ccc (folds 1)"]
 
 
 def test_show_results_lists_each_tflite_format_and_names_a_damaged_one(tmp_path):
-    import utils
+    from esc50_baseline.reports import results as results_report
     for fmt, text in (("int8", "folds_results: {1: {accuracy: 0.75}}\noverall: {accuracy: 0.75, logloss: 0.5}\n"),
                       ("float16", "overall: {acc")):
         (tmp_path / f"tflite_{fmt}").mkdir()
         (tmp_path / f"tflite_{fmt}" / "results.yaml").write_text(text)
-    damaged, int8 = utils._tflite_lines(str(tmp_path))
+    damaged, int8 = results_report._tflite_lines(str(tmp_path))
     assert int8.split() == ["as", "TFLite", "int8", "75.0", "%", "(one", "fold)", "0.500"]
     assert damaged.strip().startswith(f"(unreadable) {tmp_path / 'tflite_float16' / 'results.yaml'}: ")
     assert damaged.endswith("run task_esc50_tflite.py again to write it anew")
     (tmp_path / "tflite_float16" / "results.yaml").write_text("overall: {accuracy: 0.75, logloss: 0.5}\n")
-    lacking, _int8 = utils._tflite_lines(str(tmp_path))  # valid YAML without its folds: named, not a crash
+    lacking, _int8 = results_report._tflite_lines(str(tmp_path))  # valid YAML without its folds: named, not a crash
     assert "tflite_float16" in lacking and ": it lacks 'folds_results'; run task_esc50_tflite.py" in lacking
 
 
 def test_a_folds_run_has_a_results_folder_of_its_own_shown_while_newer_than_the_whole(tmp_path):
-    import utils
-    assert utils.fold_subset([1, 2, 3], [1, 2, 3]) is None  # the set's own folds: its results folder
-    assert utils.fold_subset([1, 3], [1, 2, 3]) == "folds_1_3"
-    assert utils.fold_subset(["A b", "C/d"], ["A b", "C/d", "E"]) == "folds_A-b_C-d"  # any fold label, one name
+    from esc50_baseline.reports import results as results_report
+    from esc50_baseline.run import setup
+    assert setup.fold_subset([1, 2, 3], [1, 2, 3]) is None  # the set's own folds: its results folder
+    assert setup.fold_subset([1, 3], [1, 2, 3]) == "folds_1_3"
+    assert setup.fold_subset(["A b", "C/d"], ["A b", "C/d", "E"]) == "folds_A-b_C-d"  # any fold label, one name
     whole, subset, alone = (tmp_path / "s_aaa", tmp_path / "s_aaa" / "folds_2", tmp_path / "t_bbb" / "folds_1")
     for folder, age in ((whole, 200), (subset, 300), (alone, 300)):
         folder.mkdir(parents=True, exist_ok=True)
@@ -232,6 +233,6 @@ def test_a_folds_run_has_a_results_folder_of_its_own_shown_while_newer_than_the_
         os.utime(folder / "results.yaml", (time.time() - age, time.time() - age))
     # the subset is older than the set's results of all folds (a part of them): not listed; a set with no
     # results of all folds yet lists its subset run
-    assert utils.evaluated_runs(str(tmp_path)) == sorted(str(f / "results.yaml") for f in (whole, alone))
+    assert results_report.evaluated_runs(str(tmp_path)) == sorted(str(f / "results.yaml") for f in (whole, alone))
     os.utime(subset / "results.yaml")  # run again since: newer than the whole, so listed
-    assert utils.evaluated_runs(str(tmp_path)) == sorted(str(f / "results.yaml") for f in (whole, subset, alone))
+    assert results_report.evaluated_runs(str(tmp_path)) == sorted(str(f / "results.yaml") for f in (whole, subset, alone))

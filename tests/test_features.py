@@ -83,11 +83,11 @@ def test_cache_hit_miss_and_invalidation(tmp_path, defaults):
 
     # a changed parameter: the features stage's folder (as a run names it) changes, and a run there
     # computes the new features while the old folder stays as it was
-    import utils
+    from esc50_baseline.run import setup
     dataset = types.SimpleNamespace(root=root)
     params = dict(shipped_params(defaults), feature_extractor=dict(defaults["feature_extractor"], n_mels=64))
-    new_folder = utils.stage_paths(params, dataset)["features"]
-    assert new_folder != utils.stage_paths(shipped_params(defaults), dataset)["features"]
+    new_folder = setup.stage_paths(params, dataset)["features"]
+    assert new_folder != setup.stage_paths(shipped_params(defaults), dataset)["features"]
     extract_to_cache(paths, FeatureSettings.from_params(params["feature_extractor"]), new_folder, workers=1,
                      show_progress=False)
     assert FeatureCache(new_folder).load(first_name).shape[0] == 64
@@ -119,12 +119,12 @@ TRAINED = {"learner", "recognizer", "tflite"}
     ({"learner.verbose": 0}, set()),
 ])
 def test_a_setting_invalidates_the_caches_of_the_stages_that_read_it_and_no_others(defaults, tmp_path, change, stages):
-    import utils
+    from esc50_baseline.run import setup
     dataset = types.SimpleNamespace(root=str(tmp_path))
-    before = utils.stage_paths(shipped_params(defaults), dataset)
-    after = utils.stage_paths(shipped_params(defaults, **change), dataset)
+    before = setup.stage_paths(shipped_params(defaults), dataset)
+    after = setup.stage_paths(shipped_params(defaults, **change), dataset)
     assert {stage for stage in EVERY_STAGE if before[stage] != after[stage]} == stages
-    elsewhere = utils.stage_paths(shipped_params(defaults), types.SimpleNamespace(root=str(tmp_path / "copy")))
+    elsewhere = setup.stage_paths(shipped_params(defaults), types.SimpleNamespace(root=str(tmp_path / "copy")))
     assert all(before[stage] != elsewhere[stage] for stage in EVERY_STAGE)  # another dataset copy: all new
 
 

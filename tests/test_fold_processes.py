@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, make_dataset
-from esc50_baseline import fold_processes
+from esc50_baseline.run import fold_processes
 from esc50_baseline.errors import UserError
 
 SCRIPT = os.path.join(ROOT, "task_esc50.py")
@@ -87,7 +87,7 @@ def test_sigterm_stops_every_child(tmp_path):
     sleeper = [sys.executable, "-c", f"import os, time; open('{pids}', 'a').write(f'{{os.getpid()}}\\n'); "
                "print('started', flush=True); time.sleep(300)"]
     parent_code = (f"import sys; sys.path.insert(0, {ROOT!r})\n"
-                   "from esc50_baseline import fold_processes, interrupts\n"
+                   "from esc50_baseline import interrupts\nfrom esc50_baseline.run import fold_processes\n"
                    "interrupts.install()\n"
                    f"try: fold_processes._run_children([([1], None, {sleeper!r}), ([2], None, {sleeper!r})])\n"
                    "except KeyboardInterrupt as e: print('interrupted by', e.args[0], flush=True)\n")

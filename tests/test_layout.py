@@ -72,3 +72,58 @@ def test_no_import_circles():
         if start not in done:
             visit(start, [start])
     assert circles == []
+
+
+# The layers, lowest first: a module imports only from its own layer and those below it. Infrastructure is what
+# every part shares; the toolkits take plain values (arrays, models, settings objects); config reads the YAML
+# with the toolkits' own declarations (augmentations, TFLite formats); the pipeline knows the run.
+LAYERS = [
+    ("infrastructure", ["errors", "interrupts", "progress", "atomic", "results_io", "runtime", "validation"]),
+    ("toolkit", ["data", "features", "models", "evaluation", "detection", "training", "tflite"]),
+    ("config", ["config"]),
+    ("pipeline", ["run", "stages", "reports"]),
+]
+
+
+def rank(module):
+    """(layer, place in the layer) of a package module, by its first part below the package."""
+    part = module.split(".")[1] if "." in module else module
+    for layer, (_name, parts) in enumerate(LAYERS):
+        if part in parts:
+            return layer, parts.index(part)
+    raise AssertionError(f"{module} is in no layer of LAYERS: add it to one")
+
+
+def test_every_module_has_a_layer_and_imports_none_above_its_own():
+    upward = []
+    for name, deps in graph().items():
+        if name == PACKAGE:
+            continue
+        for dep in deps - SCRIPTS - {PACKAGE}:
+            if rank(dep)[0] > rank(name)[0]:
+                upward.append(f"{name} -> {dep}")
+    assert upward == []
+
+
+def test_the_toolkits_import_in_one_direction_and_never_the_run_or_a_stage():
+    """data, features, models, evaluation, detection, training, tflite: each imports only those before it (so
+    models never imports training), and none of them the run context, a stage or a report."""
+    backwards = []
+    for name, deps in graph().items():
+        if name != PACKAGE and LAYERS[rank(name)[0]][0] == "toolkit":
+            for dep in deps - SCRIPTS - {PACKAGE}:
+                if rank(dep)[0] == rank(name)[0] and rank(dep)[1] > rank(name)[1] or rank(dep)[0] >= 2:
+                    backwards.append(f"{name} -> {dep}")
+    assert backwards == []
+
+
+def test_the_layer_check_finds_an_import_against_the_layers():
+    """The checks above read the real graph: a module of models importing training would be caught."""
+    assert rank("esc50_baseline.models.builder") < rank("esc50_baseline.training.trainer")
+    assert rank("esc50_baseline.stages.learning")[0] > rank("esc50_baseline.training.fold")[0]
+    assert "esc50_baseline.run.context" in graph()["esc50_baseline.stages.common"]
+
+
+def test_utils_keeps_only_the_flags_and_the_dispatch():
+    with open(os.path.join(ROOT, "utils.py"), encoding="utf-8") as f:
+        assert len(f.read().splitlines()) < 200

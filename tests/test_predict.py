@@ -5,7 +5,8 @@ from esc50_baseline.errors import UserError
 import soundfile as sf
 
 from esc50_baseline.data.audio import AudioError, Windows
-from esc50_baseline.predict import batches, find_audio
+from esc50_baseline.data.audio import batches
+from esc50_baseline.stages.predict import find_audio
 
 
 @pytest.mark.parametrize("length, expected", [

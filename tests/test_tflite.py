@@ -63,7 +63,7 @@ def test_all_formats_convert_and_run(trained):
 
 def test_keras_latency_is_timed_on_the_models_own_outputs(trained):
     """The comparison times Keras through a traced graph; that graph must compute what the model computes."""
-    from esc50_baseline.tflite.stages import keras_predict_one, latency_ms
+    from esc50_baseline.tflite.latency import keras_predict_one, latency_ms
     model, _, (xt, _) = trained
     predict_one = keras_predict_one(model)
     for clip in xt[:3]:

@@ -108,3 +108,15 @@ def _check_complete(path):
 def _short(error):
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text.split(": ", 1)[-1] if "Error opening" in text else text
+
+
+def batches(items, size):
+    """Lists of up to `size` consecutive items of an iterable."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -9,8 +9,7 @@ window.
 """
 import numpy as np
 
-from ..data.audio import Windows, read_clip
-from ..predict import batches, set_scorer
+from ..data.audio import Windows, batches, read_clip
 from . import segments
 
 WINDOWS_PER_BATCH = 64
@@ -54,9 +53,3 @@ def covered_mean(scores, span):
     j = np.arange(len(scores))
     first = np.maximum(j - span + 1, 0)
     return (totals[j + 1] - totals[first]) / (j + 1 - first)[:, None]
-
-
-def clip_scorer(ctx, fold):
-    """scorer(clips) of one fold's model (each member's, averaged, for an ensemble), classifying clips as the
-    testing stage does (`predict.set_scorer`)."""
-    return set_scorer(ctx, folds=[fold])[0]

@@ -108,6 +108,25 @@ def row_numbers(result, classes):
             "accuracy": float(np.nanmean(accuracy)) if np.isfinite(accuracy).any() else float("nan")}
 
 
+# The per-class metrics, each once: name -> (title, value of class i in an `evaluate` result). Every per-class
+# output follows this table: class_metrics.csv's columns, the precision/recall table (every metric but the DCASE
+# table's accuracy and log loss) and, for those in SUMMARY_CLASS_METRICS, results.yaml's class_wise entries.
+# A new metric is one entry here (and its computation in `evaluate`, if a result does not hold it yet).
+CLASS_METRICS = {
+    "accuracy": ("Accuracy", lambda result, i: result["class_accuracy"][i]),
+    "precision": ("Precision", lambda result, i: result["precision"][i]),
+    "recall": ("Recall", lambda result, i: result["recall"][i]),
+    "f1": ("F1", lambda result, i: result["f1"][i]),
+    "logloss": ("Logloss", lambda result, i: row_numbers(result, [i])["logloss"]),
+}
+DCASE_CLASS_METRICS = ("accuracy", "logloss")  # the DCASE class table's own columns
+SUMMARY_CLASS_METRICS = ("accuracy", "logloss")  # kept per class in results.yaml
+
+
+def class_metric(result, name, i):
+    return float(CLASS_METRICS[name][1](result, i))
+
+
 def category_rows(targets, groups=ESC50_MAJOR_CATEGORIES):
     """{group name: class indices} for the groups that hold at least one of the dataset's classes."""
     rows = {}

@@ -82,7 +82,8 @@ def results_overview_rows(results):
     one fold or not). `results`: [(row label, results.yaml contents)]."""
     rows = []
     for label, r in results:
-        per_fold = [100 * v["accuracy"] for v in r["folds_results"].values()]
+        from .record import fold_accuracies
+        per_fold = [100 * a for a in fold_accuracies(r)]
         std = float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else 0.0
         rows.append((label, per_fold, float(np.mean(per_fold)), std, len(per_fold) == 1))
     return sorted(rows, key=lambda row: row[2], reverse=True)

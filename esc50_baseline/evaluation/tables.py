@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .metrics import row_numbers
+from .metrics import CLASS_METRICS, DCASE_CLASS_METRICS, class_metric, row_numbers
 
 
 def _cell(value, kind, width):
@@ -67,14 +67,19 @@ def cross_validation_table(cv):
 
 
 def prf_table(result):
-    lines = ["   Class                        Precision   Recall       F1",
-             "   " + "-" * 58]
+    """Every per-class metric of metrics.CLASS_METRICS but the DCASE table's (accuracy, log loss), and their macro
+    average: precision, recall and F1."""
+    names = [n for n in CLASS_METRICS if n not in DCASE_CLASS_METRICS]
+    widths = [max(8, len(CLASS_METRICS[n][0])) for n in names]
+    rule = "   " + "-" * (30 + sum(1 + w for w in widths))
+    lines = ["   " + f"{'Class':<28}" + "".join(f" {CLASS_METRICS[n][0]:>{w}}" for n, w in zip(names, widths)), rule]
     for i, label in enumerate(result["labels"]):
-        lines.append(f"   {label[:28]:<28} {result['precision'][i]:>9.3f} {result['recall'][i]:>8.3f} "
-                     f"{result['f1'][i]:>8.3f}")
-    lines.append("   " + "-" * 58)
-    lines.append(f"   {'Macro average':<28} {np.mean(result['precision']):>9.3f} {np.mean(result['recall']):>8.3f} "
-                 f"{np.mean(result['f1']):>8.3f}")
+        lines.append(f"   {label[:28]:<28}" + "".join(f" {class_metric(result, n, i):>{w}.3f}"
+                                                      for n, w in zip(names, widths)))
+    lines.append(rule)
+    lines.append(f"   {'Macro average':<28}" + "".join(
+        f" {np.mean([class_metric(result, n, i) for i in range(len(result['labels']))]):>{w}.3f}"
+        for n, w in zip(names, widths)))
     return "\n".join(lines)
 
 

@@ -5,16 +5,18 @@ gain-aware ratio).
 Every random draw is a stateless TensorFlow op keyed by a per-batch seed that depends only on the run's
 seed, the epoch and the batch number, so an interrupted and resumed run augments exactly as an
 uninterrupted one (and a fixed seed gives the same numbers on a CPU). Each draw adds an offset of its own to
-that seed, so that no two steps' draws are correlated: the time shift [0, 3], the steady background [0, 4..6],
-the n frequency masks [1, 1..2n], the n time masks [2, 1..2n], mixup [3, 1..2], MixStyle [4, 1..4],
-FilterAugment [5, 1..4].
+that seed, so that no two steps' draws are correlated (each augmentation's offsets: its `seeds` in AUGMENTATIONS).
+
+AUGMENTATIONS, at the end of this file, is the one place an augmentation is declared: its settings under
+learner.augmentation (with the value at which the cache hashes leave a setting out, so that adding it renamed no
+cache, and what a usable value is), its function and its seed offsets. A new augmentation is its function and an
+entry there, and its settings' defaults in task_esc50.yaml.
 """
+from dataclasses import dataclass
 
+from ..validation import at_least, chance, positive, value_range
 
-def enabled(settings):
-    return bool(settings["time_shift"] or settings["freq_masks"] or settings["time_masks"] or settings["mixup_alpha"]
-                or settings.get("steady_background") or settings.get("freq_mixstyle")
-                or settings.get("filter_augment"))
+NOT_NEUTRAL = object()  # a setting the cache hashes always count (it was there before any cache)
 
 
 # A mel band of steady noise fluctuates from frame to frame; its power drawn from a gamma distribution of
@@ -118,33 +120,6 @@ def _masks(tf, seed, batch, length, count, max_width):
     return keep
 
 
-def augment(x, y, seed, settings, bands=None):
-    """x: (batch, n_mels, n_frames, 1), y: one-hot (batch, classes), seed: int32 (2,); `bands`: the
-    normalization's (mean, std) per mel band, needed by the steady background and FilterAugment."""
-    import tensorflow as tf
-    batch, n_mels, n_frames = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
-    if settings.get("steady_background"):
-        x = steady_background(x, seed, settings["steady_background"], settings["steady_background_snr_db"], bands)
-    if settings.get("freq_mixstyle"):
-        x = freq_mixstyle(x, seed, settings["freq_mixstyle"], float(settings["freq_mixstyle_alpha"]))
-    if settings.get("filter_augment"):
-        x = filter_augment(x, seed, settings["filter_augment"], settings["filter_augment_db"], bands)
-    if settings["time_shift"]:
-        shift = tf.random.stateless_uniform((batch, 1), seed + [0, 3], -settings["time_shift"],
-                                            settings["time_shift"] + 1, dtype=tf.int32)
-        frames = (tf.range(n_frames)[tf.newaxis, :] - shift) % n_frames  # a circular roll per clip
-        x = tf.gather(x, frames, axis=2, batch_dims=1)
-    if settings["freq_masks"]:
-        keep = _masks(tf, seed + [1, 0], batch, n_mels, settings["freq_masks"], settings["freq_mask_width"])
-        x = x * keep[:, :, tf.newaxis, tf.newaxis]
-    if settings["time_masks"]:
-        keep = _masks(tf, seed + [2, 0], batch, n_frames, settings["time_masks"], settings["time_mask_width"])
-        x = x * keep[:, tf.newaxis, :, tf.newaxis]
-    if settings["mixup_alpha"]:
-        x, y = mixup(x, y, seed, float(settings["mixup_alpha"]), settings.get("mixup_kind", "log_mel"), bands)
-    return x, y
-
-
 def mixup(x, y, seed, alpha, kind="log_mel", bands=None):
     """Each clip mixed with its partner in the batch (the batch is already in a random order, so the reversed
     batch), labels by a weight r from Beta(alpha, alpha). `log_mel`: the normalized log-mel values mixed by r.
@@ -174,3 +149,91 @@ def mixup(x, y, seed, alpha, kind="log_mel", bands=None):
 
 def _log10(tf, value):
     return tf.math.log(value) / tf.math.log(10.0)
+
+
+def _time_shift(x, y, seed, settings, bands):
+    import tensorflow as tf
+    batch, n_frames = tf.shape(x)[0], tf.shape(x)[2]
+    shift = tf.random.stateless_uniform((batch, 1), seed + [0, 3], -settings["time_shift"],
+                                        settings["time_shift"] + 1, dtype=tf.int32)
+    frames = (tf.range(n_frames)[tf.newaxis, :] - shift) % n_frames  # a circular roll per clip
+    return tf.gather(x, frames, axis=2, batch_dims=1), y
+
+
+def _freq_masks(x, y, seed, settings, bands):
+    import tensorflow as tf
+    keep = _masks(tf, seed + [1, 0], tf.shape(x)[0], tf.shape(x)[1], settings["freq_masks"],
+                  settings["freq_mask_width"])
+    return x * keep[:, :, tf.newaxis, tf.newaxis], y
+
+
+def _time_masks(x, y, seed, settings, bands):
+    import tensorflow as tf
+    keep = _masks(tf, seed + [2, 0], tf.shape(x)[0], tf.shape(x)[2], settings["time_masks"],
+                  settings["time_mask_width"])
+    return x * keep[:, tf.newaxis, :, tf.newaxis], y
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting of an augmentation, under learner.augmentation: its name, the value at which the cache hashes leave
+    it out (NOT_NEUTRAL: always counted), and a test of a usable value with what it must be (or the choices)."""
+    key: str
+    neutral: object = NOT_NEUTRAL
+    valid: object = None
+    must: str = ""
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """An augmentation of normalized log-mel batches: on while the setting of its `name` is (a chance, a count or a
+    weight above 0); `apply(x, y, seed, settings, bands)` -> (x, y); `seeds`: the offsets its draws add."""
+    name: str
+    settings: tuple
+    apply: object
+    seeds: str
+
+
+# Every augmentation, in the order a batch goes through them.
+AUGMENTATIONS = (
+    Augmentation("steady_background", (
+        Setting("steady_background", 0.0, chance, "a chance from 0 (off) to 1"),
+        Setting("steady_background_snr_db", [10, 30], value_range, "[lowest, highest] in dB, e.g. [10, 30]")),
+        lambda x, y, seed, s, bands: (steady_background(x, seed, s["steady_background"],
+                                                        s["steady_background_snr_db"], bands), y), "[0, 4..6]"),
+    Augmentation("freq_mixstyle", (
+        Setting("freq_mixstyle", 0.0, chance, "a chance from 0 (off) to 1"),
+        Setting("freq_mixstyle_alpha", 0.3, positive, "above 0, e.g. 0.3")),
+        lambda x, y, seed, s, bands: (freq_mixstyle(x, seed, s["freq_mixstyle"], float(s["freq_mixstyle_alpha"])), y),
+        "[4, 1..4]"),
+    Augmentation("filter_augment", (
+        Setting("filter_augment", 0.0, chance, "a chance from 0 (off) to 1"),
+        Setting("filter_augment_db", [-6, 6], value_range, "[lowest, highest] gain in dB, e.g. [-6, 6]")),
+        lambda x, y, seed, s, bands: (filter_augment(x, seed, s["filter_augment"], s["filter_augment_db"], bands), y),
+        "[5, 1..4]"),
+    Augmentation("time_shift", (Setting("time_shift", valid=at_least(0), must="0 (off) or more frames"),),
+                 _time_shift, "[0, 3]"),
+    Augmentation("freq_masks", (Setting("freq_masks", valid=at_least(0), must="0 (off) or more"),
+                                Setting("freq_mask_width")), _freq_masks, "[1, 1..2n] for n masks"),
+    Augmentation("time_masks", (Setting("time_masks", valid=at_least(0), must="0 (off) or more"),
+                                Setting("time_mask_width")), _time_masks, "[2, 1..2n] for n masks"),
+    Augmentation("mixup_alpha", (
+        Setting("mixup_alpha", valid=at_least(0), must="0 (off) or more"),
+        Setting("mixup_kind", "log_mel", choices=("log_mel", "between_class"))),
+        lambda x, y, seed, s, bands: mixup(x, y, seed, float(s["mixup_alpha"]), s.get("mixup_kind", "log_mel"), bands),
+        "[3, 1..2]"),
+)
+
+
+def enabled(settings):
+    return any(settings.get(a.name) for a in AUGMENTATIONS)
+
+
+def augment(x, y, seed, settings, bands=None):
+    """x: (batch, n_mels, n_frames, 1), y: one-hot (batch, classes), seed: int32 (2,); `bands`: the
+    normalization's (mean, std) per mel band, needed by the steady background and FilterAugment."""
+    for augmentation in AUGMENTATIONS:
+        if settings.get(augmentation.name):
+            x, y = augmentation.apply(x, y, seed, settings, bands)
+    return x, y

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from .. import interrupts
-from ..config import TFLITE_FEATURE_FORMATS as FORMATS
+from .formats import FEATURE_FORMATS as FORMATS
 from ..runtime import quiet_native_output, strided_depthwise_ops, tf
 
 

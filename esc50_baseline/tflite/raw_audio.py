@@ -3,7 +3,7 @@ front end (framing, window, FFT, magnitude, mel projection, log) and the fold's 
 graph, then the network. A device then needs no feature code of its own, and cannot get it subtly wrong."""
 import numpy as np
 
-from ..config import RAW_AUDIO_FORMATS as RAW_FORMATS
+from .formats import RAW_AUDIO_FORMATS as RAW_FORMATS
 from ..errors import UserError
 from ..runtime import tf
 

@@ -7,18 +7,19 @@ import os
 
 import numpy as np
 
-from . import results_io
-from .evaluation import tables
-from .errors import UserError
-from .errors import DamagedFile
-from .stages import need, predictions_cached, section
+from .. import results_io
+from ..errors import DamagedFile, UserError
+from ..evaluation import record, tables
+from ..run.context import KERAS
+from .common import need, predictions_cached, section
 
 
-def average_member_predictions(ctx, fold, folder, name, stage):
-    """Average the members' `name` CSVs of one fold into the ensemble's `folder`; cached while no member's
-    file is newer."""
-    inputs = [need(os.path.join(member.paths[folder], name), stage) for member in ctx.members]
-    out = os.path.join(ctx.paths[folder], name)
+def average_member_predictions(ctx, fold, fmt=KERAS):
+    """Average the members' test predictions of one fold (of the float models, or of one TFLite format) into the
+    ensemble's; cached while no member's file is newer."""
+    stage = "testing" if fmt == KERAS else "tflite_testing"
+    inputs = [need(member.predictions_path(fold, fmt), stage) for member in ctx.members]
+    out = ctx.predictions_path(fold, fmt)
     if predictions_cached(ctx, out, fold, *inputs):
         return out, False
     labels = ctx.dataset.labels
@@ -37,18 +38,17 @@ def average_member_predictions(ctx, fold, folder, name, stage):
 def do_ensemble_testing(ctx):
     section("Testing: ensemble")
     for fold in ctx.folds:
-        out, computed = average_member_predictions(ctx, fold, "recognizer", f"res_fold_{fold}.csv", "testing")
+        out, computed = average_member_predictions(ctx, fold)
         print(f"  Fold {fold}: " + (f"{len(ctx.members)} members' predictions averaged -> {out}" if computed
                                     else "predictions cached"))
 
 
 def do_ensemble_tflite_testing(ctx):
     section("TFLite testing: ensemble")
-    from .tflite.stages import formats
+    from .tflite import formats
     for fold in ctx.folds:
         for fmt in formats(ctx):
-            out, computed = average_member_predictions(ctx, fold, "tflite", f"res_fold_{fold}_{fmt}.csv",
-                                                       "tflite_testing")
+            out, computed = average_member_predictions(ctx, fold, fmt)
             print(f"  Fold {fold}: {fmt:<13} " + (f"averaged -> {out}" if computed else "predictions cached"))
 
 
@@ -56,7 +56,7 @@ def do_ensemble_summary(ctx):
     """Each member's accuracy and complexity beside the ensemble's (complexity: the members' sum, for DCASE's
     limits are a whole system's)."""
     section("Ensemble summary")
-    from .models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, byte_string, keras_file_report
+    from ..models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, byte_string, keras_file_report
     fold = ctx.folds[0]
     width = max(16, *(len(run.params["set_id"]) for run in ctx.members + [ctx]))
     print(f"   {'Set':<{width}} | {'Accuracy':>8} | {'Logloss':>7} | {'Parameters':>12} | {'DCASE size':>10} | "
@@ -80,22 +80,22 @@ def do_ensemble_summary(ctx):
 
 
 def _evaluated(ctx):
-    path = os.path.join(ctx.paths["results"], "results.yaml")
+    path = ctx.results_path(record.RESULTS_FILE)
     if not os.path.exists(path):
         return None
     try:
-        data = results_io.read_yaml(path)
+        data = record.read(path)
     except DamagedFile:
         return None
-    return data.get("overall") if data.get("folds") == list(ctx.folds) else None
+    return record.overall(data) if data.get("folds") == list(ctx.folds) else None
 
 
 def do_ensemble_tflite_evaluation(ctx):
     """The DCASE tables of the averaged float and TFLite predictions, then accuracy and the members' summed size
     per format: DCASE's limits are a system's, so an ensemble meets them only with all its members together."""
-    from .models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_file_report
-    from .tflite.size import tflite_size_report
-    from .tflite.stages import evaluate_formats, tflite_path
+    from ..models.complexity import DCASE_MACS_LIMIT, DCASE_SIZE_LIMIT_BYTES, keras_file_report
+    from ..tflite.size import tflite_size_report
+    from .tflite import evaluate_formats
     results = evaluate_formats(ctx, ", ensemble")
     section(f"TFLite comparison: ensemble {ctx.params['set_id']}, fold(s) {', '.join(map(str, ctx.folds))}")
     print(f"   {'Format':<13} | {'File bytes':>10} | {'DCASE size':>10} | {'Accuracy':>8} | {'Logloss':>7}")
@@ -104,7 +104,7 @@ def do_ensemble_tflite_evaluation(ctx):
         if fmt == "keras":
             paths, report = [m.model_path(f) for m in ctx.members for f in ctx.folds], keras_file_report
         else:
-            paths, report = [tflite_path(m, f, fmt) for m in ctx.members for f in ctx.folds], tflite_size_report
+            paths, report = [m.tflite_path(f, fmt) for m in ctx.members for f in ctx.folds], tflite_size_report
         totals = [report(p)["total"] for p in paths]
         if fmt == "keras":  # the float models' count, as the model-size stage's (the same for every fold)
             macs = np.sum([t["macs"] for t in totals]) / len(ctx.folds)

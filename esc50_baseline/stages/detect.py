@@ -7,10 +7,10 @@ import numpy as np
 
 from .. import results_io
 from ..data.audio import AudioError
+from ..detection import curves, events
 from ..errors import UserError
 from ..evaluation import plots
-from ..predict import set_scorer
-from . import curves, events
+from .predict import set_scorer
 
 
 def thresholds(ctx, labels):
@@ -18,7 +18,7 @@ def thresholds(ctx, labels):
     setting = ctx.params["detection"]["thresholds"]
     if setting != "tuned":
         return np.full(len(labels), float(setting)), f"detection.thresholds: {setting}"
-    tuned = [ctx.path("sed", f"sed_fold_{fold}.yaml") for fold in ctx.folds]
+    tuned = [ctx.sed_fold_path(fold) for fold in ctx.folds]
     tuned = [results_io.read_yaml(p)["thresholds"] for p in tuned if results_io.intact(results_io.read_yaml, p)]
     if not tuned:
         return np.full(len(labels), 0.5), ("0.5 for every class: none tuned yet (they are, on validation "

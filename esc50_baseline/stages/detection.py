@@ -17,9 +17,10 @@ import numpy as np
 from .. import results_io
 from ..data.audio import read_clip
 from ..data.dataset import fold_seed
+from ..detection import curves, events, scoring, soundscapes
 from ..evaluation import plots
-from ..stages import section
-from . import curves, events, scoring, soundscapes
+from .common import section
+from .predict import set_scorer
 
 TUNING_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 PSDS_THRESHOLDS = np.round(np.linspace(0.01, 0.99, 50), 4)  # the operating points of the DCASE 2021 task 4 baseline
@@ -32,7 +33,7 @@ def do_sed_evaluation(ctx):
     labels = list(ctx.dataset.labels)
     per_fold, tests = {}, ScoredTestPools(ctx, detection)
     for fold in ctx.folds:
-        out = ctx.path("sed", f"sed_fold_{fold}.yaml")
+        out = ctx.sed_fold_path(fold)
         plan = tuning_plan(ctx, fold)
         if not ctx.overwrite and results_io.intact(results_io.read_yaml, out):
             cached = results_io.read_yaml(out)
@@ -45,14 +46,14 @@ def do_sed_evaluation(ctx):
     text = "\n\n".join([overall_table(per_fold) + "\n" + tuning_note(per_fold), steps_table(per_fold, detection),
                          class_table(per_fold, labels)])
     print(text)
-    results_io.atomic_write_text(ctx.path("sed", "sed_tables.txt"), text + "\n")
+    results_io.atomic_write_text(ctx.sed_path("sed_tables.txt"), text + "\n")
     print(f"\n  Soundscapes in {ctx.paths['soundscapes']}; detections and figures in {ctx.paths['sed']}")
 
 
 def pool_folder(ctx, fold, pool, clips):
     """A fold's soundscapes of one pool (test or validation) made from `clips`, made when missing:
     [(name, path)], durations."""
-    folder = os.path.join(ctx.paths["soundscapes"], f"fold_{fold}", pool)
+    folder = ctx.soundscape_folder(fold, pool)
     fs = ctx.settings.fs
     names = soundscapes.make(folder, [(ctx.dataset.audio_path(c), c.category) for c in clips],
                              lambda path: read_clip(path, fs), fs,
@@ -102,6 +103,12 @@ def _plan_record(plan):
     return [kind, [str(f) for f in source] if kind == OUT_OF_FOLD else []]
 
 
+def clip_scorer(ctx, fold):
+    """scorer(clips) of one fold's model (each member's, averaged, for an ensemble), classifying clips as the
+    testing stage does (`predict.set_scorer`)."""
+    return set_scorer(ctx, folds=[fold])[0]
+
+
 class ScoredTestPools:
     """Each fold's test soundscapes as a Pool, scored by that fold's model; the pool and the model each made
     (loaded) once, on first use."""
@@ -117,7 +124,7 @@ class ScoredTestPools:
 
     def scorer(self, fold):
         if fold not in self._scorers:
-            self._scorers[fold] = curves.clip_scorer(self.ctx, fold)
+            self._scorers[fold] = clip_scorer(self.ctx, fold)
         return self._scorers[fold]
 
 
@@ -168,9 +175,9 @@ def evaluate_fold(ctx, fold, detection, labels, tests, plan):
                   tuned_on=tuned_on, tuning_folds=tuning_folds,
                   class_wise=scoring.class_wise(segment, event, labels),
                   steps=steps(test_curves, references, durations, labels, hop, detection, thresholds))
-    _write_detections(ctx.path("sed", f"detections_fold_{fold}.tsv"), detected)
+    _write_detections(ctx.sed_path(f"detections_fold_{fold}.tsv"), detected)
     name = test.names[0]
-    plots.score_curves_png(test_curves[name], hop, labels, detected[name], ctx.path("sed", f"example_fold_{fold}.png"),
+    plots.score_curves_png(test_curves[name], hop, labels, detected[name], ctx.sed_path(f"example_fold_{fold}.png"),
                            f"{ctx.params['set_id']}, fold {fold}: {name}", references[name])
     return result
 

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def plan(folds, processes, cpus):
@@ -53,7 +53,7 @@ def run(ctx, argv=None):
         print("  general.overwrite is on: the folds run in this one process (general.fold_processes applies to runs "
               "that reuse the caches)")
         return False
-    from .stages import section
+    from ..progress import section
     children = plan(list(ctx.folds), processes, cpus)
     section("Fold processes")
     print(f"  {len(children)} processes (general.fold_processes: {ctx.params['general']['fold_processes']}): "

@@ -10,11 +10,12 @@ import os
 
 import numpy as np
 
-from .config import RAW_AUDIO_FORMATS
-from .evaluation import test_time
-from .data.audio import AudioError, Windows
-from .errors import UserError
-from .features.extraction import LogMel
+from ..tflite.formats import RAW_AUDIO_FORMATS
+from ..data.audio import AudioError, Windows, batches
+from ..errors import UserError
+from ..evaluation import test_time
+from ..features.extraction import LogMel
+from ..run.context import KERAS
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 WINDOWS_PER_BATCH = 16  # windows in memory at once: a recording of any length is read a few blocks at a time
@@ -32,24 +33,11 @@ def find_audio(path, flag="--predict"):
     raise UserError(f"{flag} {path} does not exist; give an audio file or a folder of them.")
 
 
-def batches(items, size):
-    """Lists of up to `size` consecutive items of an iterable."""
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class Ensemble:
     """The set's trained fold models (of `folds`, default its active ones) with their normalizers; scores
     averaged over them."""
 
     def __init__(self, ctx, fmt="keras", folds=None):
-        from .tflite.stages import tflite_path
         folds = folds or ctx.folds
         self.members, self.paths = [], []
         self.time_shifts = ctx.params["testing"]["time_shifts"]
@@ -57,7 +45,7 @@ class Ensemble:
         self.raw = fmt in RAW_AUDIO_FORMATS
         self.roll = {"shift_inside": True} if self.raw else {}
         for fold in folds:
-            path = ctx.model_path(fold) if fmt == "keras" else tflite_path(ctx, fold, fmt)
+            path = ctx.model_path(fold) if fmt == KERAS else ctx.tflite_path(fold, fmt)
             norm_path = ctx.norm_path(fold)
             if os.path.exists(path) and os.path.exists(norm_path):
                 normalizer = (lambda samples: samples) if self.raw else ctx.normalizer(fold)
@@ -72,11 +60,11 @@ class Ensemble:
     @staticmethod
     def _load(path, fmt, ctx):
         if fmt == "keras":
-            from . import runtime  # noqa: F401
-            from .models import model_files
+            from .. import runtime  # noqa: F401
+            from ..models import model_files
             model = model_files.load_model(path)
             return lambda x: model_files.predict(model, x)
-        from .tflite.run import TFLiteModel
+        from ..tflite.run import TFLiteModel
         model = TFLiteModel(path, ctx.params["tflite"]["num_threads"])
         return lambda x, shift=0: model.predict(x, shift)[0]
 

@@ -1,24 +1,20 @@
 """The TFLite stages, run after the float model's: convert each fold's model to every configured format,
 test each with LiteRT exactly like the float model, evaluate, and compare the formats side by side."""
-import contextlib
 import os
-import time
 
 import numpy as np
 
 from .. import atomic, results_io
 from ..evaluation import metrics, tables, test_time
 from ..data.dataset import fold_seed
-from ..config import RAW_AUDIO_FORMATS
-from ..stages import need, predictions_cached, stale, do_evaluation, section, write_fold_predictions
+from ..tflite.formats import RAW_AUDIO_FORMATS
+from .common import need, predictions_cached, section, stale, write_fold_predictions
+from .evaluation import do_evaluation
+from ..tflite.latency import keras_predict_one, latency_ms
 
 COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", "logloss", "agreement", "latency_ms",
                       "twin_agreement"]
 MICRO_COLUMNS = ["fold", "size_bytes", "arena_bytes", "clips", "max_step_difference", "agreement", "package"]
-
-
-def tflite_path(ctx, fold, fmt):
-    return os.path.join(ctx.paths["tflite"], f"model_fold_{fold}_{fmt}.tflite")
 
 
 def formats(ctx):
@@ -28,27 +24,24 @@ def formats(ctx):
 def do_tflite_conversion(ctx):
     section("TFLite conversion")
     from ..models import model_files
-    from .convert import convert, representative_sample, without_names
-    from .raw_audio import convert_raw
-    from .run import model_problem
+    from ..tflite.convert import convert, without_names
+    from ..tflite.raw_audio import convert_raw
+    from ..tflite.run import model_problem
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
-        todo = [f for f in formats(ctx) if ctx.overwrite or stale(tflite_path(ctx, fold, f), model_path)
-                or model_problem(tflite_path(ctx, fold, f), raw_audio=f in RAW_AUDIO_FORMATS)]
+        todo = [f for f in formats(ctx) if ctx.overwrite or stale(ctx.tflite_path(fold, f), model_path)
+                or model_problem(ctx.tflite_path(fold, f), raw_audio=f in RAW_AUDIO_FORMATS)]
         if not todo:
             print(f"  Fold {fold}: converted models cached")
             continue
         model = model_files.as_float32(model_files.load_model(model_path))
-        train, _validation, _test = ctx.split(fold)
         normalizer = ctx.normalizer(fold)
         # the same clips calibrate the int8 network of both kinds: their features, or their samples (raw_int8)
-        index = representative_sample(np.arange(len(train)), ctx.params["tflite"]["representative_samples"],
-                                      fold_seed(ctx.params["general"]["seed"], fold))
-        chosen = [train[i] for i in index]
+        chosen = calibration_clips(ctx, fold)
         representative = normalizer(ctx.features(chosen))
         strip = ctx.params["tflite"]["strip_strings"]
         for fmt in todo:
-            path = tflite_path(ctx, fold, fmt)
+            path = ctx.tflite_path(fold, fmt)
             if fmt in RAW_AUDIO_FORMATS:
                 samples = model_inputs(ctx, fold, chosen)(fmt)[0] if fmt == "raw_int8" else None
                 data = convert_raw(model, fmt, extractor(ctx), normalizer, samples)
@@ -56,6 +49,16 @@ def do_tflite_conversion(ctx):
             else:
                 atomic.write_bytes(path, convert(model, fmt, representative, strip))
             print(f"  Fold {fold}: {fmt:<13} {os.path.getsize(path):>9,} bytes -> {path}")
+
+
+def calibration_clips(ctx, fold):
+    """The clips that calibrate a fold's full-integer model: a draw of tflite.representative_samples of the clips
+    its network trained on (never its validation or test clips), the same for every int8 format."""
+    from ..tflite.convert import representative_sample
+    train = ctx.split(fold)[0]
+    index = representative_sample(np.arange(len(train)), ctx.params["tflite"]["representative_samples"],
+                                  fold_seed(ctx.params["general"]["seed"], fold))
+    return [train[i] for i in index]
 
 
 def extractor(ctx):
@@ -83,29 +86,15 @@ def model_inputs(ctx, fold, clips):
     return inputs
 
 
-@contextlib.contextmanager
-def one_core():
-    """Pin this process to one core while timing, so latency means 'batch 1 on one core'."""
-    if not hasattr(os, "sched_getaffinity"):
-        yield
-        return
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(saved)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, saved)
-
-
 def do_tflite_testing(ctx):
     section("TFLite testing")
-    from .run import TFLiteModel
+    from ..tflite.run import TFLiteModel
     for fold in ctx.folds:
         test = ctx.dataset.test(fold)
         inputs = model_inputs(ctx, fold, test)
         for fmt in formats(ctx):
-            model_path = need(tflite_path(ctx, fold, fmt), "tflite_conversion")
-            out = os.path.join(ctx.paths["tflite"], f"res_fold_{fold}_{fmt}.csv")
+            model_path = need(ctx.tflite_path(fold, fmt), "tflite_conversion")
+            out = ctx.predictions_path(fold, fmt)
             if predictions_cached(ctx, out, fold, model_path):
                 print(f"  Fold {fold}: {fmt} predictions cached")
                 continue
@@ -117,34 +106,11 @@ def do_tflite_testing(ctx):
             print(f"  Fold {fold}: {fmt:<13} {len(test)} clips -> {out}")
 
 
-def keras_predict_one(model):
-    """clip -> the Keras model's output for it, through a traced graph: an eager call spends about 15 times the
-    network's own time in Keras's dispatch (40 against 2.5 ms a clip for `mobile_wide_lean`), which no server pays."""
-    import tensorflow as tf
-    graph = tf.function(lambda batch: model(batch, training=False))
-    return lambda clip: graph(clip[np.newaxis, ..., np.newaxis])
-
-
-def latency_ms(predict_one, x, count):
-    """Mean milliseconds of one clip's prediction (batch 1, one core), after one warm-up call."""
-    x = x[:count]
-    if not len(x):
-        return float("nan")
-    with one_core():
-        predict_one(x[0])
-        started = time.perf_counter()
-        for clip in x:
-            predict_one(clip)
-        return 1000 * (time.perf_counter() - started) / len(x)
-
-
 def evaluate_formats(ctx, title_suffix=""):
     """The DCASE tables of the float model's predictions and of every TFLite format's: {format: result}."""
     results = {"keras": do_evaluation(ctx, title=f"Evaluation: keras (float model){title_suffix}")}
     for fmt in formats(ctx):
-        results[fmt] = do_evaluation(ctx, results_dir=os.path.join(ctx.paths["results"], f"tflite_{fmt}"),
-                                     predictions_dir=ctx.paths["tflite"], name_pattern=f"res_fold_{{fold}}_{fmt}.csv",
-                                     title=f"Evaluation: TFLite {fmt}{title_suffix}")
+        results[fmt] = do_evaluation(ctx, fmt, title=f"Evaluation: TFLite {fmt}{title_suffix}")
     return results
 
 
@@ -152,8 +118,8 @@ def do_tflite_evaluation(ctx):
     """DCASE tables for every format, then the comparison table (printed and as tflite_comparison.csv)."""
     from ..models import model_files
     from ..models.complexity import keras_size_report
-    from .run import TFLiteModel
-    from .size import tflite_size_report
+    from ..tflite.run import TFLiteModel
+    from ..tflite.size import tflite_size_report
     results = evaluate_formats(ctx)
     keras_result = results["keras"]
     rows = []
@@ -170,7 +136,7 @@ def do_tflite_evaluation(ctx):
                 path, size = keras_path, keras_size_report(model)["total"]["bytes"]
                 predict_one = keras_predict_one(model)
             else:
-                path = tflite_path(ctx, fold, fmt)
+                path = ctx.tflite_path(fold, fmt)
                 size = tflite_size_report(path)["total"]["bytes"]
                 predict_one = TFLiteModel(path, ctx.params["tflite"]["num_threads"]).predict_one
             rows.append({"fold": fold, "format": fmt, "file_bytes": os.path.getsize(path), "size_bytes": size,
@@ -179,7 +145,7 @@ def do_tflite_evaluation(ctx):
                          "agreement": float(np.mean(probabilities.argmax(axis=1) == keras_predicted)),
                          "latency_ms": latency_ms(predict_one, x, count),
                          "twin_agreement": twin_agreement(results, fmt, fold)})
-    results_io.write_csv(os.path.join(ctx.paths["results"], "tflite_comparison.csv"), COMPARISON_COLUMNS,
+    results_io.write_csv(ctx.results_path("tflite_comparison.csv"), COMPARISON_COLUMNS,
                          [[r[c] if not isinstance(r[c], float) else f"{r[c]:.6g}" for c in COMPARISON_COLUMNS]
                           for r in rows])
     print_comparison(ctx, rows, results)
@@ -227,18 +193,18 @@ def do_tflite_micro(ctx):
     if "int8" not in formats(ctx):
         print("  Skipped: tflite.formats has no int8 (full-integer) model")
         return []
-    from .micro import SRAM_BYTES, MicroModel, compare_with_litert, settings_header, write_package
-    from .run import TFLiteModel
-    from .size import tflite_size_report
+    from ..tflite.micro import SRAM_BYTES, MicroModel, compare_with_litert, settings_header, write_package
+    from ..tflite.run import TFLiteModel
+    from ..tflite.size import tflite_size_report
     rows = []
     for fold in ctx.folds:
-        model_path = need(tflite_path(ctx, fold, "int8"), "tflite_conversion")
+        model_path = need(ctx.tflite_path(fold, "int8"), "tflite_conversion")
         size = tflite_size_report(model_path)["total"]["bytes"]  # the weights in flash, by DCASE's count
         micro, litert = MicroModel(model_path), TFLiteModel(model_path, reference_kernels=True)
         check = compare_with_litert(micro, litert, model_inputs(ctx, fold, ctx.dataset.test(fold))("int8")[0])
         header = settings_header(extractor(ctx), ctx.normalizer(fold), litert.input["quantization"], ctx.dataset.labels,
                                  micro.arena_bytes)
-        package = write_package(os.path.join(ctx.paths["tflite"], f"micro_fold_{fold}"), model_path, header)
+        package = write_package(ctx.micro_package_dir(fold), model_path, header)
         rows.append(dict(fold=fold, size_bytes=size, arena_bytes=micro.arena_bytes, package=package, **check))
         fits = "fits" if micro.arena_bytes <= SRAM_BYTES else "does not fit"
         print(f"  Fold {fold}: DCASE size {size / 1024:.1f} KB, tensor arena {micro.arena_bytes:,} bytes "
@@ -247,6 +213,6 @@ def do_tflite_micro(ctx):
               f"{100 * check['agreement']:.1f} %, outputs at most {check['max_step_difference']} step(s) apart "
               "(LiteRT's reference kernels)")
         print(f"          package -> {package}")
-    results_io.write_csv(os.path.join(ctx.paths["results"], "tflite_micro.csv"), MICRO_COLUMNS,
+    results_io.write_csv(ctx.results_path("tflite_micro.csv"), MICRO_COLUMNS,
                          [[r[c] for c in MICRO_COLUMNS] for r in rows])
     return rows

@@ -1,0 +1,178 @@
+"""Setting up a run: the parameters with the flags laid over them, the dataset located and checked, the folds
+picked, and every set's cache folders named by the hash of the parameters each stage depends on (so a second run
+recomputes only what a changed parameter affects).
+
+`options` is the parsed command line (the task scripts' flags): params_file, set, param, overwrite, dataset_path and
+folds."""
+import os
+import re
+
+from .. import config
+from ..errors import UserError
+from .context import RunContext
+
+
+def load_parameters(options):
+    parameters = config.Parameters(options.params_file)
+    return parameters, overwritten(parameters.resolve(options.set, options.param), options)
+
+
+def overwritten(params, options):
+    if options.overwrite:
+        params["general"]["overwrite"] = True
+    return params
+
+
+def prepare_run(parameters, params, options, quiet=False, check_audio=True, download=True):
+    """Locate (or download) the dataset, check it, pick the folds and name every stage's folder; for an
+    ensemble's members and a student's teacher, the same (on the same folds)."""
+    from ..data.dataset import Dataset, select_folds
+    root = options.dataset_path or params["path"]["dataset"]
+    if not options.dataset_path and download:
+        from ..data.download import ensure_dataset
+        ensure_dataset(root, params["path"]["dataset_url"])
+    elif not os.path.isdir(root):
+        raise UserError(f"--dataset_path {root} does not exist; give the folder that holds audio/ and meta/esc50.csv.")
+    dataset = Dataset(root, params["dataset"]["subset"], params["dataset"]["meta_file"], params["dataset"]["audio_folder"])
+    missing = dataset.missing_audio() if check_audio else []
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise UserError(f"{len(missing)} audio file(s) listed in {dataset.meta_path} are missing from "
+                        f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
+    active = select_folds(dataset.folds, params["general"]["active_folds"])
+    folds = select_folds(dataset.folds, options.folds) if options.folds is not None else active
+    ctx = run_context(parameters, params, options.param, options, dataset, folds, fold_subset(folds, active))
+    from ..atomic import remove_stale_temporaries
+    for folder in {application_dir(c.params) for c in ctx.every_set()}:
+        _check_writable(folder)
+        remove_stale_temporaries(folder)  # left by runs that were killed mid-write
+    if quiet:
+        return ctx
+    print(f"Set {params['set_id']}: {params['description']}")
+    if ctx.members:
+        print(f"Ensemble of {len(ctx.members)} sets, their predictions averaged: {', '.join(params['ensemble'])}")
+    if ctx.teacher:
+        print(f"Learns from the teacher set {ctx.teacher.params['set_id']} (trained first, or read from the cache)")
+    print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
+          f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")
+    return ctx
+
+
+def check_validation_folds(held, dataset, folds):
+    """Folds held out for validation must be in the dataset, must not be tested in the same run, and must leave
+    a fold to train on."""
+    labels, held = [str(f) for f in dataset.folds], {str(h) for h in held}
+    unknown = sorted(held - set(labels))
+    if unknown:
+        raise UserError(f"learner.validation_folds names fold {unknown[0]}, which the dataset does not hold (it holds "
+                        f"{', '.join(labels)}); name one of those.")
+    tested = [str(f) for f in folds if str(f) in held]
+    if tested:
+        raise UserError(f"Fold {tested[0]} is both tested and held out for validation (learner.validation_folds); "
+                        "test the other folds (--folds) or hold out another.")
+    if held and len(held) + 1 >= len(labels):
+        raise UserError(f"learner.validation_folds holds out {', '.join(sorted(held))}, which leaves no fold to train "
+                        "on beside the tested one; hold out fewer folds.")
+
+
+def fold_subset(folds, active):
+    """The results subfolder of a run whose --folds differ from the set's active folds (`folds_1_3`), or None:
+    such a run (one of several side by side, or a student's teacher on the student's folds) writes its
+    evaluation there, so that it never takes the place of the results of all the set's folds."""
+    if folds == active:
+        return None
+    return "folds_" + "_".join(re.sub(r"[^\w.-]", "-", str(f)) for f in folds)
+
+
+def run_context(parameters, params, overrides, options, dataset, folds, subset=None):
+    """The RunContext of a set, with those of its ensemble members and its teacher. Members and teachers
+    read the dataset as the set does (the parameter checks make sure), so they share it; `subset`: see
+    fold_subset."""
+    from ..models.builder import check_model
+    from ..training import fine_tuning
+    overwritten(params, options)
+    check_validation_folds(params["learner"]["validation_folds"], dataset, folds)  # each member's and teacher's too
+    check_model(params["learner"])
+    fine_tuning.check(params["learner"])
+    members = [run_context(parameters, m, overrides, options, dataset, folds, subset)
+               for m in parameters.members(params["set_id"], overrides)]
+    teacher_params, teacher_overrides = parameters.teacher(params, overrides) if not members else (None, ())
+    teacher = teacher_params and run_context(parameters, teacher_params, teacher_overrides, options, dataset, folds,
+                                             subset)
+    paths = ensemble_paths(params, members) if members else stage_paths(params, dataset, teacher)
+    if subset:
+        paths["results"] = os.path.join(paths["results"], subset)
+    return RunContext(params=params, dataset=dataset, folds=folds, paths=paths,
+                             overwrite=params["general"]["overwrite"], members=members, teacher=teacher)
+
+
+def stage_paths(params, dataset, teacher=None):
+    base = application_dir(params)
+    # The dataset's location is part of every hash: two copies never share a cache.
+    identity = {"dataset_root": os.path.realpath(dataset.root)}
+    feature_params = dict(params, feature_extractor=dict(params["feature_extractor"], **identity))
+    h = {stage: config.stage_hash(feature_params, stage) for stage in config.STAGE_SECTIONS}
+    teacher_models = " ".join(os.path.basename(t.paths["learner"]) for t in teacher.sets()) if teacher else ""
+    for stage in ("learner", "recognizer", "tflite", "sed") if teacher else ():  # a student is as its teacher taught it
+        h[stage] = config.text_hash(f"{h[stage]} {teacher_models}")
+    paths = {
+        "features": os.path.join(base, "features", h["features"]),
+        "augmented_features": os.path.join(base, "features_augmented", h["augmented_features"]),
+        "normalization": os.path.join(base, "normalization", h["normalization"]),
+        "learner": os.path.join(base, "learner", h["learner"]),
+        "recognizer": os.path.join(base, "recognizer", h["recognizer"]),
+        "tflite": os.path.join(base, "tflite", h["tflite"]),
+        "soundscapes": os.path.join(base, "soundscapes", h["soundscapes"]),
+        **_set_folders(base, params["set_id"], h["recognizer"], h["sed"]),
+    }
+    if teacher:  # the teacher's predictions, named by its models and by the clips and copies it predicts
+        copies_hash = config.stage_hash(feature_params, "augmented_features", with_counts=True)  # the count too
+        names = [teacher_models, os.path.basename(paths["features"]), copies_hash]
+        paths["teacher_targets"] = os.path.join(base, "teacher_targets", config.text_hash(" ".join(names)))
+    return paths
+
+
+def ensemble_paths(params, members):
+    """An ensemble's own folders: named by its members' prediction folders, so retraining a member renames them."""
+    base = application_dir(params)
+    h = {stage: config.text_hash(" ".join(os.path.basename(m.paths[stage]) for m in members))
+         for stage in ("recognizer", "tflite")}
+    detection = config.text_hash(" ".join([os.path.basename(m.paths["learner"]) for m in members]
+                                          + [config.stage_hash(params, "sed")]))
+    return {"recognizer": os.path.join(base, "recognizer", h["recognizer"]),
+            "tflite": os.path.join(base, "tflite", h["tflite"]),
+            "soundscapes": _shared_soundscapes(base, members),
+            **_set_folders(base, params["set_id"], h["recognizer"], detection)}
+
+
+def _set_folders(base, set_id, recognizer_hash, detection_hash):
+    """A set's evaluation and detection folders: named by the set, so a person finds them, and by the hash of
+    the predictions (or detector) they score, so other settings never share them."""
+    return {"results": os.path.join(base, "evaluator", f"{set_id}_{recognizer_hash}"),
+            "sed": os.path.join(base, "sed", f"{set_id}_{detection_hash}")}
+
+
+def _shared_soundscapes(base, members):
+    """The members' soundscapes folder when they share one (the same clips and validation split); else one
+    of the ensemble's own, since its tuning pool (the clips every member held out) is then its own."""
+    folders = sorted({m.paths["soundscapes"] for m in members})
+    if len(folders) == 1:
+        return folders[0]
+    return os.path.join(base, "soundscapes", config.text_hash(" ".join(os.path.basename(f) for f in folders)))
+
+
+def application_dir(params):
+    base = params["path"]["application"]
+    return base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
+
+
+def _check_writable(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"Output folder {folder} is not writable ({e.strerror}); set path.application in the "
+                        "YAML (or --param path.application=DIR) to a writable folder.")
