@@ -23,8 +23,11 @@ def report_for_file(path):
 
 
 def main(argv):
-    if len(argv) != 2:
+    if len(argv) == 2 and argv[1] in ("--help", "-h"):
         print(__doc__.strip())
+        return 0
+    if len(argv) != 2:
+        print(__doc__.strip(), file=sys.stderr)
         return 2
     path = argv[1]
     if not os.path.isfile(path):

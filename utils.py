@@ -22,8 +22,9 @@ def define_flags():
     flags.DEFINE_string("dataset_path", None, "An existing ESC-50-layout folder (audio/ + meta/esc50.csv).")
     flags.DEFINE_boolean("overwrite", False, "Recompute every stage, ignoring cached results.")
     flags.DEFINE_boolean("show_sets", False, "List the parameter sets and exit.")
-    flags.DEFINE_boolean("show_results", False, "List every evaluated set with its accuracy and log loss, and "
-                         "the settings it was run with where they differ from the YAML.")
+    flags.DEFINE_boolean("show_results", False, "List every evaluated set, one run a set (its settings in the YAML, "
+                         "else its newest; with --set, every run of that set), with its accuracy, log loss and the "
+                         "settings it was run with where they differ from the YAML.")
     flags.DEFINE_list("compare", None, "Compare two trained sets on the test clips they share, fold by fold, with "
                       "McNemar's exact test: OTHER (against --set) or A,B; a side SET:FORMAT is a TFLite format "
                       "of the set (e.g. low_complexity:int8).")
@@ -55,6 +56,9 @@ def run(main):
         except UserError as e:
             print(f"Error: {e}", file=sys.stderr)
             sys.exit(2)
+        except BrokenPipeError:  # the output went to a pipe that closed early (| head): nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except KeyboardInterrupt as e:
             print("\nInterrupted; finished work is cached, so the same command continues from there.",
                   file=sys.stderr)
@@ -71,7 +75,12 @@ def interrupted_exit(status):
     os._exit(status)
 
 
+HELP = ("--help", "-h", "-?", "--helpshort", "--helpfull")
+
+
 def parse_flags(argv):
+    if any(arg in HELP for arg in argv[1:]):  # absl's own help exits with status 1; asking for help is no error
+        app.usage(shorthelp="--helpfull" not in argv, writeto_stdout=True, exitcode=0)
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
@@ -86,10 +95,10 @@ def start(FLAGS):
     parameters, params = setup.load_parameters(FLAGS)
     if FLAGS.show_sets:
         from esc50_baseline.reports.sets import show_sets
-        return show_sets(parameters)
+        return show_sets(parameters, FLAGS.param)
     if FLAGS.show_results:
         from esc50_baseline.reports.results import show_results
-        return show_results(params, parameters)
+        return show_results(params, parameters, FLAGS.set, FLAGS.param)
     if FLAGS.compare:
         from esc50_baseline.reports.compare import compare
         return compare(parameters, params, FLAGS)

@@ -26,7 +26,7 @@ def folders():
     for set_id in parameters.sets:
         params = parameters.resolve(set_id, overrides)
         ctx = setup.run_context(parameters, params, overrides, flags, DATASET, [1, 2, 3, 4, 5])
-        named = {"parameter_hash": config.params_hash(params)}
+        named = {}
         for i, c in enumerate(ctx.every_set()):
             prefix = "" if i == 0 else f"{c.params['set_id']}:"
             named.update({prefix + key: os.path.relpath(path, APPLICATION) for key, path in sorted(c.paths.items())})

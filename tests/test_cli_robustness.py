@@ -169,10 +169,12 @@ def test_predict_before_training_and_before_conversion(dataset, trained, tmp_pat
     app = str(tmp_path / "system")
     audio = os.path.join(dataset, "audio")
     line = one_error_line(run(quick(dataset, app, "--predict", audio), ROOT))
-    assert "has no trained keras model" in line and "run python task_esc50.py --set quick first" in line
+    assert "has no trained keras model" in line
+    assert f"run python task_esc50.py --set quick --dataset_path {dataset}" in line  # the user's own flags
     copy_of(trained, app)
     line = one_error_line(run(quick(dataset, app, "--predict", audio, "--predict_format", "int8"), ROOT))
-    assert "has no trained int8 model" in line and "run python task_esc50_tflite.py --set quick first" in line
+    assert "has no trained int8 model" in line
+    assert f"run python task_esc50_tflite.py --set quick --dataset_path {dataset}" in line
     empty = tmp_path / "no_audio"
     empty.mkdir()
     (empty / "notes.txt").write_text("nothing to hear")

@@ -95,3 +95,15 @@ def test_server_without_ranges_and_corrupt_archive(tmp_path, server):
 def test_unreachable_url_is_one_sentence(tmp_path):
     with pytest.raises(UserError, match="Downloading .* failed .*--dataset_path"):
         ensure_dataset(str(tmp_path / "d"), "http://127.0.0.1:9/nothing.zip", show_progress=False)
+
+
+def test_an_archive_of_another_sha256_is_deleted_and_named(tmp_path, server):
+    import hashlib
+    url, handler = server
+    right = hashlib.sha256(handler.payload).hexdigest()
+    target = str(tmp_path / "datasets" / "ESC-50-master")
+    assert ensure_dataset(target, url, show_progress=False, sha256=right.upper()) == target  # any case of hex
+    other = str(tmp_path / "datasets" / "other")
+    with pytest.raises(UserError, match=f"has SHA-256 {right}, not the 0+ of path.dataset_sha256"):
+        ensure_dataset(other, url, show_progress=False, sha256="0" * 64)
+    assert not os.path.exists(other + ".zip") and not os.path.exists(other)

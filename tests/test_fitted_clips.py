@@ -11,7 +11,7 @@ import pytest
 
 from conftest import make_dataset
 from esc50_baseline.data.dataset import Dataset
-from esc50_baseline.features.extraction import FeatureCache, FeatureSettings, extract_to_cache
+from esc50_baseline.features.extraction import FeatureSettings, extract_to_cache
 from esc50_baseline.run.context import RunContext
 from esc50_baseline.stages.features import do_feature_normalization
 

@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 
 from esc50_baseline.features.normalization import Normalizer
@@ -478,14 +480,32 @@ def test_time_left_is_the_median_of_the_last_ten_epochs_times_those_to_come():
     assert trainer.time_left_line(190, 200, [12.0, 14.0]) == "  epoch 190 of 200, 13.0 s an epoch, about 2 min left"
 
 
-def test_a_verbose_training_says_every_ten_epochs_what_is_left(defaults, tmp_path, capsys):
+def test_a_training_shows_one_progress_line_a_tenth_of_the_way_in_a_log(defaults, tmp_path, capsys):
+    """Keras's own epoch log off (the default): a log gets the fold's line every 10 epochs and at the last, each with
+    the epoch, the loss and accuracy, and the time left."""
     runtime.setup(0)
     x, y = separable(4, 2, np.random.default_rng(0))
-    learner = dict(small_learner(defaults, epochs=21), verbose=2)
-    trainer.train_fold(build_model(learner, x.shape[1:], 2), x, y, x[:0], y[:0], 2, learner, 0, str(tmp_path / "l"))
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  epoch ")]
-    assert [line.split(",")[0] for line in lines] == ["  epoch 10 of 21", "  epoch 20 of 21"]
-    assert all(line.endswith(" left") and " s an epoch, about " in line for line in lines)
+    learner = dict(small_learner(defaults, epochs=21), verbose=0)
+    trainer.train_fold(build_model(learner, x.shape[1:], 2), x, y, x[:0], y[:0], 2, learner, 0, str(tmp_path / "l"),
+                       label="Fold 3")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["  Fold 3: epoch 10/21", "  Fold 3: epoch 20/21",
+                                                      "  Fold 3: epoch 21/21"]
+    assert all(" loss " in line and " accuracy " in line and line.endswith(" left") for line in lines)
+
+
+def test_on_a_terminal_the_progress_line_is_redrawn_in_place():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    out = Terminal()
+    progress = trainer.EpochProgress(3, out)
+    for done in (1, 2, 3):
+        progress.show(done, trainer.progress_line("Fold 1", done, 3, {"loss": 1.0 / done, "val_accuracy": 0.5},
+                                                  [2.0] * done))
+    text = out.getvalue()
+    assert text.count("\r") == 3 and text.count("\n") == 1 and text.endswith("left\n")
+    assert "\r  Fold 1: epoch 2/3, loss 0.500, val_accuracy 0.500; 2.0 s an epoch, about 0 min left" in text
 
 
 def test_a_resumed_training_s_time_left_counts_the_epochs_of_its_earlier_run(defaults, tmp_path, capsys):
@@ -506,5 +526,5 @@ def test_a_resumed_training_s_time_left_counts_the_epochs_of_its_earlier_run(def
     pd.read_csv(csv).assign(seconds=1000.0).to_csv(csv, index=False)
     capsys.readouterr()
     run()
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  epoch ")]
-    assert lines == ["  epoch 10 of 12, 1000.0 s an epoch, about 33 min left"]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  epoch 10/12")]
+    assert len(lines) == 1 and lines[0].endswith("; 1000.0 s an epoch, about 33 min left")

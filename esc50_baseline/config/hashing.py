@@ -45,7 +45,10 @@ class Within(dict):
 
 # Settings added after models were trained and cached: at these values they are left out of the hashes,
 # so that adding them did not invalidate anyone's cache.
-NEUTRAL = {"learner": {"jit_compile": False, "validation_folds": [],
+NEUTRAL = {"dataset": {"columns": {"filename": "filename", "fold": "fold", "target": "target", "category": "category",
+                                   "src_file": "src_file", "esc10": "esc10"},
+                       "file_pattern": "{filename}"},
+           "learner": {"jit_compile": False, "validation_folds": [],
                        "distillation": Within(lambda d: not d.get("teacher"), consistent=False),
                        "ema_momentum": 0.0, "ema_refresh_batch_norm": False,
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,

@@ -15,6 +15,8 @@ import numpy as np
 from ..errors import UserError
 
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
+OPTIONAL_COLUMNS = ("src_file", "esc10")
+ESC50_COLUMNS = {name: name for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
 ESC50_CLASSES = 50
 META_FILE = os.path.join("meta", "esc50.csv")
 WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
@@ -46,10 +48,20 @@ def fold_labels(values):
 class Dataset:
     """The metadata of one dataset copy: clips, folds and class labels (ordered by target)."""
 
-    def __init__(self, root, subset="all", meta_file=META_FILE, audio_folder="audio"):
+    def __init__(self, root, subset="all", meta_file=META_FILE, audio_folder="audio", columns=None,
+                 file_pattern="{filename}"):
+        """`columns`: the CSV's column for each field (default ESC-50's names); `file_pattern`: where a row's file
+        is under `audio_folder`, from its {filename} and {fold} (e.g. UrbanSound8K's "fold{fold}/{filename}")."""
         self.root = root
         self.meta_path = os.path.join(root, meta_file)
         self.audio_folder = os.path.join(root, audio_folder)
+        self.columns = dict(ESC50_COLUMNS, **(columns or {}))
+        self.file_pattern = file_pattern
+        try:
+            file_pattern.format(filename="x", fold=1)
+        except (KeyError, IndexError, ValueError) as e:
+            raise UserError(f"dataset.file_pattern is {file_pattern!r}, which names {e} besides {{filename}} and "
+                            "{fold}; write the path of a row's file from those two, e.g. \"fold{fold}/{filename}\".")
         self.has_esc10_column = False
         clips = self._read_meta()
         if subset == "esc10":
@@ -72,11 +84,17 @@ class Dataset:
         table = read_table(self.meta_path)
         if table.empty:
             raise UserError(f"{self.meta_path} has no rows; it must list one clip per row.")
-        missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+        missing = [self.columns[c] for c in REQUIRED_COLUMNS if self.columns[c] not in table.columns]
         if missing:
+            mapped = self.columns != ESC50_COLUMNS
             raise UserError(f"{self.meta_path} lacks the column(s) {', '.join(missing)}; it needs "
-                            f"{', '.join(REQUIRED_COLUMNS)} (esc10, src_file and take are optional); its header "
-                            f"holds {', '.join(map(repr, table.columns))}.")
+                            f"{', '.join(self.columns[c] for c in REQUIRED_COLUMNS)} (esc10, src_file and take are "
+                            f"optional); its header holds {', '.join(map(repr, table.columns))}; name its columns "
+                            f"in dataset.columns{' (as set now)' if mapped else ''}.")
+        renamed = {self.columns[c]: c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+                   if self.columns[c] in table.columns and self.columns[c] != c}
+        # a column of a field's own name that another column stands for is not that field: dropped first
+        table = table.drop(columns=[c for c in renamed.values() if c in table.columns]).rename(columns=renamed)
         self.has_esc10_column = "esc10" in table.columns
         for column in ("filename", "fold", "target"):
             empty = table.index[table[column] == ""]
@@ -127,7 +145,7 @@ class Dataset:
                             f"must be {allowed}.")
 
     def audio_path(self, clip):
-        return os.path.join(self.audio_folder, clip.filename)
+        return os.path.join(self.audio_folder, self.file_pattern.format(filename=clip.filename, fold=clip.fold))
 
     def missing_audio(self):
         return [c.filename for c in self.clips if not os.path.isfile(self.audio_path(c))]

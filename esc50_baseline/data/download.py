@@ -18,8 +18,9 @@ from ..progress import Progress
 CHUNK = 1 << 20
 
 
-def ensure_dataset(target_dir, url, show_progress=True):
-    """Return target_dir holding the dataset, downloading and unpacking it first if needed."""
+def ensure_dataset(target_dir, url, show_progress=True, sha256=None):
+    """Return target_dir holding the dataset, downloading and unpacking it first if needed; with `sha256`, the
+    archive must have that SHA-256 (one that does not is deleted, and named)."""
     if os.path.exists(os.path.join(target_dir, META_FILE)):
         return target_dir
     parent = os.path.dirname(os.path.abspath(target_dir))
@@ -34,6 +35,8 @@ def ensure_dataset(target_dir, url, show_progress=True):
             return target_dir
         if not _valid_zip(archive):
             _download(url, archive, show_progress)
+        if sha256:
+            _check_sha256(archive, url, sha256)
         _unpack(archive, target_dir)
     return target_dir
 
@@ -80,6 +83,19 @@ def _download(url, archive, show_progress):
         raise UserError(f"The archive downloaded from {url} is corrupt and was deleted; run again to "
                         "download it afresh.")
     os.replace(part, archive)
+
+
+def _check_sha256(archive, url, expected):
+    import hashlib
+    digest = hashlib.sha256()
+    with open(archive, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        os.remove(archive)
+        raise UserError(f"The archive downloaded from {url} has SHA-256 {digest.hexdigest()}, not the "
+                        f"{expected} of path.dataset_sha256; it was deleted. Check path.dataset_url and "
+                        "path.dataset_sha256 (or download the dataset yourself and pass --dataset_path).")
 
 
 def _unpack(archive, target_dir):

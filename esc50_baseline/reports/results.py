@@ -9,8 +9,10 @@ from ..evaluation import record
 from ..run.setup import application_dir
 
 
-def show_results(params, parameters=None):
-    base = application_dir(params)
+def show_results(params, parameters=None, only_set=None, overrides=()):
+    """Every evaluated set, one run a set: the run of its settings in today's YAML (with these --param
+    `overrides`), else its newest; with `only_set`, every run of that set."""
+    base = application_dir(params, parameters)
     files = evaluated_runs(os.path.join(base, "evaluator"))
     if not files:
         print(f"No evaluated sets under {base} yet; run python task_esc50.py first.")
@@ -18,16 +20,36 @@ def show_results(params, parameters=None):
     print(f"   {'Set':<16} {'Hash':<11} {'Folds':<14} {'Accuracy':>19} {'Logloss':>8} {'Training':>9}  {'Evaluated':<19}  "
           "Folder")
     print("   " + "-" * 120)
-    shown = []
+    shown, runs = [], collections.defaultdict(list)
     for path in files:
         result, lines = _read_result(path, lambda r: _set_lines(r, path, parameters),
                                      "run that set again to write it anew")
-        if result:
-            lines += _tflite_lines(os.path.dirname(path))
+        if result is None:
+            print("\n".join(lines))
+        elif only_set in (None, result.get("set_id")):
+            runs[result.get("set_id")].append((path, result, lines))
+    for set_id, found in runs.items():
+        chosen = found if only_set else [_chosen(found, parameters, overrides)]
+        for path, result, lines in chosen:
+            print("\n".join(lines + _tflite_lines(os.path.dirname(path))))
             shown.append(result)
-        print("\n".join(lines))
+        if len(found) > len(chosen):
+            print(f"   {'':<16} and {len(found) - 1} other run(s) of {set_id} (other settings or folds): "
+                  f"--show_results --set {set_id}")
     if shown:
         print(f"\n   The same as a figure: {overview_figure(shown, os.path.join(base, 'evaluator'))}")
+
+
+def _chosen(found, parameters, overrides):
+    """Of one set's runs [(path, record, lines)], the newest of today's settings, else the newest."""
+    newest = lambda runs: max(runs, key=lambda run: str(run[1].get("evaluated_at", "")))
+    set_id = found[0][1].get("set_id")
+    if parameters is not None and set_id in parameters.sets:
+        today = config.params_hash(parameters.resolve(set_id, overrides))
+        current = [run for run in found if run[1].get("parameter_hash") == today]
+        if current:
+            return newest(current)
+    return newest(found)
 
 
 def evaluated_runs(folder):
@@ -99,7 +121,7 @@ def _read_result(path, render, remedy):
 def _result_line(r, path):
     """One evaluated set: its accuracy over its folds, log loss, training time, when and where."""
     folds = f"{len(r['folds'])} ({','.join(map(str, r['folds']))})"
-    return (f"   {r['set_id']:<16} {r['parameter_hash']:<11} {folds:<14} {record.accuracy_text(r):>19} "
+    return (f"   {r['set_id']:<16} {folder_hash(path, r['set_id']):<11} {folds:<14} {record.accuracy_text(r):>19} "
             f"{record.overall(r)['logloss']:>8.3f} {record.training_text(r):>9}  {r['evaluated_at']:<19}  "
             f"{os.path.dirname(path)}")
 
@@ -128,3 +150,13 @@ def _flatten(value, key, into):
             _flatten(v, f"{key}.{k}", into)
     else:
         into[key] = value
+
+
+def folder_hash(path, set_id):
+    """The hash in the name of a result's folder (evaluator/SET_HASH[/folds_*]/results.yaml): that of the
+    predictions it scores, the one a person finds on disk."""
+    folder = os.path.dirname(path)
+    if os.path.basename(folder).startswith("folds_"):
+        folder = os.path.dirname(folder)
+    name = os.path.basename(folder)
+    return name[len(set_id) + 1:] if name.startswith(set_id + "_") else name

@@ -24,6 +24,7 @@ class RunContext:
     overwrite: bool = False
     members: list = field(default_factory=list)  # an ensemble's member sets (their RunContexts)
     teacher: object = None  # the RunContext of the set this one learns from (learner.distillation.teacher)
+    same_settings: str = ""  # the command-line flags that chose this run's data and settings, for hints
     _features: dict = field(default_factory=dict)
 
     def sets(self):

@@ -41,11 +41,18 @@ def describe(children):
     return "; ".join(parts) + pinned
 
 
+def usable_cpus():
+    """The CPU cores this process may run on (every core where the system cannot tell: macOS, Windows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return os.sched_getaffinity(0)
+    return set(range(os.cpu_count() or 1))
+
+
 def run(ctx, argv=None):
     """Run the active folds of `ctx` in `general.fold_processes` child processes and wait for them. Returns
     False (nothing done) when one process would do: one fold, one process, or --overwrite, which would make
     every child recompute the caches they share."""
-    cpus = os.sched_getaffinity(0)
+    cpus = usable_cpus()
     processes = ctx.params["general"]["fold_processes"] or len(cpus)  # 0: one per core
     if processes < 2 or len(ctx.folds) < 2:
         return False
@@ -81,7 +88,8 @@ def _run_children(children):
     try:
         for folds, cpus, command in children:
             child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-            if cpus:  # before the child's interpreter starts a thread; every later thread inherits the mask
+            if cpus and hasattr(os, "sched_setaffinity"):  # before the child's interpreter starts a thread; every
+                # later thread inherits the mask (where the system cannot pin, the children share every core)
                 os.sched_setaffinity(child.pid, cpus)
             running.append((folds, child))
         lock = threading.Lock()

@@ -11,6 +11,9 @@ from .. import config
 from ..errors import UserError
 from .context import RunContext
 
+DEFAULT_PARAMETER_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                      "task_esc50.yaml")
+
 
 def load_parameters(options):
     parameters = config.Parameters(options.params_file)
@@ -27,13 +30,17 @@ def prepare_run(parameters, params, options, quiet=False, check_audio=True, down
     """Locate (or download) the dataset, check it, pick the folds and name every stage's folder; for an
     ensemble's members and a student's teacher, the same (on the same folds)."""
     from ..data.dataset import Dataset, select_folds
-    root = options.dataset_path or params["path"]["dataset"]
+    root = options.dataset_path or in_parameter_folder(params["path"]["dataset"], parameters)
     if not options.dataset_path and download:
         from ..data.download import ensure_dataset
-        ensure_dataset(root, params["path"]["dataset_url"])
+        ensure_dataset(root, params["path"]["dataset_url"], sha256=params["path"]["dataset_sha256"])
     elif not os.path.isdir(root):
-        raise UserError(f"--dataset_path {root} does not exist; give the folder that holds audio/ and meta/esc50.csv.")
-    dataset = Dataset(root, params["dataset"]["subset"], params["dataset"]["meta_file"], params["dataset"]["audio_folder"])
+        where = "--dataset_path" if options.dataset_path else f"path.dataset of {parameters.path}"
+        what = "is a file, not a folder" if os.path.exists(root) else "does not exist"
+        raise UserError(f"{where} names {os.path.abspath(root)}, which {what}; give the folder that holds "
+                        f"{params['dataset']['audio_folder']}/ and {params['dataset']['meta_file']}.")
+    d = params["dataset"]
+    dataset = Dataset(root, d["subset"], d["meta_file"], d["audio_folder"], d["columns"], d["file_pattern"])
     missing = dataset.missing_audio() if check_audio else []
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -42,8 +49,9 @@ def prepare_run(parameters, params, options, quiet=False, check_audio=True, down
     active = select_folds(dataset.folds, params["general"]["active_folds"])
     folds = select_folds(dataset.folds, options.folds) if options.folds is not None else active
     ctx = run_context(parameters, params, options.param, options, dataset, folds, fold_subset(folds, active))
+    ctx.same_settings = same_settings(options)
     from ..atomic import remove_stale_temporaries
-    for folder in {application_dir(c.params) for c in ctx.every_set()}:
+    for folder in {application_dir(c.params, parameters) for c in ctx.every_set()}:
         _check_writable(folder)
         remove_stale_temporaries(folder)  # left by runs that were killed mid-write
     if quiet:
@@ -56,6 +64,16 @@ def prepare_run(parameters, params, options, quiet=False, check_audio=True, down
     print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
           f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")
     return ctx
+
+
+def same_settings(options):
+    """' --dataset_path DIR --param K=V ...': the flags of this command that a hint's command must repeat."""
+    import shlex
+    words = ([] if options.dataset_path is None else ["--dataset_path", options.dataset_path])
+    words += [w for value in options.param for w in ("--param", value)]
+    if getattr(options, "params_file", None) and os.path.abspath(options.params_file) != DEFAULT_PARAMETER_FILE:
+        words += ["--params_file", options.params_file]
+    return "".join(" " + shlex.quote(w) for w in words)
 
 
 def check_validation_folds(held, dataset, folds):
@@ -99,15 +117,17 @@ def run_context(parameters, params, overrides, options, dataset, folds, subset=N
     teacher_params, teacher_overrides = parameters.teacher(params, overrides) if not members else (None, ())
     teacher = teacher_params and run_context(parameters, teacher_params, teacher_overrides, options, dataset, folds,
                                              subset)
-    paths = ensemble_paths(params, members) if members else stage_paths(params, dataset, teacher)
+    base = application_dir(params, parameters)
+    paths = ensemble_paths(params, members, base) if members else stage_paths(params, dataset, teacher, base)
     if subset:
         paths["results"] = os.path.join(paths["results"], subset)
     return RunContext(params=params, dataset=dataset, folds=folds, paths=paths,
                              overwrite=params["general"]["overwrite"], members=members, teacher=teacher)
 
 
-def stage_paths(params, dataset, teacher=None):
-    base = application_dir(params)
+def stage_paths(params, dataset, teacher=None, base=None):
+    """The folder of every stage of a trained set under `base` (default: its path.application)."""
+    base = base or application_dir(params)
     # The dataset's location is part of every hash: two copies never share a cache.
     identity = {"dataset_root": os.path.realpath(dataset.root)}
     feature_params = dict(params, feature_extractor=dict(params["feature_extractor"], **identity))
@@ -132,9 +152,9 @@ def stage_paths(params, dataset, teacher=None):
     return paths
 
 
-def ensemble_paths(params, members):
+def ensemble_paths(params, members, base=None):
     """An ensemble's own folders: named by its members' prediction folders, so retraining a member renames them."""
-    base = application_dir(params)
+    base = base or application_dir(params)
     h = {stage: config.text_hash(" ".join(os.path.basename(m.paths[stage]) for m in members))
          for stage in ("recognizer", "tflite")}
     detection = config.text_hash(" ".join([os.path.basename(m.paths["learner"]) for m in members]
@@ -161,9 +181,18 @@ def _shared_soundscapes(base, members):
     return os.path.join(base, "soundscapes", config.text_hash(" ".join(os.path.basename(f) for f in folders)))
 
 
-def application_dir(params):
-    base = params["path"]["application"]
-    return base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
+def application_dir(params, parameters=None):
+    """path.application as an absolute folder: relative to the parameter file's folder (to the working folder
+    without one)."""
+    return in_parameter_folder(params["path"]["application"], parameters)
+
+
+def in_parameter_folder(path, parameters=None):
+    """A path of the YAML's path section: relative ones are relative to the parameter file's folder, wherever the
+    command runs from (to the working folder when no parameter file is at hand)."""
+    if os.path.isabs(path):
+        return path
+    return os.path.join(os.path.dirname(os.path.abspath(parameters.path)) if parameters else os.getcwd(), path)
 
 
 def _check_writable(folder):

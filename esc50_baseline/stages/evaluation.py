@@ -12,10 +12,11 @@ from .common import load_predictions, need, section
 from .learning import training_time
 
 
-def do_evaluation(ctx, fmt=KERAS, title=None):
+def do_evaluation(ctx, fmt=KERAS, title=None, show=True):
     """Evaluate the float model's test predictions, or those of TFLite format `fmt`; returns metrics.evaluate's
-    result."""
-    section(title or "Evaluation")
+    result. The tables are printed (without `show`, one line) and written to the results folder."""
+    if show:
+        section(title or "Evaluation")
     per_fold = load_predictions(ctx, fmt)
     result = metrics.evaluate(per_fold, ctx.dataset.labels, clip=ctx.params["evaluation"]["logloss_clip"])
     out_dir = ctx.results_dir(fmt)
@@ -31,7 +32,8 @@ def do_evaluation(ctx, fmt=KERAS, title=None):
     if training:
         parts.append(tables.training_time_table(training))
     text = "\n\n".join(parts)
-    print(text)
+    if show:
+        print(text)
     results_io.atomic_write_text(ctx.results_path("tables.txt", fmt), text + "\n")
     _figures(ctx, result, cv, out_dir)
     record.write(out_dir, result, cv, _about(ctx), training)  # results.yaml last: it marks the set evaluated
@@ -40,7 +42,7 @@ def do_evaluation(ctx, fmt=KERAS, title=None):
                if cv["folds"] > 1 else
                f"One fold ({ctx.folds[0]}), not a cross-validation result: accuracy "
                f"{tables.percent(result['overall_accuracy'])} %, log loss {result['overall_logloss']:.3f}")
-    print(f"\n  {summary}; results in {out_dir}")
+    print(f"\n  {summary}; results in {out_dir}" if show else f"  {fmt}: {summary}; tables in {out_dir}")
     return result
 
 

@@ -55,7 +55,7 @@ class Ensemble:
             script = "task_esc50.py" if fmt == "keras" else "task_esc50_tflite.py"
             raise UserError(f"Set '{ctx.params['set_id']}' has no trained {fmt} model for fold(s) "
                             f"{', '.join(map(str, folds))} with this dataset; run python {script} "
-                            f"--set {ctx.params['set_id']} first.")
+                            f"--set {ctx.params['set_id']}{ctx.same_settings} first.")
 
     @staticmethod
     def _load(path, fmt, ctx):

@@ -108,9 +108,12 @@ def do_tflite_testing(ctx):
 
 def evaluate_formats(ctx, title_suffix=""):
     """The DCASE tables of the float model's predictions and of every TFLite format's: {format: result}."""
-    results = {"keras": do_evaluation(ctx, title=f"Evaluation: keras (float model){title_suffix}")}
+    show = ctx.params["tflite"]["print_tables"]
+    if not show:
+        section(f"Evaluation of every format{title_suffix}")
+    results = {"keras": do_evaluation(ctx, title=f"Evaluation: keras (float model){title_suffix}", show=show)}
     for fmt in formats(ctx):
-        results[fmt] = do_evaluation(ctx, fmt, title=f"Evaluation: TFLite {fmt}{title_suffix}")
+        results[fmt] = do_evaluation(ctx, fmt, title=f"Evaluation: TFLite {fmt}{title_suffix}", show=show)
     return results
 
 
@@ -192,6 +195,10 @@ def do_tflite_micro(ctx):
     section("Microcontroller package (TensorFlow Lite Micro)")
     if "int8" not in formats(ctx):
         print("  Skipped: tflite.formats has no int8 (full-integer) model")
+        return []
+    from ..tflite.micro import unavailable_here
+    if unavailable_here():
+        print(f"  Skipped: {unavailable_here()}")
         return []
     from ..tflite.micro import SRAM_BYTES, MicroModel, compare_with_litert, settings_header, write_package
     from ..tflite.run import TFLiteModel

@@ -17,6 +17,19 @@ MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
 SRAM_BYTES = 256 * 1024  # the SRAM of many target boards, for the report
 
 
+def unavailable_here():
+    """Why TensorFlow Lite Micro's interpreter cannot run on this machine (None when it can, or should: on Linux
+    x86_64, where its wheels are, a missing one is an install to make, said by MicroModel)."""
+    import importlib.util
+    import platform
+    if importlib.util.find_spec("tflite_micro") is not None:
+        return None
+    if (platform.system(), platform.machine()) != ("Linux", "x86_64"):
+        return (f"TensorFlow Lite Micro's interpreter (the tflite-micro package) has wheels for Linux x86_64 only, and "
+                f"this is {platform.system()} {platform.machine()}; the int8 models are checked with LiteRT above")
+    return None
+
+
 class MicroModel:
     """A .tflite file loaded by TFLM: `raw_output(tensor)` runs one input tensor; `arena_bytes` is what
     TFLM's recording allocator allocated for it."""

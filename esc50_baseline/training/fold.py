@@ -58,7 +58,7 @@ def train_and_save(learner, data, seed, deterministic, files, title, label, fres
     history, best_epoch, best = trainer.train_fold(
         model, data.x_train, data.y_train, data.x_val, data.y_val, data.n_classes, learner, seed, files.log_dir,
         checkpoint_path=files.checkpoint, strategy=strategy, train_copies=data.copies,
-        teacher=data.teacher() if data.teacher else None, normalizer=data.normalizer)
+        teacher=data.teacher() if data.teacher else None, normalizer=data.normalizer, label=label)
     model_files.save_model_atomic(model_files.as_float32(fused_batch_norm.plain(model)), files.model)
     keras.mixed_precision.set_global_policy("float32")  # the precision is the training's, not the later stages'
     trainer.Checkpoint(files.checkpoint).remove()

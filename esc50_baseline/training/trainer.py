@@ -9,6 +9,7 @@ final weights are the same as those of an uninterrupted run.
 import json
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -179,11 +180,13 @@ def training_seconds(history_path):
     return sum(timed), len(timed), len(seconds)
 
 
-def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history, announce_total=None, every=10):
+def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history, announce_total=None, label="",
+                    stream=None, redraw=True):
     """The DCASE stasher (best epoch by `monitor`, counted from `initial_delay`), the history CSV (with each
     epoch's wall-clock seconds), and the per-epoch checkpoint, in that order. With `announce_total` (the
-    epochs to train), every `every` epochs but the last the time_left_line on stdout: Keras's own lines give
-    an epoch's time, not the fold's."""
+    epochs to train), the fold's progress_line on `stream` (stdout): redrawn in place after every epoch on a
+    terminal (unless not `redraw`: Keras prints lines of its own), as a line of its own every tenth of the epochs
+    (at least 10) in a log."""
     import keras
 
     class BestEpochKeeper(keras.callbacks.Callback):
@@ -238,13 +241,41 @@ def epoch_callbacks(monitor, initial_delay, history_path, checkpoint, history, a
                 self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
             if checkpoint:
                 checkpoint.save(self.model, epoch + 1, history, keeper)
-            if announce_total and (epoch + 1) % every == 0 and epoch + 1 < announce_total:
+            if announce_total:
                 timed = [s for s in self.seconds if not math.isnan(s)]  # a resumed run's earlier epochs count
-                print(time_left_line(epoch + 1, announce_total, timed), flush=True)
+                progress.show(epoch + 1, progress_line(label, epoch + 1, announce_total, logs or {}, timed))
             interrupts.check()
 
+    progress = EpochProgress(announce_total, stream or sys.stdout, redraw) if announce_total else None
     keeper = BestEpochKeeper()
     return keeper, [keeper, HistoryAndCheckpoint()]
+
+
+class EpochProgress:
+    """One line for a fold's training: redrawn in place on a terminal; in a log, one every tenth of the epochs
+    (at least every 10) and at the last."""
+
+    def __init__(self, total, stream, redraw=True):
+        self.total, self.stream, self.width = total, stream, 0
+        self.tty = redraw and getattr(stream, "isatty", lambda: False)()
+        self.every = max(10, total // 10)
+
+    def show(self, done, line):
+        last = done == self.total
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.width) + ("\n" if last else ""))
+            self.width = len(line)
+        elif done % self.every == 0 or last:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def progress_line(label, done, total, logs, seconds):
+    """'  Fold 4: epoch 80/200, loss 1.234, accuracy 0.650, val_accuracy 0.612; 29.6 s an epoch, about 59 min left'."""
+    figures = ", ".join(f"{key} {logs[key]:.3f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+                        if key in logs)
+    head = f"  {label + ': ' if label else ''}epoch {done}/{total}" + (f", {figures}" if figures else "")
+    return head + "; " + time_left_line(done, total, seconds).split(", ", 1)[1]
 
 
 def time_left_line(done, total, seconds):
@@ -257,7 +288,7 @@ def time_left_line(done, total, seconds):
 
 
 def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, log_dir, checkpoint_path=None,
-               extra_callbacks=(), strategy=None, train_copies=None, teacher=None, normalizer=None):
+               extra_callbacks=(), strategy=None, train_copies=None, teacher=None, normalizer=None, label=""):
     """Fit `model` in place, resuming from `checkpoint_path` when it exists; returns
     (history dict, best epoch or None, monitored value). Under a distribution `strategy` (the model must
     have been built in its scope) learner.batch_size is per replica, and the learning rate scales too.
@@ -265,7 +296,8 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     `teacher` (training targets, validation targets): a teacher's softened predictions, one row per
     training row (the clips, then each copy's) and per validation clip, for the distillation loss; or a
     distillation.LiveTeacher, which predicts inside the training step (the student trains within its model).
-    `normalizer`: the one x_train went through (the steady-background augmentation mixes before it)."""
+    `normalizer`: the one x_train went through (the steady-background augmentation mixes before it); `label`
+    heads the progress line (e.g. 'Fold 4')."""
     import keras
     import tensorflow as tf
     from . import fine_tuning
@@ -282,7 +314,8 @@ def train_fold(model, x_train, y_train, x_val, y_val, n_classes, learner, seed, 
     os.makedirs(log_dir, exist_ok=True)
     keeper, callbacks = epoch_callbacks(monitor, learner["monitor"]["initial_delay"],
                                         os.path.join(log_dir, "history.csv"), checkpoint, history,
-                                        announce_total=learner["epochs"] if learner["verbose"] else None)
+                                        announce_total=learner["epochs"], label=label,
+                                        redraw=not learner["verbose"])
     callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"), profile_batch=0))
     versions = 1 if train_copies is None else 1 + len(train_copies)
     if versions > 1:
