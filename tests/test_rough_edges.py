@@ -135,10 +135,12 @@ def test_the_urbansound8k_set_reads_urbansound8k_as_released(tmp_path):
     (tmp_path / "metadata").mkdir()
     (tmp_path / "audio" / "fold3").mkdir(parents=True)
     (tmp_path / "audio" / "fold3" / "7-0-0-1.wav").write_bytes(b"")
+    (tmp_path / "audio" / "fold3" / "8-0-0-0.wav").write_bytes(b"")
     (tmp_path / "metadata" / "UrbanSound8K.csv").write_text(
-        "slice_file_name,fsID,start,end,salience,fold,classID,class\n7-0-0-1.wav,7,0,4,1,3,1,car_horn\n")
+        "slice_file_name,fsID,start,end,salience,fold,classID,class\n7-0-0-1.wav,7,0,4,1,3,1,car_horn\n"
+        "8-0-0-0.wav,8,0,4,1,3,0,air_conditioner\n")
     dataset = Dataset(str(tmp_path), d["subset"], d["meta_file"], d["audio_folder"], d["columns"], d["file_pattern"])
-    assert dataset.labels == ["car_horn"] and dataset.folds == [3] and not dataset.missing_audio()
+    assert dataset.labels == ["air_conditioner", "car_horn"] and dataset.folds == [3] and not dataset.missing_audio()
 
 
 def test_the_microcontroller_check_is_skipped_with_a_reason_where_its_interpreter_has_no_wheels(monkeypatch):

@@ -1,6 +1,7 @@
 """The parameter file: read task_esc50.yaml, lay a set over the defaults and the --param overrides over the set,
 check every key and value against the schema, and resolve an ensemble's members and a student's teacher."""
 import copy
+import os
 
 import yaml
 
@@ -8,6 +9,7 @@ from ..errors import UserError
 from .schema import check_against_schema, check_ranges, did_you_mean, get_path, is_free, set_path, under_free
 
 _MISSING = object()
+SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "task_esc50.yaml")
 
 
 def load_yaml(path):
@@ -17,6 +19,12 @@ def load_yaml(path):
             return yaml.safe_load(f)
     except FileNotFoundError:
         raise UserError(f"Parameter file {path} does not exist; pass --params_file with an existing YAML file.")
+    except IsADirectoryError:
+        raise UserError(f"Parameter file {path} is a folder; pass --params_file with a YAML file, e.g. "
+                        f"{os.path.join(path, 'task_esc50.yaml')}.")
+    except UnicodeDecodeError as e:
+        raise UserError(f"Parameter file {path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); save "
+                        "it as UTF-8 and run again.")
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -67,6 +75,7 @@ class Parameters:
         self.defaults = raw.get("defaults")
         if not isinstance(self.defaults, dict):
             raise UserError(f"{path} has no 'defaults' mapping; it holds the value of every setting.")
+        self.filled = self._fill_from_shipped(path)
         self.sets = {}
         for i, entry in enumerate(raw.get("sets") or []):
             if not isinstance(entry, dict) or "set_id" not in entry:
@@ -85,6 +94,25 @@ class Parameters:
             if entry["ensemble"] is not None:
                 self._check_ensemble(set_id, entry["ensemble"])
         self.active_set = raw.get("active_set") or next(iter(self.sets), None)
+
+    def _fill_from_shipped(self, path):
+        """A parameter file of its own (an older copy, say) may lack settings added since: they take the shipped
+        task_esc50.yaml's defaults. Returns the dotted keys so filled."""
+        if not os.path.exists(SHIPPED) or os.path.abspath(path) == SHIPPED:
+            return []
+        shipped = load_yaml(SHIPPED)["defaults"]
+        check_against_schema(self.defaults, shipped, f"the defaults of {path}")
+        missing = []
+
+        def walk(base, mine, prefix):
+            for key, value in base.items():
+                if key not in mine:
+                    missing.append(prefix + key)
+                elif isinstance(value, dict) and isinstance(mine[key], dict) and not is_free(prefix + key):
+                    walk(value, mine[key], prefix + key + ".")
+        walk(shipped, self.defaults, "")
+        self.defaults = deep_merge(shipped, self.defaults)
+        return missing
 
     def _check_ensemble(self, set_id, members):
         where = f"Set '{set_id}' of {self.path}"
@@ -135,6 +163,9 @@ class Parameters:
         return [self.resolve(member, overrides) for member in members]
 
     def resolve(self, set_id=None, overrides=()):
+        if set_id is not None and not str(set_id).strip():
+            raise UserError(f"--set is empty; name one of the sets of {self.path} (see --show_sets), or leave --set "
+                            "out to run its active_set.")
         set_id = set_id or self.active_set
         if set_id not in self.sets:
             hint = did_you_mean(set_id, self.sets)
@@ -152,6 +183,9 @@ class Parameters:
             nested = {}
             set_path(nested, key, value)
             check_against_schema(nested, self.defaults, f"--param {text}")
+            current = get_path(params, key)
+            if isinstance(value, dict) and isinstance(current, dict) and not is_free(key):
+                value = deep_merge(current, value)  # a section's keys given: the others keep their values
             set_path(params, key, value)
         check_ranges(params, f"set '{set_id}' of {self.path}" + (" with --param overrides" if overrides else ""))
         params["set_id"] = set_id

@@ -69,6 +69,12 @@ class Dataset:
                 raise UserError(f"dataset.subset is esc10 but {self.meta_path} has no esc10 column; "
                                 "set dataset.subset: all.")
             clips = [c for c in clips if c.esc10]
+            if not clips:
+                raise UserError(f"dataset.subset is esc10 but no row of {self.meta_path} is marked esc10 True; "
+                                "set dataset.subset: all.")
+        if len({c.target for c in clips}) < 2:
+            raise UserError(f"{self.meta_path} holds one class ({clips[0].category}); a classifier needs two or more "
+                            "(add the other classes' rows).")
         self.clips = clips
         self.targets = sorted({c.target for c in clips})
         names = {c.target: c.category for c in clips}
@@ -118,6 +124,11 @@ class Dataset:
             raise UserError(f"{self.meta_path} line {line}: fold {fold!r} holds a path separator; name folds "
                             "without / or \\.")
         filename = row["filename"]
+        inside = os.path.normpath(self.file_pattern.format(filename=filename, fold=fold))
+        if os.path.isabs(filename) or os.path.isabs(inside) or inside == ".." or inside.startswith(".." + os.sep):
+            placed = "" if self.file_pattern == "{filename}" else f" (dataset.file_pattern puts it at {inside})"
+            raise UserError(f"{self.meta_path} line {line}: file {filename!r}{placed} is not inside the audio folder "
+                            f"{self.audio_folder}; name files by their path under it (no leading / or ..).")
         return Clip(filename=filename, fold=fold, target=int(target), category=row["category"] or row["target"],
                     src_file=row.get("src_file") or filename, esc10=row.get("esc10", "").lower() == "true")
 

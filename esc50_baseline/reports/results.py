@@ -37,7 +37,10 @@ def show_results(params, parameters=None, only_set=None, overrides=()):
             print(f"   {'':<16} and {len(found) - 1} other run(s) of {set_id} (other settings or folds): "
                   f"--show_results --set {set_id}")
     if shown:
-        print(f"\n   The same as a figure: {overview_figure(shown, os.path.join(base, 'evaluator'))}")
+        try:
+            print(f"\n   The same as a figure: {overview_figure(shown, os.path.join(base, 'evaluator'))}")
+        except OSError as e:  # a listing of a folder one may read but not write (another user's runs)
+            print(f"\n   (No figure: {os.path.join(base, 'evaluator')} cannot be written: {e.strerror}.)")
 
 
 def _chosen(found, parameters, overrides):

@@ -16,7 +16,12 @@ DEFAULT_PARAMETER_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.di
 
 
 def load_parameters(options):
+    import sys
     parameters = config.Parameters(options.params_file)
+    if parameters.filled:
+        shown = ", ".join(parameters.filled[:4]) + (", ..." if len(parameters.filled) > 4 else "")
+        print(f"Note: {options.params_file} lacks {len(parameters.filled)} setting(s) added since it was written "
+              f"({shown}); they take the shipped task_esc50.yaml's values.", file=sys.stderr)
     return parameters, overwritten(parameters.resolve(options.set, options.param), options)
 
 
@@ -50,6 +55,8 @@ def prepare_run(parameters, params, options, quiet=False, check_audio=True, down
     folds = select_folds(dataset.folds, options.folds) if options.folds is not None else active
     ctx = run_context(parameters, params, options.param, options, dataset, folds, fold_subset(folds, active))
     ctx.same_settings = same_settings(options)
+    for c in ctx.every_set():
+        check_training_clips(dataset, folds, c.params["learner"]["validation_folds"])
     from ..atomic import remove_stale_temporaries
     for folder in {application_dir(c.params, parameters) for c in ctx.every_set()}:
         _check_writable(folder)
@@ -74,6 +81,16 @@ def same_settings(options):
     if getattr(options, "params_file", None) and os.path.abspath(options.params_file) != DEFAULT_PARAMETER_FILE:
         words += ["--params_file", options.params_file]
     return "".join(" " + shlex.quote(w) for w in words)
+
+
+def check_training_clips(dataset, folds, held):
+    """Every tested fold leaves clips to train on (the other folds', less those held out for validation)."""
+    held = {str(h) for h in held}
+    for fold in folds:
+        if not [c for c in dataset.train(fold) if str(c.fold) not in held]:
+            raise UserError(f"Fold {fold} leaves no clip to train on: {dataset.meta_path} has no other fold"
+                            + (" but those held out for validation" if held else "") + "; a dataset needs two or "
+                            "more folds (fold K is tested by a network trained on the others).")
 
 
 def check_validation_folds(held, dataset, folds):

@@ -10,7 +10,7 @@ from ..data.audio import AudioError
 from ..detection import curves, events
 from ..errors import UserError
 from ..evaluation import plots
-from .predict import set_scorer
+from .predict import set_scorer, short_names
 
 
 def thresholds(ctx, labels):
@@ -30,7 +30,6 @@ def thresholds(ctx, labels):
 def detect_files(ctx, paths, output_dir):
     """Detect events in every file; returns the printed report."""
     detection, labels, settings = ctx.params["detection"], list(ctx.dataset.labels), ctx.settings
-    scorer = set_scorer(ctx)[0]
     values, source = thresholds(ctx, labels)
     post = events.PostProcessing.from_params(detection, values)
     hop = curves.curve_hop(detection)
@@ -39,8 +38,14 @@ def detect_files(ctx, paths, output_dir):
          + (" without the floor" if detection["denoise"] else "")) if detection["segmentation"] == "spectral" else
         f"{detection['window_seconds']:g} s windows every {detection['hop_seconds']:g} s")], []
     readable = 0
-    for path in paths:
-        name = os.path.basename(path)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise UserError(f"--detect_output {output_dir} is a file; name a folder for detections.tsv and the figures.")
+    scorer = set_scorer(ctx)[0]
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--detect_output {output_dir} cannot be made ({e.strerror}); name a folder you can write.")
+    for path, name in zip(paths, short_names(paths)):
         try:
             curve, duration = curves.detection_curve(path, settings.fs, settings.n_samples, scorer, detection,
                                                      len(labels))
@@ -50,7 +55,7 @@ def detect_files(ctx, paths, output_dir):
         readable += 1
         found = events.detect(curve, hop, labels, post, duration)
         rows += [f"{name}\t{on:.3f}\t{off:.3f}\t{label}" for on, off, label in found]
-        figure = os.path.join(output_dir, os.path.splitext(name)[0] + ".png")
+        figure = os.path.join(output_dir, os.path.splitext(name)[0].replace(os.sep, "__") + ".png")
         plots.score_curves_png(curve, hop, labels, found, figure, f"{ctx.params['set_id']}: {name}")
         lines.append(f"   {name} ({duration:.1f} s): {len(found)} event(s)")
         lines += [f"      {on:8.2f} {off:8.2f}  {label}" for on, off, label in found]

@@ -22,15 +22,32 @@ WINDOWS_PER_BATCH = 16  # windows in memory at once: a recording of any length i
 
 
 def find_audio(path, flag="--predict"):
+    """The audio files to classify: `path`, or every audio file under the folder `path` (the others said, on
+    stderr, not passed over in silence)."""
+    import sys
     if os.path.isfile(path):
         return [path]
     if os.path.isdir(path):
-        found = sorted(os.path.join(here, name) for here, _dirs, files in os.walk(path) for name in files
-                       if name.lower().endswith(AUDIO_EXTENSIONS))
+        every = sorted(os.path.join(here, name) for here, _dirs, files in os.walk(path) for name in files)
+        found = [p for p in every if p.lower().endswith(AUDIO_EXTENSIONS)]
+        others = sorted({os.path.splitext(p)[1].lower() or "(no extension)" for p in every if p not in found})
+        if others and found:  # (with none found, the error says what is read)
+            print(f"Note: {len(every) - len(found)} file(s) in {path} are left out: {', '.join(others)} is not "
+                  f"among the audio formats read ({', '.join(AUDIO_EXTENSIONS)}).", file=sys.stderr)
         if found:
             return found
         raise UserError(f"{flag} {path} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).")
     raise UserError(f"{flag} {path} does not exist; give an audio file or a folder of them.")
+
+
+def short_names(paths):
+    """A name for each file that tells it apart from the others: its path under the folder they share (its file
+    name alone when that is unique)."""
+    bases = [os.path.basename(p) for p in paths]
+    if len(set(bases)) == len(bases):
+        return bases
+    common = os.path.commonpath([os.path.abspath(p) for p in paths])
+    return [os.path.relpath(os.path.abspath(p), common) for p in paths]
 
 
 class Ensemble:
