@@ -161,3 +161,19 @@ def test_fold_processes_share_every_core_where_the_system_cannot_pin(monkeypatch
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     assert fold_processes.usable_cpus() == {0, 1, 2, 3}
+
+
+def test_a_quick_run_on_fifty_classes_prints_under_150_lines_and_writes_every_table(tmp_path):
+    """ESC-50's 50 classes: the progress lines and the DCASE class and category tables on the console; the precision,
+    recall and F1 of every class in tables.txt (printed on request)."""
+    make_dataset(str(tmp_path / "d"), n_classes=50, n_folds=2, per_fold=1, seconds=1.0)
+    args = ["--set", "quick", "--dataset_path", str(tmp_path / "d"), "--param", "learner.epochs=1",
+            "--param", "feature_extractor.clip_seconds=1.0", "--param", "detection.window_seconds=1.0",
+            "--param", f"path.application={tmp_path / 'runs'}"]
+    done = run(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len((done.stdout + done.stderr).splitlines()) < 150 and "Precision" not in done.stdout
+    tables = next((tmp_path / "runs" / "evaluator").glob("quick_*/tables.txt")).read_text()
+    assert "Precision" in tables and tables.count("class_49") == 2  # the class table and the precision table
+    again = run(args + ["--param", "evaluation.print_class_metrics=true"], tmp_path)
+    assert "Precision" in again.stdout

@@ -23,7 +23,8 @@ def do_evaluation(ctx, fmt=KERAS, title=None, show=True):
     parts = [tables.class_table(result)]
     if ctx.dataset.has_esc10_column:  # the major categories are ESC-50's; other datasets have no such grouping
         parts.append(tables.format_table(result, metrics.category_rows(ctx.dataset.targets), "Category"))
-    parts.append(tables.prf_table(result))
+    prf = tables.prf_table(result)  # printed on request (it is always written)
+    parts.append(prf)
     cv = metrics.cross_validation(result)
     if cv["folds"] > 1:
         parts.append(f"   Cross-validation summary\n\n{tables.cross_validation_table(cv)}")
@@ -33,7 +34,7 @@ def do_evaluation(ctx, fmt=KERAS, title=None, show=True):
         parts.append(tables.training_time_table(training))
     text = "\n\n".join(parts)
     if show:
-        print(text)
+        print("\n\n".join(p for p in parts if p is not prf or ctx.params["evaluation"]["print_class_metrics"]))
     results_io.atomic_write_text(ctx.results_path("tables.txt", fmt), text + "\n")
     _figures(ctx, result, cv, out_dir)
     record.write(out_dir, result, cv, _about(ctx), training)  # results.yaml last: it marks the set evaluated
