@@ -8,11 +8,9 @@ import os
 import re
 
 from .. import config
+from ..config.parameters import SHIPPED
 from ..errors import UserError
 from .context import RunContext
-
-DEFAULT_PARAMETER_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                      "task_esc50.yaml")
 
 
 def load_parameters(options):
@@ -78,7 +76,7 @@ def same_settings(options):
     import shlex
     words = ([] if options.dataset_path is None else ["--dataset_path", options.dataset_path])
     words += [w for value in options.param for w in ("--param", value)]
-    if getattr(options, "params_file", None) and os.path.abspath(options.params_file) != DEFAULT_PARAMETER_FILE:
+    if getattr(options, "params_file", None) and os.path.abspath(options.params_file) != SHIPPED:
         words += ["--params_file", options.params_file]
     return "".join(" " + shlex.quote(w) for w in words)
 
