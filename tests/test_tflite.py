@@ -157,14 +157,36 @@ def test_tflite_script_end_to_end(tmp_path):
     assert answer["format"] == "int8" and answer["models"][0].endswith("model_fold_2_int8.tflite")
     for guess in answer["files"][0]["top"]:
         assert guess["probability"] == pytest.approx(int8.loc[0, guess["label"]], abs=1e-5)
-    # and --predict_format raw_int8 gives the samples to the raw-audio model
+    # and --predict_format raw_int8 gives the samples to the raw-audio model, with LiteRT alone: TensorFlow and
+    # Keras cannot even be imported here (as on a small device that has neither)
+    without = tmp_path / "without_tensorflow"
+    without.mkdir()
+    (without / "sitecustomize.py").write_text(NO_TENSORFLOW)
+    env = dict(os.environ, PYTHONPATH=str(without))
+    assert subprocess.run([sys.executable, "-c", "import keras"], env=env, capture_output=True).returncode != 0
     predicted = subprocess.run(predict + ["--predict_format", "raw_int8"], capture_output=True, text=True,
-                               timeout=600, cwd=str(tmp_path))
+                               timeout=600, cwd=str(tmp_path), env=env)
     assert predicted.returncode == 0, predicted.stderr
     answer = json.loads(predicted.stdout)
     assert answer["format"] == "raw_int8" and answer["models"][0].endswith("model_fold_2_raw_int8.tflite")
     for guess in answer["files"][0]["top"]:
         assert guess["probability"] == pytest.approx(raw_int8.loc[0, guess["label"]], abs=1e-5)
+
+
+# A sitecustomize.py that makes TensorFlow and Keras unimportable in the process it starts with.
+NO_TENSORFLOW = """
+import importlib.abc
+import sys
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+            raise ImportError(f"{name} is not installed here")
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+"""
 
 
 def test_recurrent_family_converts_unrolled_and_matches_keras(defaults, tmp_path):

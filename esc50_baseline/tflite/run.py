@@ -24,13 +24,14 @@ def softmax(logits):
 
 
 def ends_in_softmax(path):
-    """Whether the model's last operator is a softmax (probabilities out) rather than logits."""
-    from tensorflow.lite.tools import flatbuffer_utils
-    from .size import op_name
-    model = flatbuffer_utils.read_model(path)
-    graph = model.subgraphs[0]
-    last = [op for op in graph.operators if graph.outputs[0] in op.outputs]
-    return bool(last) and op_name(model, last[0]) == "SOFTMAX"
+    """Whether the model's last operator is a softmax (probabilities out) rather than logits. Read by LiteRT itself,
+    without its default delegate (which would name the fused operators DELEGATE), so that running a model never needs
+    TensorFlow."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    interpreter = Interpreter(model_path=path,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    output = interpreter.get_output_details()[0]["index"]
+    return any(op["op_name"] == "SOFTMAX" for op in interpreter._get_ops_details() if output in op["outputs"])
 
 
 def model_problem(path, raw_audio=False):
