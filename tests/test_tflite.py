@@ -171,6 +171,25 @@ def test_tflite_script_end_to_end(tmp_path):
     assert answer["format"] == "raw_int8" and answer["models"][0].endswith("model_fold_2_raw_int8.tflite")
     for guess in answer["files"][0]["top"]:
         assert guess["probability"] == pytest.approx(raw_int8.loc[0, guess["label"]], abs=1e-5)
+    # the example for a device gives the same labels from the file, and from its samples piped in as they arrive
+    example = [sys.executable, os.path.join(ROOT, "examples", "classify_on_device.py"), answer["models"][0],
+               str(next((tmp_path / "s" / "tflite").glob("*/labels.txt"))), "--top", "3", "--shifts", "0,30"]
+    wav = os.path.join(root, "audio", clip)
+    said = subprocess.run(example + [wav], capture_output=True, text=True, timeout=600, env=env)
+    assert said.returncode == 0, said.stderr
+
+    def shown(line):  # 'label 0.34, label 0.33, ...' -> {label: probability}
+        return {label: float(p) for label, p in (cell.rsplit(" ", 1) for cell in line.split(", "))}
+    for line in (said.stdout.splitlines()[-1].split(": ", 1)[1], said.stdout.splitlines()[0].split(": ", 1)[1]):
+        assert {k: pytest.approx(raw_int8.loc[0, k], abs=0.0051) for k in shown(line)} == shown(line)
+    import soundfile
+    pcm = soundfile.read(wav, dtype="int16")[0].tobytes()
+    streamed = subprocess.run(example + ["-", "--rate", "44100"], input=pcm, capture_output=True, timeout=600, env=env)
+    assert streamed.returncode == 0, streamed.stderr
+    (line,) = streamed.stdout.decode().splitlines()
+    assert line.startswith("window 1 (0.0 s): ")
+    assert {k: pytest.approx(raw_int8.loc[0, k], abs=0.0051) for k in shown(line.split(": ", 1)[1])} == shown(
+        line.split(": ", 1)[1])
 
 
 # A sitecustomize.py that makes TensorFlow and Keras unimportable in the process it starts with.

@@ -127,6 +127,10 @@ class RunContext:
     def tflite_path(self, fold, fmt):
         return self._in("tflite", f"model_fold_{fold}_{fmt}.tflite")
 
+    def labels_path(self):
+        """labels.txt beside the TFLite models: the classes, one a line, in the models' output order."""
+        return self._in("tflite", "labels.txt")
+
     def micro_package_dir(self, fold):
         return self._in("tflite", f"micro_fold_{fold}")
 

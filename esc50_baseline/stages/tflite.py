@@ -27,6 +27,7 @@ def do_tflite_conversion(ctx):
     from ..tflite.convert import convert, without_names
     from ..tflite.raw_audio import convert_raw
     from ..tflite.run import model_problem
+    results_io.atomic_write_text(ctx.labels_path(), "".join(label + "\n" for label in ctx.dataset.labels))
     for fold in ctx.folds:
         model_path = need(ctx.model_path(fold), "learning")
         todo = [f for f in formats(ctx) if ctx.overwrite or stale(ctx.tflite_path(fold, f), model_path)
