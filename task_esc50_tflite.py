@@ -39,7 +39,7 @@ ENSEMBLE_STAGES = (
 def main(argv):
     ctx = utils.start(FLAGS)
     if ctx is not None:
-        task_esc50.run_set(ctx, STAGES, ENSEMBLE_STAGES)
+        task_esc50.run_final(ctx) if FLAGS.final else task_esc50.run_set(ctx, STAGES, ENSEMBLE_STAGES)
 
 
 if __name__ == "__main__":

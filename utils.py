@@ -20,6 +20,9 @@ def define_flags():
     flags.DEFINE_string("set", None, "Parameter set to run (default: active_set in the YAML).")
     flags.DEFINE_list("folds", None, "Active folds as the csv names them, e.g. 1,3 (default: general.active_folds).")
     flags.DEFINE_string("dataset_path", None, "An existing ESC-50-layout folder (audio/ + meta/esc50.csv).")
+    flags.DEFINE_boolean("final", False, "Train the set's final model on every clip of the dataset (no fold is tested: "
+                         "its accuracy is the set's cross-validation figure) and convert it to TFLite; --predict and "
+                         "--detect use it from then on.")
     flags.DEFINE_boolean("overwrite", False, "Recompute every stage, ignoring cached results.")
     flags.DEFINE_boolean("show_sets", False, "List the parameter sets and exit.")
     flags.DEFINE_boolean("show_results", False, "List every evaluated set, one run a set (its settings in the YAML, "
@@ -30,14 +33,22 @@ def define_flags():
                       "of the set (e.g. low_complexity:int8).")
     flags.DEFINE_multi_string("param", [], "Override a YAML setting: key.path=value (repeatable).")
     flags.DEFINE_string("params_file", os.path.join(HERE, "task_esc50.yaml"), "The parameter file.")
-    flags.DEFINE_string("predict", None, "Classify an audio file, or every audio file in a folder, with the "
-                        "trained set (its fold models averaged), then exit.")
+    flags.DEFINE_string("predict", None, "Classify an audio file, or every audio file in a folder, with the set's "
+                        "final model (else its fold models averaged, else the model shipped for it), then exit; - "
+                        "reads raw 16-bit PCM from standard input and prints a label a window as it arrives.")
     flags.DEFINE_boolean("json", False, "With --predict: print JSON instead of a table.")
     flags.DEFINE_integer("top_k", 3, "With --predict: how many labels to show per file.", lower_bound=1)
     flags.DEFINE_boolean("windows", False, "With --predict: also show the scores of every 5 s window.")
     flags.DEFINE_string("detect", None, "Detect sound events in an audio file of any length, or in every audio file "
                         "in a folder, with the trained set; write their events and score curves, then exit.")
     flags.DEFINE_string("detect_output", "detections", "With --detect: the folder for detections.tsv and the figures.")
+    flags.DEFINE_integer("rate", 16000, "With --predict -: the sample rate of the raw 16-bit PCM on standard input.",
+                         lower_bound=1)
+    flags.DEFINE_integer("channels", 1, "With --predict -: the channel count of that PCM (mixed to mono).",
+                         lower_bound=1)
+    flags.DEFINE_float("window_seconds", None, "With --predict -: the window classified each time (default: the "
+                       "set's clip length; a shorter one is zero-padded).")
+    flags.DEFINE_float("hop_seconds", 1.0, "With --predict -: how often a window is classified.")
     flags.DEFINE_enum("predict_format", "keras", ["keras", *config.TFLITE_FORMATS],
                       "With --predict: the Keras models, or the TFLite models of this format (raw_*: the "
                       "models that take samples and compute the features themselves).")
@@ -113,21 +124,26 @@ def start(FLAGS):
 
 
 def predict(parameters, params, FLAGS):
-    from esc50_baseline.run.setup import prepare_run
+    from esc50_baseline.run.shipped import prediction_context
     from esc50_baseline.stages import predict as prediction
+    if FLAGS.predict == "-":
+        ctx, folds, answered_by = prediction_context(parameters, params, FLAGS, FLAGS.predict_format)
+        prediction.predict_stream(ctx, sys.stdin.buffer, FLAGS.rate, FLAGS.channels, FLAGS.window_seconds,
+                                  FLAGS.hop_seconds, FLAGS.predict_format, folds, answered_by, FLAGS.top_k, FLAGS.json)
+        return
     paths = prediction.find_audio(FLAGS.predict)
-    # the dataset's csv gives the labels and, with the parameters, the folders of the trained models
-    ctx = prepare_run(parameters, params, FLAGS, quiet=FLAGS.json, check_audio=False, download=False)
-    result = prediction.predict_files(ctx, paths, FLAGS.predict_format, FLAGS.windows)
+    ctx, folds, answered_by = prediction_context(parameters, params, FLAGS, FLAGS.predict_format)
+    result = prediction.predict_files(ctx, paths, FLAGS.predict_format, FLAGS.windows, folds, answered_by)
     print(prediction.as_json(result, FLAGS.top_k) if FLAGS.json else prediction.as_table(result, FLAGS.top_k))
     if all("error" in entry for entry in result["files"]):
         raise UserError(f"None of the {len(paths)} file(s) given to --predict could be read.")
 
 
 def detect(parameters, params, FLAGS):
-    from esc50_baseline.run.setup import prepare_run
-    from esc50_baseline.stages.detect import detect_files
+    from esc50_baseline.run.shipped import prediction_context
+    from esc50_baseline.stages.detect import check_output, detect_files
     from esc50_baseline.stages.predict import find_audio
     paths = find_audio(FLAGS.detect, flag="--detect")
-    ctx = prepare_run(parameters, params, FLAGS, check_audio=False, download=False)
-    print(detect_files(ctx, paths, FLAGS.detect_output))
+    check_output(FLAGS.detect_output)  # before the models are looked for: the mistake the user can fix at once
+    ctx, folds, answered_by = prediction_context(parameters, params, FLAGS, "keras")
+    print(detect_files(ctx, paths, FLAGS.detect_output, folds, answered_by))

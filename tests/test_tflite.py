@@ -159,10 +159,7 @@ def test_tflite_script_end_to_end(tmp_path):
         assert guess["probability"] == pytest.approx(int8.loc[0, guess["label"]], abs=1e-5)
     # and --predict_format raw_int8 gives the samples to the raw-audio model, with LiteRT alone: TensorFlow and
     # Keras cannot even be imported here (as on a small device that has neither)
-    without = tmp_path / "without_tensorflow"
-    without.mkdir()
-    (without / "sitecustomize.py").write_text(NO_TENSORFLOW)
-    env = dict(os.environ, PYTHONPATH=str(without))
+    env = dict(os.environ, PYTHONPATH=NO_TENSORFLOW)
     assert subprocess.run([sys.executable, "-c", "import keras"], env=env, capture_output=True).returncode != 0
     predicted = subprocess.run(predict + ["--predict_format", "raw_int8"], capture_output=True, text=True,
                                timeout=600, cwd=str(tmp_path), env=env)
@@ -192,20 +189,8 @@ def test_tflite_script_end_to_end(tmp_path):
         line.split(": ", 1)[1])
 
 
-# A sitecustomize.py that makes TensorFlow and Keras unimportable in the process it starts with.
-NO_TENSORFLOW = """
-import importlib.abc
-import sys
-
-
-class NoTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
-            raise ImportError(f"{name} is not installed here")
-
-
-sys.meta_path.insert(0, NoTensorFlow())
-"""
+# On PYTHONPATH, a folder whose sitecustomize.py makes TensorFlow and Keras unimportable in the process it starts.
+NO_TENSORFLOW = os.path.join(ROOT, "tools", "no_tensorflow")
 
 
 def test_recurrent_family_converts_unrolled_and_matches_keras(defaults, tmp_path):

@@ -32,6 +32,21 @@ class Clip:
     esc10: bool
 
 
+# The fold label of a set's final model: it trains on every clip (no fold is held out, none is tested), so its
+# accuracy claim is the set's five-fold figure. Dataset.train(FINAL) is every clip and Dataset.test(FINAL) none.
+FINAL = "final"
+
+
+def fold_title(fold):
+    """How the console names a fold: "Fold 3", or "Final model"."""
+    return "Final model" if fold == FINAL else f"Fold {fold}"
+
+
+def fold_tag(fold):
+    """How a file name names a fold: fold_3, or final."""
+    return FINAL if fold == FINAL else f"fold_{fold}"
+
+
 def fold_seed(seed, fold):
     """The seed of one fold's random draws: seed + fold for a numbered fold (as always), a stable number
     derived from the label for a named one."""
@@ -120,6 +135,9 @@ class Dataset:
             target = float("nan")
         if not target.is_integer():
             raise UserError(f"{self.meta_path} line {line}: target is {row['target']!r}, not a whole number.")
+        if str(fold).lower() == FINAL:
+            raise UserError(f"{self.meta_path} line {line}: fold {fold!r} is the name of the final model's "
+                            "pseudo-fold (every clip); name the fold otherwise.")
         if "/" in str(fold) or "\\" in str(fold):
             raise UserError(f"{self.meta_path} line {line}: fold {fold!r} holds a path separator; name folds "
                             "without / or \\.")

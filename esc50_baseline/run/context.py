@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DamagedFile, UserError
-from ..data.dataset import fold_seed, validation_split
+from ..data.dataset import fold_seed, fold_tag, validation_split
 from ..features.extraction import FeatureCache, FeatureSettings
 from ..features.normalization import Normalizer
 
@@ -98,41 +98,41 @@ class RunContext:
         return os.path.join(self.paths[stage], name)
 
     def norm_path(self, fold):
-        return self._in("normalization", f"norm_fold_{fold}.npz")
+        return self._in("normalization", f"norm_{fold_tag(fold)}.npz")
 
     def model_path(self, fold):
-        return self._in("learner", f"model_fold_{fold}.keras")
+        return self._in("learner", f"model_{fold_tag(fold)}.keras")
 
     def split_path(self, fold):
         """Which clips the fold trained, validated and tested on (a CSV)."""
-        return self._in("learner", f"split_fold_{fold}.csv")
+        return self._in("learner", f"split_{fold_tag(fold)}.csv")
 
     def log_dir(self, fold):
         """The fold's training logs: history.csv (each epoch's figures and time) and TensorBoard's."""
-        return self._in("learner", f"logs_fold_{fold}")
+        return self._in("learner", f"logs_{fold_tag(fold)}")
 
     def history_path(self, fold):
         return os.path.join(self.log_dir(fold), "history.csv")
 
     def checkpoint_path(self, fold):
         """The per-epoch checkpoint of a training under way (removed once the model is saved)."""
-        return self._in("learner", f"checkpoint_fold_{fold}.npz")
+        return self._in("learner", f"checkpoint_{fold_tag(fold)}.npz")
 
     def training_lock_path(self, fold):
-        return self._in("learner", f".training_fold_{fold}.lock")
+        return self._in("learner", f".training_{fold_tag(fold)}.lock")
 
     def training_curves_path(self, fold):
-        return self._in("learner", f"training_curves_fold_{fold}.png")
+        return self._in("learner", f"training_curves_{fold_tag(fold)}.png")
 
     def tflite_path(self, fold, fmt):
-        return self._in("tflite", f"model_fold_{fold}_{fmt}.tflite")
+        return self._in("tflite", f"model_{fold_tag(fold)}_{fmt}.tflite")
 
     def labels_path(self):
         """labels.txt beside the TFLite models: the classes, one a line, in the models' output order."""
         return self._in("tflite", "labels.txt")
 
     def micro_package_dir(self, fold):
-        return self._in("tflite", f"micro_fold_{fold}")
+        return self._in("tflite", f"micro_{fold_tag(fold)}")
 
     def predictions_path(self, fold, fmt=KERAS):
         """The fold's test predictions (a probability CSV) of the float model, or of one TFLite format."""

@@ -32,7 +32,7 @@ def overwritten(params, options):
 def prepare_run(parameters, params, options, quiet=False, check_audio=True, download=True):
     """Locate (or download) the dataset, check it, pick the folds and name every stage's folder; for an
     ensemble's members and a student's teacher, the same (on the same folds)."""
-    from ..data.dataset import Dataset, select_folds
+    from ..data.dataset import FINAL, Dataset, select_folds
     root = options.dataset_path or in_parameter_folder(params["path"]["dataset"], parameters)
     if not options.dataset_path and download:
         from ..data.download import ensure_dataset
@@ -51,6 +51,10 @@ def prepare_run(parameters, params, options, quiet=False, check_audio=True, down
                         f"{dataset.audio_folder}: {shown}; restore them or remove their rows.")
     active = select_folds(dataset.folds, params["general"]["active_folds"])
     folds = select_folds(dataset.folds, options.folds) if options.folds is not None else active
+    if getattr(options, "final", False):
+        if options.folds is not None:
+            raise UserError("--final trains on every fold and tests none; leave out --folds.")
+        folds = [FINAL]
     ctx = run_context(parameters, params, options.param, options, dataset, folds, fold_subset(folds, active))
     ctx.same_settings = same_settings(options)
     for c in ctx.every_set():
@@ -67,7 +71,9 @@ def prepare_run(parameters, params, options, quiet=False, check_audio=True, down
     if ctx.teacher:
         print(f"Learns from the teacher set {ctx.teacher.params['set_id']} (trained first, or read from the cache)")
     print(f"Dataset {os.path.abspath(root)}: {len(dataset.clips)} clips, {len(dataset.labels)} classes, "
-          f"folds {', '.join(map(str, dataset.folds))}; active fold(s): {', '.join(map(str, folds))}")
+          f"folds {', '.join(map(str, dataset.folds))}; "
+          + ("the final model trains on every clip" if folds == [FINAL] else
+             f"active fold(s): {', '.join(map(str, folds))}"))
     return ctx
 
 

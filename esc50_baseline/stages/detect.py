@@ -27,20 +27,26 @@ def thresholds(ctx, labels):
             f"tuned, the mean of {len(tuned)} fold(s)")
 
 
-def detect_files(ctx, paths, output_dir):
-    """Detect events in every file; returns the printed report."""
+def check_output(output_dir):
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise UserError(f"--detect_output {output_dir} is a file; name a folder for detections.tsv and the figures.")
+
+
+def detect_files(ctx, paths, output_dir, folds=None, answered_by=None):
+    """Detect events in every file with the models of `folds` (default the active ones; `answered_by` says which);
+    returns the printed report."""
     detection, labels, settings = ctx.params["detection"], list(ctx.dataset.labels), ctx.settings
     values, source = thresholds(ctx, labels)
     post = events.PostProcessing.from_params(detection, values)
     hop = curves.curve_hop(detection)
-    lines, rows = [f"Set {ctx.params['set_id']}: thresholds {source}; " + (
+    lines, rows = [f"Set {ctx.params['set_id']}" + (f" ({answered_by})" if answered_by else "")
+                   + f": thresholds {source}; " + (
         (f"active segments ({detection['activity_db']:g} dB over the noise floor), each classified whole"
          + (" without the floor" if detection["denoise"] else "")) if detection["segmentation"] == "spectral" else
         f"{detection['window_seconds']:g} s windows every {detection['hop_seconds']:g} s")], []
     readable = 0
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise UserError(f"--detect_output {output_dir} is a file; name a folder for detections.tsv and the figures.")
-    scorer = set_scorer(ctx)[0]
+    check_output(output_dir)
+    scorer = set_scorer(ctx, folds=folds)[0]
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as e:

@@ -8,6 +8,7 @@ import numpy as np
 from .. import config, results_io
 from ..evaluation import metrics, plots, record, tables
 from ..run.context import KERAS
+from ..data.dataset import fold_title
 from .common import load_predictions, need, section
 from .learning import training_time
 
@@ -81,8 +82,8 @@ def do_model_size_calculation(ctx):
     for i, fold in enumerate(ctx.folds):
         size = keras_file_report(need(ctx.model_path(fold), "learning"))
         if i == 0:  # every fold has the same architecture: the full table once, then one line per fold
-            print(f"  Fold {fold}")
+            print(f"  {fold_title(fold)}")
             print(format_size_report(size))
         else:
             t = size["total"]
-            print(f"  Fold {fold}: {t['params']:,} parameters, {t['nonzero']:,} non-zero, {t['bytes']:,} bytes")
+            print(f"  {fold_title(fold)}: {t['params']:,} parameters, {t['nonzero']:,} non-zero, {t['bytes']:,} bytes")

@@ -6,6 +6,7 @@ import time
 from ..errors import UserError
 from ..features.extraction import extract_to_cache
 from ..features.normalization import Normalizer
+from ..data.dataset import fold_title
 from .common import section, stale
 
 
@@ -74,9 +75,9 @@ def do_feature_normalization(ctx):
         path = ctx.norm_path(fold)
         if os.path.exists(path) and not ctx.overwrite:
             if Normalizer.intact(path):
-                print(f"  Fold {fold}: cached")
+                print(f"  {fold_title(fold)}: cached")
                 continue
-            print(f"  Fold {fold}: the cached {path} is damaged; fitting it again")
+            print(f"  {fold_title(fold)}: the cached {path} is damaged; fitting it again")
         train, _validation, _test = ctx.split(fold)
         Normalizer.fit(ctx.features(train)).save(path)
-        print(f"  Fold {fold}: mean and std of {len(train)} training clips")
+        print(f"  {fold_title(fold)}: mean and std of {len(train)} training clips")

@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .. import atomic, results_io
-from ..data.dataset import fold_seed
+from ..data.dataset import fold_seed, fold_title
 from ..evaluation import tables
 from .common import section, stale
 
@@ -16,7 +16,7 @@ def do_learning(ctx):
         # Two runs that need one fold's model (two commands, or a student whose teacher another run trains)
         # take turns: the second reads the first's model from the cache instead of training it again.
         with atomic.exclusive(ctx.training_lock_path(fold),
-                              waiting=f"  Fold {fold}: another run is training it; waiting for its model"):
+                              waiting=f"  {fold_title(fold)}: another run is training it; waiting for its model"):
             learn_fold(ctx, fold)
 
 
@@ -31,9 +31,9 @@ def learn_fold(ctx, fold):
     if not ctx.overwrite and not stale(model_path, ctx.norm_path(fold)):
         problem = model_files.model_file_problem(model_path)
         if not problem:
-            print(f"  Fold {fold}: trained model cached ({model_path})")
+            print(f"  {fold_title(fold)}: trained model cached ({model_path})")
             return
-        print(f"  Fold {fold}: the cached model {model_path} is damaged ({problem}); training it again")
+        print(f"  {fold_title(fold)}: the cached model {model_path} is damaged ({problem}); training it again")
     normalizer = ctx.normalizer(fold)
     train, validation, test = ctx.split(fold)
     write_split(ctx.split_path(fold), train, validation, test)
@@ -47,11 +47,11 @@ def learn_fold(ctx, fold):
     started = time.monotonic()
     # Seeding per fold makes a fold's result independent of which other folds run (--folds).
     best_epoch, best, resumed = train_and_save(learner, data, fold_seed(general["seed"], fold),
-                                               general["deterministic"], files, f"{ctx.params['set_id']}, fold {fold}",
-                                               f"Fold {fold}", fresh=ctx.overwrite)
+                                               general["deterministic"], files, f"{ctx.params['set_id']}, {fold_title(fold).lower()}",
+                                               f"{fold_title(fold)}", fresh=ctx.overwrite)
     kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
     runs = f" (over every run: {tables.describe_training_time(*training_time(ctx, fold))})" if resumed else ""
-    print(f"  Fold {fold}: trained in {time.monotonic() - started:.0f} s{runs}, kept {kept}")
+    print(f"  {fold_title(fold)}: trained in {time.monotonic() - started:.0f} s{runs}, kept {kept}")
 
 
 def training_time(ctx, fold):
@@ -83,7 +83,7 @@ def distillation_teacher(ctx, fold, train, validation):
     from ..training import distillation
     if ctx.params["learner"]["distillation"]["consistent"]:
         members = ctx.teacher.sets()
-        print(f"  Fold {fold}: the teacher ({len(members)} model{'s' if len(members) > 1 else ''}) predicts every "
+        print(f"  {fold_title(fold)}: the teacher ({len(members)} model{'s' if len(members) > 1 else ''}) predicts every "
               "training batch as the student sees it", flush=True)
         return distillation.LiveTeacher([t.model_path(fold) for t in members], [t.normalizer(fold) for t in members],
                                         ctx.normalizer(fold))
@@ -92,7 +92,7 @@ def distillation_teacher(ctx, fold, train, validation):
 
     def predict():
         copies = ctx.augmented_features(pool)
-        print(f"  Fold {fold}: the teacher predicts {len(pool)} training clips"
+        print(f"  {fold_title(fold)}: the teacher predicts {len(pool)} training clips"
               + (f" and their {len(copies)} copies each" if copies is not None else ""), flush=True)
         clips, copied = 0.0, 0.0
         for teacher in ctx.teacher.sets():  # an ensemble teacher: its members' mean

@@ -109,8 +109,10 @@ def set_scorer(ctx, fmt="keras", folds=None):
     return scorer, [p for _, models in scorers for p in models.paths]
 
 
-def predict_files(ctx, paths, fmt="keras", per_window=False):
-    scorer, models = set_scorer(ctx, fmt)
+def predict_files(ctx, paths, fmt="keras", per_window=False, folds=None, answered_by=None):
+    """Every file's scores (and each window's, with `per_window`), by the models of `folds` (default the active
+    ones); `answered_by` says which models those are."""
+    scorer, models = set_scorer(ctx, fmt, folds)
     settings = (ctx.members or [ctx])[0].settings
     labels = ctx.dataset.labels
     results = []
@@ -126,7 +128,8 @@ def predict_files(ctx, paths, fmt="keras", per_window=False):
         if per_window:
             entry["window_scores"] = [dict(zip(labels, map(float, s))) for s in scores]
         results.append(entry)
-    return {"set": ctx.params["set_id"], "format": fmt, "models": models, "files": results}
+    answered_by = answered_by or f"{len(models)} model(s) averaged"
+    return {"set": ctx.params["set_id"], "format": fmt, "answered_by": answered_by, "models": models, "files": results}
 
 
 def top(scores, k):
@@ -147,7 +150,7 @@ def as_json(prediction, k):
 
 
 def as_table(prediction, k):
-    lines = [f"Set {prediction['set']} ({prediction['format']}, {len(prediction['models'])} model(s) averaged)",
+    lines = [f"Set {prediction['set']} ({prediction['format']}): {prediction['answered_by']}",
              f"   {'File':<32} {'Length':>7} {'Win':>4}  " + "  ".join(f"{'Top ' + str(i + 1):<24}" for i in range(k)),
              "   " + "-" * (46 + 26 * k)]
     for entry in prediction["files"]:
@@ -161,3 +164,51 @@ def as_table(prediction, k):
             cells = "  ".join(f"{label[:17]:<17} {p:>5.2f} " for label, p in top(scores, k))
             lines.append(f"   {'  window ' + str(i + 1):<32} {'':>7} {'':>4}  {cells}")
     return "\n".join(lines)
+
+
+def predict_stream(ctx, stream, rate, channels=1, window_s=None, hop_s=1.0, fmt="keras", folds=None, answered_by=None,
+                   k=3, as_json=False, out=None):
+    """Classify a live stream of raw 16-bit PCM window by window as it arrives, printing a line a window (a JSON
+    object a line with `as_json`) with the stream time of its end and the latency of the decision: from the arrival
+    of the window's last sample to its label. Returns the number of windows."""
+    import sys
+    import time
+    from ..data.stream import PcmWindows, StreamError
+    out = out or sys.stdout
+    settings = (ctx.members or [ctx])[0].settings
+    clip_s = settings.n_samples / settings.fs
+    window_s = clip_s if window_s is None else window_s
+    if not 0 < window_s <= clip_s:
+        raise UserError(f"--window_seconds is {window_s:g}; give a window of more than 0 and at most the set's clip "
+                        f"length, {clip_s:g} s (a shorter window is zero-padded to it).")
+    if hop_s <= 0:
+        raise UserError(f"--hop_seconds is {hop_s:g}; give a hop of more than 0 s.")
+    scorer, models = set_scorer(ctx, fmt, folds)
+    labels = ctx.dataset.labels
+    if not as_json:
+        print(f"Set {ctx.params['set_id']} ({fmt}): {answered_by or f'{len(models)} model(s) averaged'}; "
+              f"{window_s:g} s windows every {hop_s:g} s of {channels}-channel 16-bit PCM at {rate} Hz from "
+              "standard input", file=out, flush=True)
+    windows = PcmWindows(stream, rate, channels, settings.fs, int(round(window_s * settings.fs)),
+                         max(1, int(round(hop_s * settings.fs))))
+    count = 0
+    try:
+        for window, end_s, arrived in windows:
+            padded = np.pad(window, (0, settings.n_samples - len(window)))
+            scores = scorer(padded[None])[0]
+            latency_ms = 1000 * (time.monotonic() - arrived)
+            best = top(dict(zip(labels, map(float, scores))), k)
+            if as_json:
+                print(json.dumps({"end_s": round(end_s, 3), "latency_ms": round(latency_ms, 1),
+                                  "top": [{"label": label, "probability": round(p, 6)} for label, p in best]}),
+                      file=out, flush=True)
+            else:
+                cells = "  ".join(f"{label[:17]:<17} {p:>5.2f}" for label, p in best)
+                print(f"   {end_s:>8.1f} s  {cells}   ({latency_ms:.0f} ms)", file=out, flush=True)
+            count += 1
+    except StreamError as e:
+        raise UserError(f"--predict -: {e}; check --rate and --channels against what the pipe sends.")
+    if not count:
+        raise UserError("--predict - read no audio from standard input; pipe raw 16-bit PCM into it, e.g. "
+                        "arecord -f S16_LE -r 16000 -c 1 -t raw | python task_esc50.py --predict - --rate 16000.")
+    return count

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import atomic, results_io
 from ..evaluation import metrics, tables, test_time
-from ..data.dataset import fold_seed
+from ..data.dataset import FINAL, fold_seed, fold_title
 from ..tflite.formats import RAW_AUDIO_FORMATS
 from .common import need, predictions_cached, section, stale, write_fold_predictions
 from .evaluation import do_evaluation
@@ -17,8 +17,15 @@ COMPARISON_COLUMNS = ["fold", "format", "file_bytes", "size_bytes", "accuracy", 
 MICRO_COLUMNS = ["fold", "size_bytes", "arena_bytes", "clips", "max_step_difference", "agreement", "package"]
 
 
+# What a final model is always converted to, besides tflite.formats: what --predict_format and a device need.
+FINAL_FORMATS = ("float32", "int8", "raw_int8")
+
+
 def formats(ctx):
-    return list(ctx.params["tflite"]["formats"])  # checked with the other settings (config.check_ranges)
+    chosen = list(ctx.params["tflite"]["formats"])  # checked with the other settings (config.check_ranges)
+    if ctx.folds == [FINAL]:
+        chosen += [f for f in FINAL_FORMATS if f not in chosen]
+    return chosen
 
 
 def do_tflite_conversion(ctx):
@@ -33,7 +40,7 @@ def do_tflite_conversion(ctx):
         todo = [f for f in formats(ctx) if ctx.overwrite or stale(ctx.tflite_path(fold, f), model_path)
                 or model_problem(ctx.tflite_path(fold, f), raw_audio=f in RAW_AUDIO_FORMATS)]
         if not todo:
-            print(f"  Fold {fold}: converted models cached")
+            print(f"  {fold_title(fold)}: converted models cached")
             continue
         model = model_files.as_float32(model_files.load_model(model_path))
         normalizer = ctx.normalizer(fold)
@@ -49,7 +56,7 @@ def do_tflite_conversion(ctx):
                 atomic.write_bytes(path, without_names(data) if strip else data)
             else:
                 atomic.write_bytes(path, convert(model, fmt, representative, strip))
-            print(f"  Fold {fold}: {fmt:<13} {os.path.getsize(path):>9,} bytes -> {path}")
+            print(f"  {fold_title(fold)}: {fmt:<13} {os.path.getsize(path):>9,} bytes -> {path}")
 
 
 def calibration_clips(ctx, fold):
@@ -87,6 +94,14 @@ def model_inputs(ctx, fold, clips):
     return inputs
 
 
+def checked_clips(ctx, fold):
+    """(clips, what they are) on which a fold's converted model is checked against another runtime: its test clips,
+    or for a final model, which has none, the clips that calibrated it."""
+    if fold == FINAL:
+        return calibration_clips(ctx, fold), "calibration"
+    return ctx.dataset.test(fold), "test"
+
+
 def do_tflite_testing(ctx):
     section("TFLite testing")
     from ..tflite.run import TFLiteModel
@@ -97,14 +112,14 @@ def do_tflite_testing(ctx):
             model_path = need(ctx.tflite_path(fold, fmt), "tflite_conversion")
             out = ctx.predictions_path(fold, fmt)
             if predictions_cached(ctx, out, fold, model_path):
-                print(f"  Fold {fold}: {fmt} predictions cached")
+                print(f"  {fold_title(fold)}: {fmt} predictions cached")
                 continue
             model = TFLiteModel(model_path, ctx.params["tflite"]["num_threads"])
             x, roll = inputs(fmt)
             probabilities = test_time.averaged(lambda v, shift=0: model.predict(v, shift)[0], x,
                                                ctx.params["testing"]["time_shifts"], **roll)
             write_fold_predictions(ctx, out, test, probabilities)
-            print(f"  Fold {fold}: {fmt:<13} {len(test)} clips -> {out}")
+            print(f"  {fold_title(fold)}: {fmt:<13} {len(test)} clips -> {out}")
 
 
 def evaluate_formats(ctx, title_suffix=""):
@@ -209,15 +224,16 @@ def do_tflite_micro(ctx):
         model_path = need(ctx.tflite_path(fold, "int8"), "tflite_conversion")
         size = tflite_size_report(model_path)["total"]["bytes"]  # the weights in flash, by DCASE's count
         micro, litert = MicroModel(model_path), TFLiteModel(model_path, reference_kernels=True)
-        check = compare_with_litert(micro, litert, model_inputs(ctx, fold, ctx.dataset.test(fold))("int8")[0])
+        clips, kind = checked_clips(ctx, fold)
+        check = compare_with_litert(micro, litert, model_inputs(ctx, fold, clips)("int8")[0])
         header = settings_header(extractor(ctx), ctx.normalizer(fold), litert.input["quantization"], ctx.dataset.labels,
                                  micro.arena_bytes)
         package = write_package(ctx.micro_package_dir(fold), model_path, header)
         rows.append(dict(fold=fold, size_bytes=size, arena_bytes=micro.arena_bytes, package=package, **check))
         fits = "fits" if micro.arena_bytes <= SRAM_BYTES else "does not fit"
-        print(f"  Fold {fold}: DCASE size {size / 1024:.1f} KB, tensor arena {micro.arena_bytes:,} bytes "
+        print(f"  {fold_title(fold)}: DCASE size {size / 1024:.1f} KB, tensor arena {micro.arena_bytes:,} bytes "
               f"({micro.arena_bytes / 1024:.1f} KB, {fits} in {SRAM_BYTES // 1024} KB of SRAM); on {check['clips']} "
-              "test clips the same class as LiteRT for "
+              f"{kind} clips the same class as LiteRT for "
               f"{100 * check['agreement']:.1f} %, outputs at most {check['max_step_difference']} step(s) apart "
               "(LiteRT's reference kernels)")
         print(f"          package -> {package}")

@@ -1,4 +1,7 @@
 """Run a .tflite model with the LiteRT interpreter, with correct quantization at its int8 boundary."""
+import contextlib
+import os
+import sys
 import time
 
 import numpy as np
@@ -63,6 +66,7 @@ class TFLiteModel:
         self.path = path
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads, experimental_op_resolver_type=kernels)
         self.interpreter.allocate_tensors()
+        self.invoked = False
         # a raw-audio model takes the test-time shift too: the int32 input (names may be stripped)
         inputs = self.interpreter.get_input_details()
         self.input = next(d for d in inputs if d["dtype"] != np.int32 or len(inputs) == 1)
@@ -87,7 +91,12 @@ class TFLiteModel:
         elif shift:
             raise UserError(f"The TFLite model {self.path} takes no time shift (a raw-audio model of an earlier "
                             "version); run task_esc50_tflite.py again to convert it anew.")
-        self.interpreter.invoke()
+        if self.invoked:
+            self.interpreter.invoke()
+        else:  # the first run applies the default delegate, and LiteRT says so on stderr: "INFO: Created ..."
+            with native_stderr_silenced():
+                self.interpreter.invoke()
+            self.invoked = True
         return self.interpreter.get_tensor(self.output["index"])[0]
 
     def predict_one(self, x, shift=0):
@@ -107,3 +116,18 @@ class TFLiteModel:
         started = time.perf_counter()
         out = np.stack([self.predict_one(x, shift) for x in features]) if len(features) else np.zeros((0, 0))
         return out, (time.perf_counter() - started) / max(len(features), 1)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Standard error's file descriptor pointed at /dev/null for a while: LiteRT's C++ log writes there, below
+    Python, and has no switch of its own. Its errors still arrive, as the Python exceptions it raises."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
