@@ -38,8 +38,14 @@ ENSEMBLE_STAGES = (
 
 def main(argv):
     ctx = utils.start(FLAGS)
-    if ctx is not None:
-        task_esc50.run_final(ctx) if FLAGS.final else task_esc50.run_set(ctx, STAGES, ENSEMBLE_STAGES)
+    if ctx is None:
+        return
+    if FLAGS.final:
+        task_esc50.run_final(ctx)
+        return
+    task_esc50.run_set(ctx, STAGES, ENSEMBLE_STAGES)
+    print("\nThe fold models above measure the set; the one to put on a device is its final model, trained on every "
+          f"clip: python task_esc50_tflite.py --set {ctx.params['set_id']}{ctx.same_settings} --final")
 
 
 if __name__ == "__main__":

@@ -49,19 +49,22 @@ def main():
     command = ["task_esc50.py", "--final", "--set", set_id] + [w for p in args.param for w in ("--param", p)]
     subprocess.run([sys.executable, *command, "--dataset_path", args.dataset_path], cwd=ROOT, check=True)
     ctx = setup.prepare_run(parameters, params, options, quiet=True)
-    folder = place(ctx, params)
-    checks = agreement(params, ctx)
-    card = model_card(ctx, params, folder, command, checks)
-    results_io.atomic_write_text(os.path.join(folder, shipped.CARD_FILE), card)
+    folder = shipped.shipped_folder(set_id)
+    staging = folder + ".new"  # made whole beside the shipped folder, then put in its place
+    copy_files(ctx, params, staging)
+    checks = agreement(params, ctx, staging)
+    card = model_card(ctx, params, staging, command, checks)
+    results_io.atomic_write_text(os.path.join(staging, shipped.CARD_FILE), card)
+    if os.path.exists(folder):
+        os.rename(folder, folder + ".old")
+    os.rename(staging, folder)
+    shutil.rmtree(folder + ".old", ignore_errors=True)
     print(card)
 
 
-def place(ctx, params):
-    """Copy the final model's files into pretrained/SET/ (under their cache names) with settings.yaml; the folder is
-    made whole beside the old one, then put in its place."""
+def copy_files(ctx, params, staging):
+    """The final model's files (under their cache names) and settings.yaml, into `staging`."""
     from esc50_baseline.models import model_files
-    folder = shipped.shipped_folder(params["set_id"])
-    staging = folder + ".new"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     # float32 and without the optimizer's state, which only training needs (a third of the file)
@@ -73,19 +76,15 @@ def place(ctx, params):
     results_io.write_yaml(os.path.join(staging, shipped.SETTINGS_FILE),
                           {"set_id": params["set_id"], "settings_hash": shipped.model_settings_hash(params),
                            "parameters": kept})
-    if os.path.exists(folder):
-        shutil.rmtree(folder)
-    os.rename(staging, folder)
-    return folder
 
 
-def agreement(params, ctx):
+def agreement(params, ctx, folder):
     """How the shipped files classify every clip of the dataset (through the shipped folder, as --predict reads it):
     each format's top-1 share and its agreement with the Keras model. The clips are the model's training clips:
     this checks the conversion, it estimates nothing."""
     from esc50_baseline.data.audio import read_clip
     from esc50_baseline.stages.predict import set_scorer
-    mine, why_not = shipped.shipped_context(params)
+    mine, why_not = shipped.shipped_context(params, folder)
     if mine is None:
         raise SystemExit(f"The shipped folder does not answer for set {params['set_id']}: {why_not}")
     s = ctx.settings
@@ -128,6 +127,16 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def training(ctx):
+    from esc50_baseline.training.trainer import training_seconds
+    seconds, _timed, epochs = training_seconds(ctx.history_path(FINAL))
+    return f"{epochs} epochs in {seconds / 60:.0f} min of training"
+
+
+def name(path):
+    return os.path.basename(path)
+
+
 def model_card(ctx, params, folder, command, checks):
     from esc50_baseline.models.complexity import keras_file_report
     from esc50_baseline.tflite.size import tflite_size_report
@@ -140,7 +149,8 @@ def model_card(ctx, params, folder, command, checks):
         estimate_lines = ["- none recorded in docs/five_fold.md: run the set's five folds before relying on it"]
     files = sorted(name for name in os.listdir(folder) if name != shipped.CARD_FILE)
     sums = "\n".join(f"{sha256(os.path.join(folder, name))}  {name}" for name in files)
-    checked = "\n".join(f"| {fmt} | {100 * c['agreement']:.1f} % | {100 * c['top1']:.1f} % |" for fmt, c in checks.items())
+    checked = "\n".join(f"| {fmt} | {100 * c['agreement']:.1f} % | {100 * c['top1']:.1f} % |"
+                        for fmt, c in checks.items())
     learner = params["learner"]
     return f"""# Model card: `{params['set_id']}`, trained on all of ESC-50
 
@@ -168,17 +178,17 @@ Recordings unlike ESC-50's (phone microphones, low sample rates, lossy codecs, r
 - **Input**: audio of any sample rate and channel count, resampled to {s.fs} Hz mono and cut into
   {s.n_samples / s.fs:g} s windows (a recording's windows are averaged; a shorter one is padded).
 - **Output**: a probability for each of the {len(ctx.dataset.labels)} ESC-50 classes (`labels.txt`, in output
-  order). It has no "none of these": any sound gets the nearest of the {len(ctx.dataset.labels)} classes, so a low top probability is the
+  order). It has no "none of these": any sound gets the nearest of those classes, so a low top probability is the
   only sign that a sound is none of them.
 - **Size**: {total['params']:,} parameters, {total['macs'] / 1e6:.1f} M multiply-accumulates a window; the int8
   model is {int8_bytes / 1024:.1f} KB by the DCASE count (the low-complexity limits are 128 KB and 30 M).
 
 ## Files
 
-- `{os.path.basename(ctx.model_path(FINAL))}`: the Keras model (float32); `{os.path.basename(ctx.norm_path(FINAL))}`: the
-  mean and standard deviation its log-mel input is normalised with.
-- `{os.path.basename(ctx.tflite_path(FINAL, 'int8'))}`: full-integer TFLite (normalised log-mel in, as the Keras
-  model), for microcontrollers; `{os.path.basename(ctx.tflite_path(FINAL, 'raw_int8'))}`: the same network with the
+- `{name(ctx.model_path(FINAL))}`: the Keras model (float32); `{name(ctx.norm_path(FINAL))}`: the mean and
+  standard deviation its log-mel input is normalised with.
+- `{name(ctx.tflite_path(FINAL, 'int8'))}`: full-integer TFLite (normalised log-mel in, as the Keras
+  model), for microcontrollers; `{name(ctx.tflite_path(FINAL, 'raw_int8'))}`: the same network with the
   front end inside (16-bit-range samples at {s.fs} Hz in), for LiteRT anywhere (`examples/classify_on_device.py`).
 - `labels.txt`: the class names; `{shipped.SETTINGS_FILE}`: the set's settings and their hash.
 
@@ -193,7 +203,7 @@ SHA-256 (`sha256sum -c` reads these lines; `tests/test_shipped_model.py` checks 
 - Command: `python {' '.join(command)} --dataset_path ESC-50` (ESC-50's release folder), by
   `python tools/ship_model.py --dataset_path ESC-50`
 - Commit: {commit()}
-- Machine: {machine()}; made {datetime.date.today().isoformat()}
+- Machine: {machine()}; made {datetime.date.today().isoformat()}; {training(ctx)}
 - Recipe: `{learner['model']}`, {learner['epochs']} epochs, seed {params['general']['seed']}; everything else in
   `{shipped.SETTINGS_FILE}`.
 

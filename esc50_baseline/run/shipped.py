@@ -35,10 +35,11 @@ class Labels:
         self.labels = labels
 
 
-def shipped_context(params):
-    """The RunContext of the model shipped for this set, or (None, why not)."""
+def shipped_context(params, folder=None):
+    """(the RunContext of the model shipped for this set, None), or (None, why not); `folder`: another than its
+    place under pretrained/ (one being made)."""
     from ..results_io import read_yaml
-    folder = shipped_folder(params["set_id"])
+    folder = folder or shipped_folder(params["set_id"])
     settings_path = os.path.join(folder, SETTINGS_FILE)
     if not os.path.exists(settings_path):
         return None, f"no model is shipped for set {params['set_id']}"
@@ -90,7 +91,8 @@ def prediction_context(parameters, params, options, fmt, quiet=False):
         if missing:
             raise UserError(f"The model shipped for set {params['set_id']} has no {fmt} file ({missing}); use "
                             f"--predict_format keras, int8 or raw_int8, or train the set's own (--final).")
-        return shipped, [FINAL], f"the model shipped in {shown(shipped_folder(params['set_id']))}, trained on all of ESC-50"
+        where = shown(shipped_folder(params["set_id"]))
+        return shipped, [FINAL], f"the model shipped in {where}, trained on all of ESC-50"
     if problem is not None:
         raise UserError(f"Set '{params['set_id']}' has no model to classify with: {why_not}, and its own models are "
                         f"found through its dataset ({str(problem).split(';')[0]}); give --dataset_path of the dataset "

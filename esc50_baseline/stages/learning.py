@@ -47,7 +47,8 @@ def learn_fold(ctx, fold):
     started = time.monotonic()
     # Seeding per fold makes a fold's result independent of which other folds run (--folds).
     best_epoch, best, resumed = train_and_save(learner, data, fold_seed(general["seed"], fold),
-                                               general["deterministic"], files, f"{ctx.params['set_id']}, {fold_title(fold).lower()}",
+                                               general["deterministic"], files,
+                                               f"{ctx.params['set_id']}, {fold_title(fold).lower()}",
                                                f"{fold_title(fold)}", fresh=ctx.overwrite)
     kept = f"epoch {best_epoch} ({learner['monitor']['metric']} {best:.3f})" if best_epoch else "last epoch"
     runs = f" (over every run: {tables.describe_training_time(*training_time(ctx, fold))})" if resumed else ""
@@ -83,7 +84,8 @@ def distillation_teacher(ctx, fold, train, validation):
     from ..training import distillation
     if ctx.params["learner"]["distillation"]["consistent"]:
         members = ctx.teacher.sets()
-        print(f"  {fold_title(fold)}: the teacher ({len(members)} model{'s' if len(members) > 1 else ''}) predicts every "
+        models = f"{len(members)} model{'s' if len(members) > 1 else ''}"
+        print(f"  {fold_title(fold)}: the teacher ({models}) predicts every "
               "training batch as the student sees it", flush=True)
         return distillation.LiveTeacher([t.model_path(fold) for t in members], [t.normalizer(fold) for t in members],
                                         ctx.normalizer(fold))

@@ -111,22 +111,33 @@ def set_scorer(ctx, fmt="keras", folds=None):
 
 def predict_files(ctx, paths, fmt="keras", per_window=False, folds=None, answered_by=None):
     """Every file's scores (and each window's, with `per_window`), by the models of `folds` (default the active
-    ones); `answered_by` says which models those are."""
+    ones); `answered_by` says which models those are. Windows of several files share a batch: a folder of short
+    clips costs a model call per batch, not per file."""
     scorer, models = set_scorer(ctx, fmt, folds)
     settings = (ctx.members or [ctx])[0].settings
     labels = ctx.dataset.labels
+    windows = [Windows(path, settings.fs, settings.n_samples) for path in paths]
+    scores, errors = [[] for _ in paths], {}
+
+    def every_window():
+        for i, recording in enumerate(windows):
+            try:
+                for window in recording:
+                    yield i, window
+            except AudioError as e:
+                errors[i] = e.problem
+    for batch in batches(every_window(), WINDOWS_PER_BATCH):
+        for (i, _window), s in zip(batch, scorer([window for _i, window in batch])):
+            scores[i].append(s)
     results = []
-    for path in paths:
-        windows = Windows(path, settings.fs, settings.n_samples)
-        try:
-            scores = np.concatenate([scorer(batch) for batch in batches(windows, WINDOWS_PER_BATCH)])
-        except AudioError as e:
-            results.append({"file": path, "error": e.problem})
+    for i, path in enumerate(paths):
+        if i in errors:
+            results.append({"file": path, "error": errors[i]})
             continue
-        entry = {"file": path, "duration_s": round(windows.samples / settings.fs, 3), "windows": len(scores),
-                 "scores": dict(zip(labels, map(float, scores.mean(axis=0))))}
+        entry = {"file": path, "duration_s": round(windows[i].samples / settings.fs, 3), "windows": len(scores[i]),
+                 "scores": dict(zip(labels, map(float, np.mean(scores[i], axis=0))))}
         if per_window:
-            entry["window_scores"] = [dict(zip(labels, map(float, s))) for s in scores]
+            entry["window_scores"] = [dict(zip(labels, map(float, s))) for s in scores[i]]
         results.append(entry)
     answered_by = answered_by or f"{len(models)} model(s) averaged"
     return {"set": ctx.params["set_id"], "format": fmt, "answered_by": answered_by, "models": models, "files": results}
