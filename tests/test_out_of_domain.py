@@ -89,3 +89,7 @@ def test_the_stage_scores_every_condition_and_its_clean_row_is_the_testing_stage
     right = int((tested[labels].idxmax(axis=1) == tested[tested.columns[1]]).sum())
     assert rows.loc[0, "correct"] == right
     assert "mean of the changed recordings" in done.stdout
+    again = subprocess.run(done.args, capture_output=True, text=True, timeout=900)  # read from the cache, not redone
+    assert again.returncode == 0, again.stderr
+    assert "Out-of-domain check" in again.stdout and "cached" in again.stdout.split("Out-of-domain check")[1]
+    assert done.stdout.split("as recorded")[-1] == again.stdout.split("as recorded")[-1]

@@ -23,13 +23,19 @@ def do_out_of_domain(ctx):
     path = ctx.results_path("out_of_domain.csv")
     models = [m for c in ctx.sets() for m in (c.model_path(f) for f in ctx.folds)]
     if os.path.exists(path) and not ctx.overwrite and all(os.path.getmtime(m) < os.path.getmtime(path) for m in models):
-        rows = results_io.read_table(path).to_dict("records")
+        rows = read_rows(path)
         print(f"  cached ({path})")
     else:
         rows = [row for fold in ctx.folds for row in fold_rows(ctx, fold)]
         results_io.write_csv(path, COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
     print_table(rows)
     return rows
+
+
+def read_rows(path):
+    import pandas as pd
+    return [dict(r, clips=int(r["clips"]), correct=int(r["correct"]))
+            for r in pd.read_csv(path, dtype={"fold": str, "condition": str}).to_dict("records")]
 
 
 def fold_rows(ctx, fold):
