@@ -13,4 +13,14 @@ def averaged(predict, features, shifts, shift_inside=False):
     shifts = [int(s) for s in shifts] or [0]
     if shift_inside:
         return np.mean([predict(features, s) for s in shifts], axis=0)
-    return np.mean([predict(np.roll(features, s, axis=2) if s else features) for s in shifts], axis=0)
+    # a few clips' shifted copies in one call: one window classified live costs one model call, not one a shift
+    step = max(1, BATCH // len(shifts))
+    parts = []
+    for start in range(0, len(features), step):
+        clips = features[start:start + step]
+        rolled = np.concatenate([np.roll(clips, s, axis=2) if s else clips for s in shifts])
+        parts.append(predict(rolled).reshape((len(shifts), len(clips), -1)).mean(axis=0))
+    return np.concatenate(parts) if parts else predict(features)
+
+
+BATCH = 64  # the model_files.predict batch: the shifted copies of a chunk of clips fill one

@@ -64,6 +64,8 @@ def has_models(ctx, folds, fmt):
 def answering_models(ctx, fmt):
     """(folds, description) of the models of `ctx` that answer: its final model when it has one, else its folds."""
     if has_models(ctx, [FINAL], fmt):
+        if ctx.members:
+            return [FINAL], f"the final models of its {len(ctx.members)} member sets, trained on every clip, averaged"
         return [FINAL], "the final model, trained on every clip"
     n = len([f for f in ctx.folds if os.path.exists(ctx.sets()[0].model_path(f))])
     return ctx.folds, f"{n} fold model(s) averaged"
