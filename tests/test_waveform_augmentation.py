@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 
 from conftest import make_dataset
 from esc50_baseline.features import waveform_augmentation as wa
@@ -194,3 +195,28 @@ def test_copies_are_extracted_to_the_cache_in_parallel(tmp_path, defaults):
     bg = read_clip(background, FS, FS) if background else None
     expected = LogMel(feature_settings)(wa.augment(y, bg, seed, s, FS))
     np.testing.assert_array_equal(first.load(name), expected)
+
+
+def test_a_copy_recorded_otherwise_goes_through_another_device_and_channel():
+    """recording_chain: 1.0 sends every copy through a telephone band, 16 kHz, MP3 at 16 kHz or a room (one drawn),
+    after the draws of the other augmentations, which stay as they were: so with it off, nothing changes."""
+    fs = 44100
+    y = (0.1 * np.random.default_rng(0).standard_normal(2 * fs)).astype(np.float32)  # white: every band
+
+    def share(x, low, high):
+        spectrum = np.abs(np.fft.rfft(x)) ** 2
+        f = np.fft.rfftfreq(len(x), 1 / fs)
+        return spectrum[(f >= low) & (f < high)].sum()
+    kinds = set()
+    for copy in range(1, 13):
+        plain = wa.augment(y, None, [0, 1, copy], settings(gain_db=6.0), fs)
+        chained = wa.augment(y, None, [0, 1, copy], settings(gain_db=6.0, recording_chain=1.0), fs)
+        assert len(chained) == len(y) and chained.dtype == np.float32 and not np.allclose(chained, plain)
+        if share(chained, 9000, 20000) < 1e-3 * share(plain, 9000, 20000):  # a telephone, 16 kHz or MP3 at 16 kHz
+            kinds.add("band-limited")
+            # the gain drawn before is the plain copy's: the band all of them keep is as loud
+            assert 10 * np.log10(share(chained, 500, 3000) / share(plain, 500, 3000)) == pytest.approx(0, abs=1.5)
+        else:  # a room: all bands, its level kept
+            kinds.add("room")
+            assert np.sqrt(np.mean(chained ** 2)) == pytest.approx(np.sqrt(np.mean(plain ** 2)), rel=1e-3)
+    assert kinds == {"band-limited", "room"}

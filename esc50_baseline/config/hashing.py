@@ -53,7 +53,7 @@ NEUTRAL = {"dataset": {"columns": {"filename": "filename", "fold": "fold", "targ
                        "ema_momentum": 0.0, "ema_refresh_batch_norm": False,
                        "fine_tuning": {"frozen_epochs": 0, "unfreeze": "all", "learning_rate": None,
                                        "batch_norm_frozen": True},
-                       "augmentation": Within(waveform=Within(vocoder="separate"),
+                       "augmentation": Within(waveform=Within(vocoder="separate", recording_chain=0.0),
                                               **{s.key: s.neutral for a in AUGMENTATIONS for s in a.settings
                                                  if s.neutral is not NOT_NEUTRAL})}}
 

@@ -62,6 +62,7 @@ RANGES = [
     ("learner.validation_amount", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
     ("learner.validation_folds", lambda v: isinstance(v, list), "a list of fold labels, e.g. [4] (or [] for none)"),
     ("learner.augmentation.waveform.copies", _at_least(0), "0 (off) or more"),
+    ("learner.augmentation.waveform.recording_chain", lambda v: _number(v) and 0 <= v <= 1, "a chance from 0 to 1"),
     ("learner.monitor.initial_delay", _at_least(0), "0 or more epochs"),
     ("learner.fine_tuning.frozen_epochs", _at_least(0), "0 or more epochs"),
     ("learner.fine_tuning.learning_rate", _positive, "a positive number, e.g. 0.0001 (or null: learner.learning_rate)"),

@@ -86,3 +86,25 @@ def write(path, samples, rate, fmt, subtype):
     import soundfile as sf
     extra = {"compression_level": 0.9, "bitrate_mode": "CONSTANT"} if fmt == "MP3" else {}
     sf.write(path, samples, rate, format=fmt, subtype=subtype, **extra)
+
+
+# The conditions a training copy may go through (recording_chain in learner.augmentation.waveform): those of another
+# device and channel; level and noise have their own augmentations, lengths are the windowing's.
+AUGMENTING = ("phone 8 kHz", "16 kHz", "MP3 16 kHz", "room")
+
+
+def degrade(y, fs, rng):
+    """`y` through one condition of AUGMENTING, drawn by `rng`, back at `fs` and at its own length."""
+    import io
+    import soundfile as sf
+    name = AUGMENTING[rng.integers(len(AUGMENTING))]
+    samples, rate, fmt, subtype = CONDITIONS[name](y, fs, rng)
+    if fmt == "MP3":
+        buffer = io.BytesIO()
+        write(buffer, samples, rate, fmt, subtype)
+        buffer.seek(0)
+        samples = sf.read(buffer, dtype="float32")[0]
+    if rate != fs:
+        samples = _resampled(samples, rate, fs)
+    out = samples[:len(y)] if len(samples) >= len(y) else np.pad(samples, (0, len(y) - len(samples)))
+    return out.astype(np.float32)

@@ -25,6 +25,7 @@ class WaveformSettings:
     gain_db: float            # random gain within +- this
     noise_snr_db: tuple       # (min, max) SNR of added white noise, or () for off
     vocoder: str = "separate"  # "joint": stretch and pitch shift in one phase vocoder; "separate": one each
+    recording_chain: float = 0.0  # chance that a copy goes through another device and channel (data/recording_chain)
 
     @classmethod
     def from_params(cls, p):
@@ -32,7 +33,8 @@ class WaveformSettings:
                    pitch_semitones=float(p["pitch_semitones"]),
                    background_probability=float(p["background_probability"]),
                    background_snr_db=tuple(p["background_snr_db"]), gain_db=float(p["gain_db"]),
-                   noise_snr_db=tuple(p["noise_snr_db"] or ()), vocoder=p["vocoder"])
+                   noise_snr_db=tuple(p["noise_snr_db"] or ()), vocoder=p["vocoder"],
+                   recording_chain=float(p["recording_chain"]))
 
 
 def copy_name(filename, copy):
@@ -100,4 +102,8 @@ def augment(y, background, seed, settings, fs):
     if settings.noise_snr_db and _rms(y) > 0:
         snr = rng.uniform(*settings.noise_snr_db)
         y = y + rng.standard_normal(n) * (_rms(y) / 10 ** (snr / 20))
+    # drawn last, and only when on, so that the copies made without it stay as they were
+    if settings.recording_chain and rng.random() < settings.recording_chain:
+        from ..data.recording_chain import degrade
+        y = degrade(np.asarray(y, dtype=np.float32), fs, rng)
     return np.asarray(y, dtype=np.float32)
