@@ -127,6 +127,10 @@ class RunContext:
     def tflite_path(self, fold, fmt):
         return self._in("tflite", f"model_{fold_tag(fold)}_{fmt}.tflite")
 
+    def model_file(self, fold, fmt=KERAS):
+        """The fold's model of one format: the Keras file, or a TFLite format's."""
+        return self.model_path(fold) if fmt == KERAS else self.tflite_path(fold, fmt)
+
     def labels_path(self):
         """labels.txt beside the TFLite models: the classes, one a line, in the models' output order."""
         return self._in("tflite", "labels.txt")

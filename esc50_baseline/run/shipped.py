@@ -56,8 +56,7 @@ def shipped_context(params, folder=None):
 def has_models(ctx, folds, fmt):
     """Whether every trained set of `ctx` has a model of `fmt` for one of `folds` (with its normalization)."""
     def found(c, fold):
-        model = c.model_path(fold) if fmt == KERAS else c.tflite_path(fold, fmt)
-        return os.path.exists(model) and os.path.exists(c.norm_path(fold))
+        return os.path.exists(c.model_file(fold, fmt)) and os.path.exists(c.norm_path(fold))
     return all(any(found(c, fold) for fold in folds) for c in ctx.sets())
 
 
@@ -67,11 +66,11 @@ def answering_models(ctx, fmt):
         if ctx.members:
             return [FINAL], f"the final models of its {len(ctx.members)} member sets, trained on every clip, averaged"
         return [FINAL], "the final model, trained on every clip"
-    n = len([f for f in ctx.folds if os.path.exists(ctx.sets()[0].model_path(f))])
+    n = len([f for f in ctx.folds if os.path.exists(ctx.sets()[0].model_file(f, fmt))])
     return ctx.folds, f"{n} fold model(s) averaged"
 
 
-def prediction_context(parameters, params, options, fmt, quiet=False):
+def prediction_context(parameters, params, options, fmt):
     """(context, its folds to use, which models those are) for --predict and --detect: the set's final model, else
     its fold models (in the cache of the dataset it was trained on), else the model shipped for it."""
     from .setup import prepare_run
@@ -112,6 +111,6 @@ def shown(path):
 
 
 def _shipped_file(ctx, fmt):
-    path = ctx.model_path(FINAL) if fmt == KERAS else ctx.tflite_path(FINAL, fmt)
+    path = ctx.model_file(FINAL, fmt)
     return None if os.path.exists(path) else os.path.basename(path)
 

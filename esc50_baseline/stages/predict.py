@@ -15,7 +15,6 @@ from ..data.audio import AudioError, Windows, batches
 from ..errors import UserError
 from ..evaluation import test_time
 from ..features.extraction import LogMel
-from ..run.context import KERAS
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 WINDOWS_PER_BATCH = 16  # windows in memory at once: a recording of any length is read a few blocks at a time
@@ -62,7 +61,7 @@ class Ensemble:
         self.raw = fmt in RAW_AUDIO_FORMATS
         self.roll = {"shift_inside": True} if self.raw else {}
         for fold in folds:
-            path = ctx.model_path(fold) if fmt == KERAS else ctx.tflite_path(fold, fmt)
+            path = ctx.model_file(fold, fmt)
             norm_path = ctx.norm_path(fold)
             if os.path.exists(path) and os.path.exists(norm_path):
                 normalizer = (lambda samples: samples) if self.raw else ctx.normalizer(fold)
